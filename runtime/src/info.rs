@@ -1,0 +1,93 @@
+//! Introspection: which processes exist and what each is doing (Erlang's `processes()` and
+//! `process_info/1`).
+
+use std::sync::{Arc, atomic::Ordering};
+
+use crate::{mailbox::lock, pid::Pid, table::table};
+
+/// What a process is doing, as far as the runtime can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Status {
+    /// Running, or ready to run.
+    Running,
+    /// Parked in a receive, waiting for a message.
+    Waiting,
+    /// Has an exit reason and is about to leave.
+    Exiting,
+}
+
+/// A snapshot of one process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProcessInfo {
+    /// The process.
+    pub pid: Pid,
+    /// Its registered name, if any.
+    pub name: Option<Arc<str>>,
+    /// Messages waiting in its mailbox.
+    pub mailbox_len: usize,
+    /// Messages it has taken from its mailbox so far.
+    pub handled: u64,
+    /// Processes it is linked to, in pid order.
+    pub links: Vec<Pid>,
+    /// Processes it monitors, in pid order.
+    pub monitors: Vec<Pid>,
+    /// Processes monitoring it, in pid order.
+    pub monitored_by: Vec<Pid>,
+    /// Whether it traps exits.
+    pub trap_exit: bool,
+    /// What it is doing.
+    pub status: Status,
+}
+
+/// Every live process on this node.
+pub fn processes() -> Vec<Pid> {
+    table().pids()
+}
+
+/// A snapshot of `pid`, or `None` if it is not alive.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let pid = ferrotp::spawn(|mut ctx| async move { ctx.receive::<()>().await });
+/// ferrotp::send(pid, 1_u8); // not a (), so it stays queued
+/// let info = ferrotp::process_info(pid).unwrap();
+/// assert_eq!(info.mailbox_len, 1);
+/// # }
+/// ```
+pub fn process_info(pid: Pid) -> Option<ProcessInfo> {
+    let cell = table().get(pid)?;
+    let state = lock(&cell.state);
+    if state.finished {
+        return None;
+    }
+    let sorted = |pids: &mut dyn Iterator<Item = Pid>| {
+        let mut pids: Vec<Pid> = pids.collect();
+        pids.sort_unstable();
+        pids
+    };
+    let relations = state.relations_ref();
+    let links = relations.map_or_else(Vec::new, |r| sorted(&mut r.links.iter().copied()));
+    let monitors = relations.map_or_else(Vec::new, |r| sorted(&mut r.monitoring.values().copied()));
+    let monitored_by =
+        relations.map_or_else(Vec::new, |r| sorted(&mut r.monitored_by.values().copied()));
+    let status = if state.exit.is_some() {
+        Status::Exiting
+    } else if cell.mailbox.is_waiting() {
+        Status::Waiting
+    } else {
+        Status::Running
+    };
+    Some(ProcessInfo {
+        pid,
+        name: state.name.clone(),
+        mailbox_len: cell.mailbox.len() + cell.private_len.load(Ordering::Relaxed),
+        handled: cell.handled.load(Ordering::Relaxed),
+        links,
+        monitors,
+        monitored_by,
+        trap_exit: state.trap_exit,
+        status,
+    })
+}

@@ -1,0 +1,81 @@
+//! ferrotp: Erlang/OTP's process model for Rust, on tokio.
+//!
+//! A *process* is a lightweight task with a mailbox and a [`Pid`]. Processes share nothing: they
+//! [`send`] each other messages, take them with selective receive, and watch each other with links
+//! and monitors so that failures are noticed and handled instead of silently lost.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use ferrotp::prelude::*;
+//!
+//! let echo = spawn(|mut ctx| async move {
+//!     loop {
+//!         let req: Request<String, String> = ctx.receive().await;
+//!         let text = req.body.clone();
+//!         req.reply(text);
+//!     }
+//! });
+//! let reply: Result<String, CallError> = request(echo, "hello".to_string()).await;
+//! assert_eq!(reply.as_deref(), Ok("hello"));
+//! # }
+//! ```
+//!
+//! # Layout
+//!
+//! One module per concept:
+//!
+//! | module | concept |
+//! | --- | --- |
+//! | `pid` | [`Pid`], the address of a process |
+//! | `process` | [`spawn`], [`send`], [`wait`]; the exit sequence |
+//! | `context` | [`Context`], a process's own pid and mailbox; selective receive |
+//! | `mailbox`, `message` | the mailbox queue and [`Message`], a message of any type |
+//! | `exit` | [`ExitReason`] and how a return value becomes one |
+//! | `link` | links, monitors, exit signals: [`Exit`], [`Down`], [`exit`] |
+//! | `registry` | registered names: [`register`], [`whereis`], [`send_named`] |
+//! | `request` | request/reply with timeouts: [`request`], [`Request`], [`CallError`] |
+//! | `timer` | [`send_after`], [`send_interval`] |
+//! | `info` | [`processes`], [`process_info`] |
+//! | `table` | the process table behind every pid |
+//!
+//! # Tracing
+//!
+//! Spawns, exits (with their reasons), links, monitors and exit signals are `tracing` events at
+//! `debug` level carrying the pid (and the registered name where there is one); a crash is a
+//! `warn` event. `RUST_LOG=ferrotp=debug` shows a process's life.
+
+mod context;
+mod exit;
+mod info;
+mod link;
+mod mailbox;
+mod message;
+mod pid;
+mod process;
+mod registry;
+mod request;
+mod table;
+mod timer;
+
+pub use context::{Context, Timeout};
+pub use exit::{ExitReason, ProcessOutput};
+pub use info::{ProcessInfo, Status, process_info, processes};
+pub use link::{Down, Exit, MonitorRef, NoProc, exit};
+pub use message::Message;
+pub use pid::Pid;
+pub use process::{ProcessHandle, is_alive, self_pid, send, spawn, spawn_handle, wait};
+pub use registry::{NotRegistered, RegisterError, register, send_named, unregister, whereis};
+pub use request::{CallError, DEFAULT_TIMEOUT, ReplyTo, Request, request, request_timeout};
+pub use timer::{TimerRef, send_after, send_interval};
+
+/// The procedural macros (`#[gen_server]`, `#[install]`), re-exported so that depending on
+/// `ferrotp` is enough.
+pub use ferrotp_macros as macros;
+
+/// Everything a typical process needs, for `use ferrotp::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        CallError, Context, Down, Exit, ExitReason, Message, MonitorRef, Pid, Request, exit,
+        register, request, request_timeout, send, send_after, send_named, spawn, wait, whereis,
+    };
+}

@@ -1,0 +1,359 @@
+//! Links, monitors and exit signals.
+//!
+//! | | link | monitor |
+//! | --- | --- | --- |
+//! | direction | both ways | one way: the watcher watches |
+//! | when the other process exits | an exit signal (see below) | one [`Down`] message |
+//! | set up by | [`Context::link`], [`Context::spawn_link`] | [`Context::monitor`], [`Context::spawn_monitor`] |
+//! | removed by | [`Context::unlink`] | [`Context::demonitor`] |
+//! | other process already dead | `Err(NoProc)` | `Down` with [`ExitReason::NoProc`] at once |
+//!
+//! An exit signal with reason `r`, from a link or from [`exit`], does this to its target:
+//! - `r` is [`Kill`](ExitReason::Kill) and was sent with [`exit`]: the target exits with
+//!   [`Killed`](ExitReason::Killed), trapping or not;
+//! - the target traps exits ([`Context::trap_exit`]): it gets an [`Exit`] message and goes on;
+//! - `r` is [`Normal`](ExitReason::Normal): nothing happens (unless a process sent it to itself);
+//! - otherwise the target exits with reason `r`, and its own links carry `r` further.
+//!
+//! A killed process stops at its next `.await`, as a dropped future does; code between two
+//! suspension points always runs to the next one.
+
+use std::{
+    fmt,
+    future::Future,
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    context::Context,
+    exit::{ExitReason, ProcessOutput},
+    mailbox::lock,
+    message::Message,
+    pid::Pid,
+    process::{self, Relations, self_pid},
+    table::table,
+};
+
+/// The message a process that traps exits gets instead of dying: a linked process exited, or
+/// someone called [`exit`] on it (libprocess's `exited`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exit {
+    /// The process the signal came from ([`Pid::ROOT`] when sent from outside any process).
+    pub from: Pid,
+    /// Why.
+    pub reason: ExitReason,
+}
+
+/// The message a monitor delivers, exactly once, when the watched process exits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Down {
+    /// The monitor this message ends.
+    pub monitor: MonitorRef,
+    /// The process that exited.
+    pub pid: Pid,
+    /// Its exit reason; [`ExitReason::NoProc`] if it was not alive when monitored.
+    pub reason: ExitReason,
+}
+
+/// Identifies one monitor; unique for the life of the OS process.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct MonitorRef(u64);
+
+impl MonitorRef {
+    fn new() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        MonitorRef(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+impl fmt::Display for MonitorRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#Ref<0.{}>", self.0)
+    }
+}
+
+impl fmt::Debug for MonitorRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Linking to a process that is not alive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{0} is not alive")]
+pub struct NoProc(pub Pid);
+
+impl Context {
+    /// Sets whether this process traps exits, and returns the previous setting.
+    ///
+    /// A process that traps exits receives exit signals as [`Exit`] messages instead of dying from
+    /// them (except an [`exit`] with [`ExitReason::Kill`]).
+    pub fn trap_exit(&self, trap: bool) -> bool {
+        std::mem::replace(&mut lock(&self.cell().state).trap_exit, trap)
+    }
+
+    /// Links this process with `pid`: when either exits, the other gets an exit signal.
+    ///
+    /// Linking to oneself or to an already linked process does nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`NoProc`] when `pid` is not alive; a process that traps exits also gets an [`Exit`] message
+    /// with [`ExitReason::NoProc`], as in Erlang.
+    pub fn link(&self, pid: Pid) -> Result<(), NoProc> {
+        let me = self.pid();
+        if pid == me {
+            return Ok(());
+        }
+        // Own side first, so that a signal from `pid` finds the link as soon as `pid` has it.
+        lock(&self.cell().state).relations().links.insert(pid);
+        let linked = table()
+            .with(pid, |other| {
+                let mut state = lock(&other.state);
+                !state.finished && {
+                    state.relations().links.insert(me);
+                    true
+                }
+            })
+            .unwrap_or(false);
+        if linked {
+            tracing::debug!(pid = %me, to = %pid, "link");
+            return Ok(());
+        }
+        let trapping = {
+            let mut state = lock(&self.cell().state);
+            state.relations().links.remove(&pid);
+            state.trap_exit
+        };
+        if trapping {
+            process::deliver(
+                me,
+                Message::new(Exit {
+                    from: pid,
+                    reason: ExitReason::NoProc,
+                }),
+            );
+        }
+        Err(NoProc(pid))
+    }
+
+    /// Removes the link between this process and `pid`, if any. No exit signal from that link
+    /// arrives afterwards (one may already be in the mailbox, as an [`Exit`] message).
+    pub fn unlink(&self, pid: Pid) {
+        let me = self.pid();
+        if let Some(relations) = lock(&self.cell().state).relations.as_mut() {
+            relations.links.remove(&pid);
+        }
+        table().with(pid, |other| {
+            if let Some(relations) = lock(&other.state).relations.as_mut() {
+                relations.links.remove(&me);
+            }
+        });
+        tracing::debug!(pid = %me, from = %pid, "unlink");
+    }
+
+    /// Monitors `pid`: exactly one [`Down`] message arrives when it exits, at once (with
+    /// [`ExitReason::NoProc`]) if it is not alive.
+    pub fn monitor(&self, pid: Pid) -> MonitorRef {
+        let me = self.pid();
+        let monitor = MonitorRef::new();
+        lock(&self.cell().state)
+            .relations()
+            .monitoring
+            .insert(monitor, pid);
+        let added = table()
+            .with(pid, |other| {
+                let mut state = lock(&other.state);
+                !state.finished && {
+                    state.relations().monitored_by.insert(monitor, me);
+                    true
+                }
+            })
+            .unwrap_or(false);
+        if added {
+            tracing::debug!(pid = %me, watched = %pid, %monitor, "monitor");
+        } else {
+            deliver_down(me, monitor, pid, ExitReason::NoProc);
+        }
+        monitor
+    }
+
+    /// Removes a monitor and any of its [`Down`] messages already in the mailbox (Erlang's
+    /// `demonitor(Ref, [flush])`). Returns whether the monitor was still active.
+    pub fn demonitor(&mut self, monitor: MonitorRef) -> bool {
+        let watched = lock(&self.cell().state)
+            .relations
+            .as_mut()
+            .and_then(|relations| relations.monitoring.remove(&monitor));
+        if let Some(pid) = watched {
+            table().with(pid, |other| {
+                if let Some(relations) = lock(&other.state).relations.as_mut() {
+                    relations.monitored_by.remove(&monitor);
+                }
+            });
+        }
+        self.purge(|message| {
+            message
+                .downcast_ref::<Down>()
+                .is_some_and(|down| down.monitor == monitor)
+        });
+        watched.is_some()
+    }
+
+    /// Spawns a process linked to this one; the link exists before the new process runs.
+    ///
+    /// # Panics
+    ///
+    /// Panics if called outside a Tokio runtime.
+    pub fn spawn_link<F, Fut>(&self, f: F) -> Pid
+    where
+        F: FnOnce(Context) -> Fut + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: ProcessOutput,
+    {
+        let me = self.pid();
+        let child = process::start(f, |child| {
+            lock(&self.cell().state).relations().links.insert(child.pid);
+            lock(&child.state).relations().links.insert(me);
+        });
+        tracing::debug!(pid = %me, to = %child.pid, "link");
+        child.pid
+    }
+
+    /// Spawns a process monitored by this one; the monitor exists before the new process runs.
+    ///
+    /// # Panics
+    ///
+    /// Panics if called outside a Tokio runtime.
+    pub fn spawn_monitor<F, Fut>(&self, f: F) -> (Pid, MonitorRef)
+    where
+        F: FnOnce(Context) -> Fut + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: ProcessOutput,
+    {
+        let me = self.pid();
+        let monitor = MonitorRef::new();
+        let child = process::start(f, |child| {
+            lock(&self.cell().state)
+                .relations()
+                .monitoring
+                .insert(monitor, child.pid);
+            lock(&child.state)
+                .relations()
+                .monitored_by
+                .insert(monitor, me);
+        });
+        (child.pid, monitor)
+    }
+}
+
+/// Sends an exit signal with `reason` to `pid` (Erlang's `exit/2`); see the [module
+/// docs](self) for what it does to the target.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use ferrotp::ExitReason;
+///
+/// let pid = ferrotp::spawn(|mut ctx| async move { ctx.receive::<()>().await });
+/// ferrotp::exit(pid, ExitReason::Kill);
+/// assert_eq!(ferrotp::wait(pid).await, ExitReason::Killed);
+/// # }
+/// ```
+pub fn exit(pid: Pid, reason: ExitReason) {
+    let from = self_pid().unwrap_or(Pid::ROOT);
+    let Some(target) = table().get(pid) else {
+        return;
+    };
+    tracing::debug!(%pid, %from, %reason, "exit signal");
+    if reason == ExitReason::Kill {
+        target.kill(ExitReason::Killed);
+        return;
+    }
+    let trapping = {
+        let state = lock(&target.state);
+        if state.finished {
+            return;
+        }
+        state.trap_exit
+    };
+    if trapping {
+        let _ = target.mailbox.push(Message::new(Exit { from, reason }));
+    } else if reason != ExitReason::Normal || from == pid {
+        target.kill(reason);
+    }
+}
+
+/// Step 4 of the exit sequence: tells everyone related to the exited process `pid`.
+pub(crate) fn notify_exit(pid: Pid, reason: &ExitReason, relations: Relations) {
+    let Relations {
+        links,
+        monitored_by,
+        monitoring,
+        waiters,
+    } = relations;
+    for linked in links {
+        link_signal(linked, pid, reason);
+    }
+    for (monitor, watcher) in monitored_by {
+        deliver_down(watcher, monitor, pid, reason.clone());
+    }
+    for (monitor, watched) in monitoring {
+        table().with(watched, |other| {
+            if let Some(relations) = lock(&other.state).relations.as_mut() {
+                relations.monitored_by.remove(&monitor);
+            }
+        });
+    }
+    for waiter in waiters {
+        let _ = waiter.send(reason.clone());
+    }
+}
+
+/// An exit signal travelling over the link `from`—`to` because `from` exited.
+fn link_signal(to: Pid, from: Pid, reason: &ExitReason) {
+    let Some(target) = table().get(to) else {
+        return;
+    };
+    let trapping = {
+        let mut state = lock(&target.state);
+        let linked = !state.finished
+            && state
+                .relations
+                .as_mut()
+                .is_some_and(|relations| relations.links.remove(&from));
+        if !linked {
+            // Unlinked in the meantime, or the target is exiting too.
+            return;
+        }
+        state.trap_exit
+    };
+    if trapping {
+        let _ = target.mailbox.push(Message::new(Exit {
+            from,
+            reason: reason.clone(),
+        }));
+    } else if *reason != ExitReason::Normal {
+        tracing::debug!(pid = %to, %from, %reason, "killed by a linked process");
+        target.kill(reason.clone());
+    }
+}
+
+/// Delivers a `Down` unless its watcher has demonitored (or exited) meanwhile.
+fn deliver_down(watcher: Pid, monitor: MonitorRef, pid: Pid, reason: ExitReason) {
+    let Some(cell) = table().get(watcher) else {
+        return;
+    };
+    let active = lock(&cell.state)
+        .relations
+        .as_mut()
+        .is_some_and(|relations| relations.monitoring.remove(&monitor).is_some());
+    if active {
+        let _ = cell.mailbox.push(Message::new(Down {
+            monitor,
+            pid,
+            reason,
+        }));
+    }
+}

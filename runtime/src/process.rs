@@ -1,0 +1,366 @@
+//! Processes: spawning them, the record every process has, and what happens when one exits.
+//!
+//! A process is a tokio task running the future its function returned, plus a [`Cell`]: the record
+//! other processes reach through the [process table](crate::table). The task owns a guard whose
+//! `Drop` runs the exit sequence, so it runs however the task ends: the function returned, it
+//! panicked (the panic is caught and becomes the exit reason), or the task was aborted because an
+//! exit signal killed it.
+//!
+//! The exit sequence, in this order, so that anyone woken by the last step sees all earlier ones:
+//! 1. the exit reason is fixed (the first reason recorded wins) and the cell marked finished;
+//! 2. the mailbox is closed and its messages dropped (a pending request's caller is woken);
+//! 3. the pid leaves the process table and its registered name is released;
+//! 4. linked processes get exit signals, monitors get `Down`, waiters get the reason.
+
+use std::{
+    any::Any,
+    collections::{HashMap, HashSet},
+    future::Future,
+    panic::AssertUnwindSafe,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, AtomicUsize},
+    },
+};
+
+use futures::FutureExt;
+use tokio::{sync::oneshot, task::AbortHandle};
+
+use crate::{
+    context::Context,
+    exit::{ExitReason, ProcessOutput},
+    link::{self, MonitorRef},
+    mailbox::{Mailbox, lock},
+    message::Message,
+    pid::Pid,
+    registry,
+    table::table,
+};
+
+tokio::task_local! {
+    /// The pid of the process whose task is being polled, for code that has no [`Context`] at hand
+    /// (a request's sender, the self-call check).
+    static CURRENT: Pid;
+}
+
+/// The record of one live process, shared by its task and everyone who can reach its pid.
+pub(crate) struct Cell {
+    pub(crate) pid: Pid,
+    pub(crate) mailbox: Mailbox,
+    pub(crate) state: Mutex<State>,
+    /// Messages the process has taken from its mailbox (written only by the process itself).
+    pub(crate) handled: AtomicU64,
+    /// Messages moved to the process's private queue and not yet taken (written only by the
+    /// process itself), so that introspection can report the whole mailbox length.
+    pub(crate) private_len: AtomicUsize,
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    /// Set once; the first reason recorded is the one the process exits with.
+    pub(crate) exit: Option<ExitReason>,
+    /// The exit sequence has taken the relations: nothing may be added to them any more.
+    pub(crate) finished: bool,
+    pub(crate) trap_exit: bool,
+    pub(crate) name: Option<Arc<str>>,
+    abort: Option<AbortHandle>,
+    /// Boxed and allocated on first use: most processes never link, monitor or get waited for,
+    /// and an idle process should stay small.
+    pub(crate) relations: Option<Box<Relations>>,
+}
+
+#[derive(Default)]
+pub(crate) struct Relations {
+    pub(crate) links: HashSet<Pid>,
+    /// Monitors other processes hold on this one: reference → watcher.
+    pub(crate) monitored_by: HashMap<MonitorRef, Pid>,
+    /// Monitors this process holds: reference → watched process.
+    pub(crate) monitoring: HashMap<MonitorRef, Pid>,
+    pub(crate) waiters: Vec<oneshot::Sender<ExitReason>>,
+}
+
+impl State {
+    pub(crate) fn relations(&mut self) -> &mut Relations {
+        self.relations.get_or_insert_default()
+    }
+
+    pub(crate) fn relations_ref(&self) -> Option<&Relations> {
+        self.relations.as_deref()
+    }
+}
+
+impl Cell {
+    /// Makes the process exit with `reason` at its next suspension point, unless it already has a
+    /// reason.
+    pub(crate) fn kill(&self, reason: ExitReason) {
+        let abort = {
+            let mut state = lock(&self.state);
+            if state.exit.is_some() {
+                return;
+            }
+            state.exit = Some(reason);
+            state.abort.take()
+        };
+        if let Some(abort) = abort {
+            abort.abort();
+        }
+    }
+
+    /// Resolves with the exit reason once the exit sequence has run.
+    pub(crate) async fn exited(&self) -> ExitReason {
+        let waiter = {
+            let mut state = lock(&self.state);
+            if state.finished {
+                return state.exit.clone().unwrap_or(ExitReason::Killed);
+            }
+            let (tx, rx) = oneshot::channel();
+            state.relations().waiters.push(tx);
+            rx
+        };
+        waiter.await.unwrap_or(ExitReason::Killed)
+    }
+
+    fn finish(&self) {
+        let (reason, name, relations) = {
+            let mut state = lock(&self.state);
+            let reason = state.exit.get_or_insert(ExitReason::Killed).clone();
+            state.finished = true;
+            state.abort = None;
+            (reason, state.name.take(), state.relations.take())
+        };
+        drop(self.mailbox.close());
+        table().remove(self.pid);
+        if let Some(name) = &name {
+            registry::release(name, self.pid);
+        }
+        match &reason {
+            ExitReason::Panic(_) | ExitReason::Error(_) => {
+                tracing::warn!(pid = %self.pid, name = name.as_deref(), %reason, "process crashed");
+            }
+            _ => {
+                tracing::debug!(pid = %self.pid, name = name.as_deref(), %reason, "process exited")
+            }
+        }
+        if let Some(relations) = relations {
+            link::notify_exit(self.pid, &reason, *relations);
+        }
+    }
+}
+
+/// Runs the exit sequence when the process's task ends, whichever way it ends.
+struct ExitGuard(Arc<Cell>);
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        self.0.finish();
+    }
+}
+
+/// Spawns `f` as a new process and returns its pid.
+///
+/// `f` receives the new process's [`Context`] (its pid and mailbox) and runs inside the new
+/// process; pass arguments by capturing them. The process exits when the future `f` returns
+/// finishes, with the reason its output stands for (see [`ProcessOutput`]): `()` is
+/// [`ExitReason::Normal`]. A panic inside the process is caught and becomes its exit reason
+/// ([`ExitReason::Panic`]); it affects no other process unless linked.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// async fn greeter(mut ctx: ferrotp::Context, greeting: &'static str) {
+///     let name: String = ctx.receive().await;
+///     println!("{greeting}, {name}!");
+/// }
+///
+/// let pid = ferrotp::spawn(|ctx| greeter(ctx, "Hello"));
+/// ferrotp::send(pid, String::from("Joe"));
+/// assert_eq!(ferrotp::wait(pid).await, ferrotp::ExitReason::Normal);
+/// # }
+/// ```
+///
+/// # Panics
+///
+/// Panics if called outside a Tokio runtime, as `tokio::spawn` does.
+pub fn spawn<F, Fut>(f: F) -> Pid
+where
+    F: FnOnce(Context) -> Fut + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: ProcessOutput,
+{
+    start(f, |_| {}).pid
+}
+
+/// Spawns `f` as a new process and returns a handle that can wait for the value `f` returns.
+///
+/// This is python-actors' `node.wait(addr)`: [`ProcessHandle::join`] gives the function's return
+/// value, or the exit reason when the process ended without returning (a panic, a kill, an exit
+/// signal). Returning a value is a [`Normal`](ExitReason::Normal) exit whatever the value is; use
+/// [`spawn`] for a process whose `Err` return should be its exit reason.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let handle = ferrotp::spawn_handle(|_ctx| async { 6 * 7 });
+/// assert_eq!(handle.join().await, Ok(42));
+///
+/// let crashing = ferrotp::spawn_handle(|_ctx| async { panic!("boom") });
+/// assert_eq!(crashing.join().await, Err::<(), _>(ferrotp::ExitReason::Panic("boom".into())));
+/// # }
+/// ```
+///
+/// # Panics
+///
+/// Panics if called outside a Tokio runtime.
+pub fn spawn_handle<F, Fut, T>(f: F) -> ProcessHandle<T>
+where
+    F: FnOnce(Context) -> Fut + Send + 'static,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    let cell = start(
+        move |ctx| async move {
+            let _ = tx.send(f(ctx).await);
+        },
+        |_| {},
+    );
+    ProcessHandle { cell, result: rx }
+}
+
+/// A handle to a process started with [`spawn_handle`], for its return value.
+#[derive(Debug)]
+pub struct ProcessHandle<T> {
+    cell: Arc<Cell>,
+    result: oneshot::Receiver<T>,
+}
+
+impl<T> ProcessHandle<T> {
+    /// The process's pid.
+    pub fn pid(&self) -> Pid {
+        self.cell.pid
+    }
+
+    /// Waits for the process to end.
+    ///
+    /// # Errors
+    ///
+    /// The exit reason when the process ended without its function returning a value.
+    pub async fn join(self) -> Result<T, ExitReason> {
+        match self.result.await {
+            Ok(value) => Ok(value),
+            Err(_) => Err(self.cell.exited().await),
+        }
+    }
+}
+
+impl std::fmt::Debug for Cell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Process({})", self.pid)
+    }
+}
+
+/// Creates a process, lets `relate` set up links or monitors before it can run (so that it cannot
+/// exit unobserved), then starts its task.
+pub(crate) fn start<F, Fut>(f: F, relate: impl FnOnce(&Arc<Cell>)) -> Arc<Cell>
+where
+    F: FnOnce(Context) -> Fut + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: ProcessOutput,
+{
+    let cell = table().insert(|pid| {
+        Arc::new(Cell {
+            pid,
+            mailbox: Mailbox::default(),
+            state: Mutex::new(State::default()),
+            handled: AtomicU64::new(0),
+            private_len: AtomicUsize::new(0),
+        })
+    });
+    relate(&cell);
+    tracing::debug!(pid = %cell.pid, "process spawned");
+    let guard = ExitGuard(cell.clone());
+    let task = tokio::spawn(CURRENT.scope(cell.pid, async move {
+        let ctx = Context::new(guard.0.clone());
+        let outcome = AssertUnwindSafe(async move { f(ctx).await.exit_reason() })
+            .catch_unwind()
+            .await;
+        let reason = outcome.unwrap_or_else(|payload| ExitReason::Panic(panic_message(&*payload)));
+        lock(&guard.0.state).exit.get_or_insert(reason);
+        drop(guard);
+    }));
+    let abort = task.abort_handle();
+    let mut state = lock(&cell.state);
+    if state.exit.is_some() {
+        // Killed before the abort handle was stored: abort now (harmless if it already finished).
+        drop(state);
+        abort.abort();
+    } else if !state.finished {
+        state.abort = Some(abort);
+    }
+    cell.clone()
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> Arc<str> {
+    if let Some(message) = payload.downcast_ref::<&'static str>() {
+        (*message).into()
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message.as_str().into()
+    } else {
+        "non-string panic payload".into()
+    }
+}
+
+/// The pid of the process this code runs in, or `None` outside any process (python-actors'
+/// `curaddr()`; inside a process [`Context::pid`] gives the same).
+pub fn self_pid() -> Option<Pid> {
+    CURRENT.try_with(|pid| *pid).ok()
+}
+
+/// Sends `message` to `pid`.
+///
+/// Any `Send + 'static` value is a message. Messages from one process to another arrive in the
+/// order they were sent. Sending to a process that has exited is not an error (as in Erlang): the
+/// message is dropped, and a `debug` event says so.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let pid = ferrotp::spawn(|mut ctx| async move {
+///     let n: u64 = ctx.receive().await;
+///     assert_eq!(n, 7);
+/// });
+/// ferrotp::send(pid, 7_u64);
+/// # ferrotp::wait(pid).await;
+/// # }
+/// ```
+pub fn send<M: Any + Send>(pid: Pid, message: M) {
+    deliver(pid, Message::new(message));
+}
+
+/// Pushes a message into `pid`'s mailbox; `false` if there is no such live process.
+pub(crate) fn deliver(pid: Pid, message: Message) -> bool {
+    let type_name = message.type_name();
+    match table().with(pid, |cell| cell.mailbox.push(message).is_ok()) {
+        Some(true) => true,
+        _ => {
+            tracing::debug!(%pid, message = type_name, "message to a dead process dropped");
+            false
+        }
+    }
+}
+
+/// Waits for `pid` to exit and returns its exit reason; works inside and outside processes.
+///
+/// A pid that is not alive gives [`ExitReason::NoProc`] at once.
+pub async fn wait(pid: Pid) -> ExitReason {
+    match table().get(pid) {
+        Some(cell) => cell.exited().await,
+        None => ExitReason::NoProc,
+    }
+}
+
+/// Whether `pid` is a live process.
+pub fn is_alive(pid: Pid) -> bool {
+    table()
+        .with(pid, |cell| !lock(&cell.state).finished)
+        .unwrap_or(false)
+}

@@ -1,0 +1,163 @@
+//! The local process table: pid → process record.
+//!
+//! A pid's index addresses a slot directly, so a lookup is an array index plus an uncontended
+//! read lock on that one slot: there is no global lock or map on the send path. Slots live in
+//! chunks that double in size (1,024, 2,048, 4,096, … slots) and are allocated the first time an
+//! index reaches them, so the table grows to millions of processes without ever moving a slot, and
+//! costs nothing for chunks never reached.
+//!
+//! Each slot carries a serial that is bumped when its process leaves; a pid holds the serial it was
+//! born with, so a stale pid never reaches the slot's next occupant. Freed indices are reused
+//! last-in first-out, which keeps a busy table's working set small and warm.
+
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use crate::{mailbox::lock, pid::Pid, process::Cell};
+
+const FIRST_CHUNK_BITS: u32 = 10;
+const FIRST_CHUNK: u32 = 1 << FIRST_CHUNK_BITS;
+/// Chunk `k` holds `FIRST_CHUNK << k` slots; 23 chunks cover every `u32` index.
+const CHUNKS: usize = (u32::BITS - FIRST_CHUNK_BITS + 1) as usize;
+
+#[derive(Default)]
+struct SlotInner {
+    serial: u32,
+    cell: Option<Arc<Cell>>,
+}
+
+#[derive(Default)]
+struct Slot(RwLock<SlotInner>);
+
+pub(crate) struct Table {
+    chunks: [OnceLock<Box<[Slot]>>; CHUNKS],
+    /// The next never-used index. Index 0 is [`Pid::ROOT`] and never allocated.
+    next: Mutex<u32>,
+    free: Mutex<Vec<u32>>,
+}
+
+/// The process table of this OS process (the local node).
+pub(crate) fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(|| Table {
+        chunks: [const { OnceLock::new() }; CHUNKS],
+        next: Mutex::new(1),
+        free: Mutex::new(Vec::new()),
+    })
+}
+
+/// Chunk number and offset of an index.
+fn locate(index: u32) -> (usize, usize) {
+    let biased = u64::from(index) + u64::from(FIRST_CHUNK);
+    let chunk = (u64::BITS - 1 - biased.leading_zeros() - FIRST_CHUNK_BITS) as usize;
+    let offset = (biased - (u64::from(FIRST_CHUNK) << chunk)) as usize;
+    (chunk, offset)
+}
+
+impl Table {
+    fn slot(&self, index: u32) -> Option<&Slot> {
+        let (chunk, offset) = locate(index);
+        self.chunks.get(chunk)?.get()?.get(offset)
+    }
+
+    fn slot_or_alloc(&self, index: u32) -> &Slot {
+        let (chunk, offset) = locate(index);
+        let slots = self.chunks[chunk].get_or_init(|| {
+            let len = (FIRST_CHUNK as usize) << chunk;
+            (0..len).map(|_| Slot::default()).collect()
+        });
+        &slots[offset]
+    }
+
+    /// Allocates a slot and fills it with the cell `make` builds for the new pid.
+    pub(crate) fn insert(&self, make: impl FnOnce(Pid) -> Arc<Cell>) -> Arc<Cell> {
+        let index = lock(&self.free).pop().unwrap_or_else(|| {
+            let mut next = lock(&self.next);
+            let index = *next;
+            *next = next
+                .checked_add(1)
+                .expect("more than 4 billion live processes");
+            index
+        });
+        let mut slot = self
+            .slot_or_alloc(index)
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let cell = make(Pid::new(index, slot.serial));
+        slot.cell = Some(cell.clone());
+        cell
+    }
+
+    /// Runs `f` on the live process `pid`, holding the slot's read lock (no reference count
+    /// traffic); `None` if there is no such process.
+    pub(crate) fn with<R>(&self, pid: Pid, f: impl FnOnce(&Arc<Cell>) -> R) -> Option<R> {
+        let slot = self
+            .slot(pid.index())?
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &slot.cell {
+            Some(cell) if cell.pid == pid => Some(f(cell)),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn get(&self, pid: Pid) -> Option<Arc<Cell>> {
+        self.with(pid, Arc::clone)
+    }
+
+    /// Empties `pid`'s slot and frees its index for reuse under a new serial.
+    pub(crate) fn remove(&self, pid: Pid) {
+        let Some(slot) = self.slot(pid.index()) else {
+            return;
+        };
+        let removed = {
+            let mut slot = slot
+                .0
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match &slot.cell {
+                Some(cell) if cell.pid == pid => {
+                    slot.serial = slot.serial.wrapping_add(1);
+                    slot.cell.take()
+                }
+                _ => None,
+            }
+        };
+        if removed.is_some() {
+            lock(&self.free).push(pid.index());
+        }
+        // `removed` (possibly the last reference to the cell) is dropped here, outside every lock.
+    }
+
+    /// Every live process, in index order.
+    pub(crate) fn pids(&self) -> Vec<Pid> {
+        let end = *lock(&self.next);
+        (1..end)
+            .filter_map(|index| {
+                let slot = self.slot(index)?.0.read().ok()?;
+                slot.cell.as_ref().map(|cell| cell.pid)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locate_maps_indices_to_doubling_chunks() {
+        assert_eq!(locate(0), (0, 0));
+        assert_eq!(locate(FIRST_CHUNK - 1), (0, FIRST_CHUNK as usize - 1));
+        assert_eq!(locate(FIRST_CHUNK), (1, 0));
+        assert_eq!(
+            locate(3 * FIRST_CHUNK - 1),
+            (1, 2 * FIRST_CHUNK as usize - 1)
+        );
+        assert_eq!(locate(3 * FIRST_CHUNK), (2, 0));
+        let (chunk, offset) = locate(u32::MAX);
+        assert!(chunk < CHUNKS);
+        assert!(offset < (FIRST_CHUNK as usize) << chunk);
+    }
+}
