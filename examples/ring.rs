@@ -7,6 +7,7 @@
 //! ```text
 //! cargo run --release --example ring                    # 10,000 processes, 1,000,000 hops
 //! cargo run --release --example ring -- 1000000 2000000  # a million processes
+//! RUST_LOG=ferrotp=debug cargo run --example ring -- 3 3  # watch every process live and die
 //! ```
 
 use std::time::Instant;
@@ -73,6 +74,9 @@ async fn driver(mut ctx: Context, n: usize, hops: u64) {
 
 #[tokio::main]
 async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
     let mut args = std::env::args().skip(1);
     let n: usize = args
         .next()

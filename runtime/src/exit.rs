@@ -79,7 +79,14 @@ impl fmt::Debug for ExitReason {
 ///
 /// Implemented for `()` and [`ExitReason`] itself (a process can exit with any reason by
 /// returning it), and for `Result<T, E>`: `Ok` is a normal exit, `Err(e)` exits with
-/// [`ExitReason::Error`] holding `e`'s text, so `?` works inside a process.
+/// [`ExitReason::Error`] holding `e`'s text, so `?` works inside a process. A function that loops
+/// forever (its future's output is `!`) qualifies too.
+#[diagnostic::on_unimplemented(
+    message = "a process function must return `()`, `ExitReason` or `Result<T, E>`, not `{Self}`",
+    label = "this process returns `{Self}`",
+    note = "to get a value back from a process, start it with `spawn_handle` and `join` it",
+    note = "or end the process body with `;` so that it returns `()`"
+)]
 pub trait ProcessOutput: Send + 'static {
     /// The exit reason this return value stands for.
     fn exit_reason(&self) -> ExitReason;

@@ -249,8 +249,17 @@ impl Context {
     }
 }
 
-/// Sends an exit signal with `reason` to `pid` (Erlang's `exit/2`); see the [module
-/// docs](self) for what it does to the target.
+/// Sends an exit signal with `reason` to `pid` (Erlang's `exit/2`).
+///
+/// An exit signal, from here or from a link, does this to its target:
+/// - `reason` is [`Kill`](ExitReason::Kill) and was sent with `exit`: the target exits with
+///   [`Killed`](ExitReason::Killed), trapping or not;
+/// - the target traps exits ([`Context::trap_exit`]): it gets an [`Exit`] message and goes on;
+/// - `reason` is [`Normal`](ExitReason::Normal): nothing happens, unless a process sent it to
+///   itself, which then exits normally;
+/// - otherwise the target exits with `reason`, and its own links carry `reason` further.
+///
+/// A killed process stops at its next `.await`.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {

@@ -58,7 +58,7 @@ impl Message {
 
     /// The Rust type name of the value, for logs and diagnostics.
     pub fn type_name(&self) -> &'static str {
-        self.0.type_name()
+        (*self.0).type_name()
     }
 }
 

@@ -342,7 +342,7 @@ pub(crate) fn deliver(pid: Pid, message: Message) -> bool {
     match table().with(pid, |cell| cell.mailbox.push(message).is_ok()) {
         Some(true) => true,
         _ => {
-            tracing::debug!(%pid, message = type_name, "message to a dead process dropped");
+            tracing::debug!(%pid, message_type = type_name, "message to a dead process dropped");
             false
         }
     }

@@ -1,0 +1,96 @@
+//! A process's life shows up in `tracing` at debug level, a crash at warn.
+
+use std::{
+    io,
+    sync::{Arc, Mutex},
+};
+
+use ferrotp::{ExitReason, register, spawn, wait};
+use ferrotp_tests::in_process;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut log = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        log.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Lines of log output that mention `pid`.
+fn lines_about(log: &str, pid: ferrotp::Pid) -> Vec<String> {
+    let pid = pid.to_string();
+    log.lines()
+        .filter(|l| l.contains(&pid))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn spawn_link_monitor_and_exit_are_traced_with_pid_and_name() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("ferrotp=debug")
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // The current-thread runtime polls every process on this thread, so a thread-local default
+    // subscriber sees all their events.
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let (parent, child) = in_process(|mut ctx| async move {
+        ctx.trap_exit(true);
+        let child = ctx.spawn_link(|mut ctx| async move {
+            ctx.receive::<()>().await;
+            panic!("traced crash");
+        });
+        register("traced-child", child).unwrap();
+        ctx.monitor(child);
+        ferrotp::send(child, ());
+        ctx.receive::<ferrotp::Exit>().await;
+        (ctx.pid(), child)
+    })
+    .await;
+    let quiet = spawn(|_| async {});
+    assert_eq!(wait(quiet).await, ExitReason::Normal);
+
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let child_lines = lines_about(&log, child);
+    let has = |level: &str, what: &str| {
+        child_lines
+            .iter()
+            .any(|l| l.contains(level) && l.contains(what))
+    };
+    assert!(has("DEBUG", "process spawned"), "{log}");
+    assert!(has("DEBUG", "link"), "{log}");
+    assert!(has("DEBUG", "monitor"), "{log}");
+    assert!(has("DEBUG", "registered"), "{log}");
+    assert!(
+        has("WARN", "process crashed")
+            && has("WARN", "traced-child")
+            && has("WARN", "traced crash"),
+        "{log}"
+    );
+    assert!(
+        lines_about(&log, parent)
+            .iter()
+            .any(|l| l.contains("process exited")),
+        "{log}"
+    );
+    assert!(
+        lines_about(&log, quiet)
+            .iter()
+            .any(|l| l.contains("DEBUG") && l.contains("reason=normal")),
+        "{log}"
+    );
+}
