@@ -36,6 +36,7 @@
 //! | `request` | request/reply with timeouts: [`request`], [`Request`], [`CallError`] |
 //! | `timer` | [`send_after`], [`send_interval`] |
 //! | `info` | [`processes`], [`process_info`] |
+//! | `task` | the future a process runs as: current pid, panics, exit |
 //! | `table` | the process table behind every pid |
 //!
 //! # Tracing
@@ -55,6 +56,7 @@ mod process;
 mod registry;
 mod request;
 mod table;
+mod task;
 mod timer;
 
 pub use context::{Context, Timeout};
@@ -63,9 +65,10 @@ pub use info::{ProcessInfo, Status, process_info, processes};
 pub use link::{Down, Exit, MonitorRef, NoProc, exit};
 pub use message::Message;
 pub use pid::Pid;
-pub use process::{ProcessHandle, is_alive, self_pid, send, spawn, spawn_handle, wait};
+pub use process::{ProcessHandle, is_alive, send, spawn, spawn_handle, wait};
 pub use registry::{NotRegistered, RegisterError, register, send_named, unregister, whereis};
 pub use request::{CallError, DEFAULT_TIMEOUT, ReplyTo, Request, request, request_timeout};
+pub use task::self_pid;
 pub use timer::{TimerRef, send_after, send_interval};
 
 /// The procedural macros (`#[gen_server]`, `#[install]`), re-exported so that depending on

@@ -32,8 +32,9 @@ use crate::{
     mailbox::lock,
     message::Message,
     pid::Pid,
-    process::{self, Relations, self_pid},
+    process::{self, Relations},
     table::table,
+    task::self_pid,
 };
 
 /// The message a process that traps exits gets instead of dying: a linked process exited, or

@@ -16,14 +16,12 @@ use std::{
     any::Any,
     collections::{HashMap, HashSet},
     future::Future,
-    panic::AssertUnwindSafe,
     sync::{
         Arc, Mutex,
         atomic::{AtomicU64, AtomicUsize},
     },
 };
 
-use futures::FutureExt;
 use tokio::{sync::oneshot, task::AbortHandle};
 
 use crate::{
@@ -35,13 +33,8 @@ use crate::{
     pid::Pid,
     registry,
     table::table,
+    task::ProcessTask,
 };
-
-tokio::task_local! {
-    /// The pid of the process whose task is being polled, for code that has no [`Context`] at hand
-    /// (a request's sender, the self-call check).
-    static CURRENT: Pid;
-}
 
 /// The record of one live process, shared by its task and everyone who can reach its pid.
 pub(crate) struct Cell {
@@ -120,7 +113,8 @@ impl Cell {
         waiter.await.unwrap_or(ExitReason::Killed)
     }
 
-    fn finish(&self) {
+    /// The exit sequence (see the module docs).
+    pub(crate) fn finish(&self) {
         let (reason, name, relations) = {
             let mut state = lock(&self.state);
             let reason = state.exit.get_or_insert(ExitReason::Killed).clone();
@@ -144,15 +138,6 @@ impl Cell {
         if let Some(relations) = relations {
             link::notify_exit(self.pid, &reason, *relations);
         }
-    }
-}
-
-/// Runs the exit sequence when the process's task ends, whichever way it ends.
-struct ExitGuard(Arc<Cell>);
-
-impl Drop for ExitGuard {
-    fn drop(&mut self) {
-        self.0.finish();
     }
 }
 
@@ -278,16 +263,7 @@ where
     });
     relate(&cell);
     tracing::debug!(pid = %cell.pid, "process spawned");
-    let guard = ExitGuard(cell.clone());
-    let task = tokio::spawn(CURRENT.scope(cell.pid, async move {
-        let ctx = Context::new(guard.0.clone());
-        let outcome = AssertUnwindSafe(async move { f(ctx).await.exit_reason() })
-            .catch_unwind()
-            .await;
-        let reason = outcome.unwrap_or_else(|payload| ExitReason::Panic(panic_message(&*payload)));
-        lock(&guard.0.state).exit.get_or_insert(reason);
-        drop(guard);
-    }));
+    let task = tokio::spawn(ProcessTask::new(cell.clone(), f));
     let abort = task.abort_handle();
     let mut state = lock(&cell.state);
     if state.exit.is_some() {
@@ -298,22 +274,6 @@ where
         state.abort = Some(abort);
     }
     cell.clone()
-}
-
-fn panic_message(payload: &(dyn Any + Send)) -> Arc<str> {
-    if let Some(message) = payload.downcast_ref::<&'static str>() {
-        (*message).into()
-    } else if let Some(message) = payload.downcast_ref::<String>() {
-        message.as_str().into()
-    } else {
-        "non-string panic payload".into()
-    }
-}
-
-/// The pid of the process this code runs in, or `None` outside any process (python-actors'
-/// `curaddr()`; inside a process [`Context::pid`] gives the same).
-pub fn self_pid() -> Option<Pid> {
-    CURRENT.try_with(|pid| *pid).ok()
 }
 
 /// Sends `message` to `pid`.

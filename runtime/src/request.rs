@@ -14,11 +14,7 @@ use std::{any::Any, sync::Arc, time::Duration};
 use tokio::sync::oneshot;
 
 use crate::{
-    exit::ExitReason,
-    message::Message,
-    pid::Pid,
-    process::{Cell, self_pid},
-    table::table,
+    exit::ExitReason, message::Message, pid::Pid, process::Cell, table::table, task::self_pid,
 };
 
 /// How long [`request`] waits for a reply: five seconds, as Erlang's `gen_server:call`.
