@@ -63,6 +63,7 @@ async fn spawn_link_monitor_and_exit_are_traced_with_pid_and_name() {
     .await;
     let quiet = spawn(|_| async {});
     assert_eq!(wait(quiet).await, ExitReason::Normal);
+    ferrotp::send(quiet, 5_u16);
 
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let child_lines = lines_about(&log, child);
