@@ -1,4 +1,74 @@
-//! Procedural macros for [ferrotp](https://docs.rs/ferrotp).
+//! Procedural macros for [ferrotp](https://docs.rs/ferrotp): `#[gen_server]` and the handler
+//! attributes it reads.
 //!
-//! This crate is re-exported by `ferrotp`; depend on `ferrotp` rather than on this crate directly.
-//! The `#[gen_server]` and `#[install]` attributes arrive with the gen_server issue.
+//! Depend on `ferrotp`, which re-exports these; the generated code refers to `::ferrotp`.
+//!
+//! The crate follows parse → validate → generate: `ast` turns the impl block into a model that
+//! keeps the user's tokens (so errors point at them), collecting every error on the way; `expand`
+//! runs only when there were none.
+
+mod ast;
+mod ctxt;
+mod expand;
+
+use proc_macro::TokenStream;
+use quote::quote;
+
+/// Turns an `impl` block into a generic server.
+///
+/// ```text
+/// #[gen_server]
+/// impl Echo {
+///     async fn init(arg: A) -> Result<Self, E>                   // required; or -> Self
+///     async fn terminate(&mut self, reason: &ExitReason)          // optional
+///
+///     #[install("echo")]                                           // a call/cast handler
+///     async fn echo(&mut self, body: B) -> R
+///
+///     #[info]                                                      // a raw-message handler
+///     async fn on_tick(&mut self, tick: Tick)
+///
+///     #[fallback]                                                  // dynamic calls no name matches
+///     async fn other(&mut self, name: String, body: Value) -> Value
+/// }
+/// ```
+///
+/// See the `ferrotp` crate's `gen_server` module and the guide's "GenServer" and "Dispatch
+/// tables" chapters for the full rules.
+#[proc_macro_attribute]
+pub fn gen_server(args: TokenStream, input: TokenStream) -> TokenStream {
+    expand::gen_server(args.into(), input.into()).into()
+}
+
+/// Marks a method of a `#[gen_server]` impl block as the handler for calls and casts named by the
+/// string: `#[install("ping")]`. Add `local` (`#[install("ping", local)]`) for a handler whose
+/// types are not serde types: it is then reachable through the typed client only.
+#[proc_macro_attribute]
+pub fn install(_args: TokenStream, input: TokenStream) -> TokenStream {
+    outside_gen_server("install", input)
+}
+
+/// Marks a method of a `#[gen_server]` impl block as the handler for raw mailbox messages of its
+/// argument's type (OTP's `handle_info`).
+#[proc_macro_attribute]
+pub fn info(_args: TokenStream, input: TokenStream) -> TokenStream {
+    outside_gen_server("info", input)
+}
+
+/// Marks a method of a `#[gen_server]` impl block as the handler for dynamic calls whose name
+/// matches no `#[install]`.
+#[proc_macro_attribute]
+pub fn fallback(_args: TokenStream, input: TokenStream) -> TokenStream {
+    outside_gen_server("fallback", input)
+}
+
+/// The handler attributes only mean something to `#[gen_server]`, which removes them before they
+/// expand; reaching one here means it sits outside such a block.
+fn outside_gen_server(name: &str, input: TokenStream) -> TokenStream {
+    let input = proc_macro2::TokenStream::from(input);
+    let message = format!(
+        "#[{name}] only works on a method inside a `#[gen_server]` impl block; add #[gen_server] to the impl"
+    );
+    let error = syn::Error::new(proc_macro2::Span::call_site(), message).to_compile_error();
+    quote!(#error #input).into()
+}

@@ -34,6 +34,9 @@
 //! | `link` | links, monitors, exit signals: [`Exit`], [`Down`], [`exit`] |
 //! | `registry` | registered names: [`register`], [`whereis`], [`send_named`] |
 //! | `request` | request/reply with timeouts: [`request`], [`Request`], [`CallError`] |
+//! | `reply` | answering: [`ReplyTo`], [`Caller`], [`Reply`] |
+//! | [`gen_server`] | generic servers: [`GenServer`], [`ServerRef`], [`Start`] |
+//! | `dispatch` | dynamic calls by handler name with serde bodies: [`call`], [`cast`] |
 //! | `timer` | [`send_after`], [`send_interval`] |
 //! | `info` | [`processes`], [`process_info`] |
 //! | `task` | the future a process runs as: current pid, panics, exit |
@@ -46,7 +49,9 @@
 //! `warn` event. `RUST_LOG=ferrotp=debug` shows a process's life.
 
 mod context;
+mod dispatch;
 mod exit;
+pub mod gen_server;
 mod info;
 mod link;
 mod mailbox;
@@ -54,31 +59,40 @@ mod message;
 mod pid;
 mod process;
 mod registry;
+mod reply;
 mod request;
 mod table;
 mod task;
 mod timer;
 
 pub use context::{Context, Timeout};
+pub use dispatch::{Encoded, call, call_timeout, cast};
 pub use exit::{ExitReason, ProcessOutput};
+pub use gen_server::{GenServer, LookupError, ServerRef, Start, StartError};
 pub use info::{ProcessInfo, Status, process_info, processes};
 pub use link::{Down, Exit, MonitorRef, NoProc, exit};
 pub use message::Message;
 pub use pid::Pid;
 pub use process::{ProcessHandle, is_alive, send, spawn, spawn_handle, wait};
 pub use registry::{NotRegistered, RegisterError, register, send_named, unregister, whereis};
-pub use request::{CallError, DEFAULT_TIMEOUT, ReplyTo, Request, request, request_timeout};
+pub use reply::{Caller, Reply, ReplyTo};
+pub use request::{CallError, DEFAULT_TIMEOUT, Request, request, request_timeout};
 pub use task::self_pid;
 pub use timer::{TimerRef, send_after, send_interval};
 
-/// The procedural macros (`#[gen_server]`, `#[install]`), re-exported so that depending on
-/// `ferrotp` is enough.
-pub use ferrotp_macros as macros;
+pub use ferrotp_macros::{fallback, gen_server, info, install};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use serde_json::Value;
+    pub use tracing;
+}
 
 /// Everything a typical process needs, for `use ferrotp::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        CallError, Context, Down, Exit, ExitReason, Message, MonitorRef, Pid, Request, exit,
-        register, request, request_timeout, send, send_after, send_named, spawn, wait, whereis,
+        CallError, Caller, Context, Down, Exit, ExitReason, GenServer, Message, MonitorRef, Pid,
+        Reply, ReplyTo, Request, ServerRef, exit, fallback, gen_server, info, install, register,
+        request, request_timeout, send, send_after, send_named, spawn, wait, whereis,
     };
 }

@@ -21,7 +21,10 @@
 use std::{
     fmt,
     future::Future,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use serde::{Deserialize, Serialize};
@@ -32,7 +35,7 @@ use crate::{
     mailbox::lock,
     message::Message,
     pid::Pid,
-    process::{self, Relations},
+    process::{self, Cell, Relations},
     table::table,
     task::self_pid,
 };
@@ -214,13 +217,7 @@ impl Context {
         Fut: Future + Send + 'static,
         Fut::Output: ProcessOutput,
     {
-        let me = self.pid();
-        let child = process::start(f, |child| {
-            lock(&self.cell().state).relations().links.insert(child.pid);
-            lock(&child.state).relations().links.insert(me);
-        });
-        tracing::debug!(pid = %me, to = %child.pid, "link");
-        child.pid
+        spawn_linked(self.cell(), f).pid
     }
 
     /// Spawns a process monitored by this one; the monitor exists before the new process runs.
@@ -248,6 +245,32 @@ impl Context {
         });
         (child.pid, monitor)
     }
+}
+
+/// Spawns a process linked to `parent` before it runs.
+fn spawn_linked<F, Fut>(parent: &Arc<Cell>, f: F) -> Arc<Cell>
+where
+    F: FnOnce(Context) -> Fut + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: ProcessOutput,
+{
+    let child = process::start(f, |child| {
+        lock(&parent.state).relations().links.insert(child.pid);
+        lock(&child.state).relations().links.insert(parent.pid);
+    });
+    tracing::debug!(pid = %parent.pid, to = %child.pid, "link");
+    child
+}
+
+/// [`Context::spawn_link`] for a parent known by pid; `None` if the parent is not alive.
+pub(crate) fn start_linked<F, Fut>(parent: Pid, f: F) -> Option<Arc<Cell>>
+where
+    F: FnOnce(Context) -> Fut + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: ProcessOutput,
+{
+    let parent = table().get(parent)?;
+    Some(spawn_linked(&parent, f))
 }
 
 /// Sends an exit signal with `reason` to `pid` (Erlang's `exit/2`).

@@ -56,6 +56,8 @@ pub(crate) struct State {
     pub(crate) finished: bool,
     pub(crate) trap_exit: bool,
     pub(crate) name: Option<Arc<str>>,
+    /// The server type, for a gen_server process (checked by typed look-ups).
+    pub(crate) behaviour: Option<crate::gen_server::Behaviour>,
     abort: Option<AbortHandle>,
     /// Boxed and allocated on first use: most processes never link, monitor or get waited for,
     /// and an idle process should stay small.

@@ -1,4 +1,4 @@
-//! Request/reply between processes: the primitive gen_server's `call` is built on.
+//! Request/reply between processes: the primitive gen_server calls are built on.
 //!
 //! [`request`] puts a [`Request`] in the target's mailbox and waits for the reply. The target takes
 //! it like any message (`ctx.receive::<Request<Q, R>>()`) and answers with [`Request::reply`], now
@@ -9,22 +9,26 @@
 //! [`CallError::NoProc`] or [`CallError::Exited`] with the exit reason at once. If the target is
 //! alive but does not answer, the caller gets [`CallError::Timeout`].
 
-use std::{any::Any, sync::Arc, time::Duration};
-
-use tokio::sync::oneshot;
+use std::{any::Any, convert::Infallible, sync::Arc, time::Duration};
 
 use crate::{
-    exit::ExitReason, message::Message, pid::Pid, process::Cell, table::table, task::self_pid,
+    exit::ExitReason, message::Message, pid::Pid, process::Cell, reply::ReplyTo, table::table,
+    task::self_pid,
 };
 
-/// How long [`request`] waits for a reply: five seconds, as Erlang's `gen_server:call`.
+/// How long a call waits for its reply unless told otherwise: five seconds, as Erlang's
+/// `gen_server:call`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Why a request got no reply.
+/// Why a call or request got no reply, or got an error for one.
+///
+/// `E` is the handler's own error type, for a handler that returns `Result<T, E>`: its `Err(e)`
+/// arrives as [`CallError::Handler`]`(e)`. Calls whose handler cannot fail use the default,
+/// [`Infallible`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum CallError {
-    /// The target was not alive when the request was sent.
+pub enum CallError<E = Infallible> {
+    /// The target was not alive when the call was made.
     #[error("{0} is not alive")]
     NoProc(Pid),
     /// The target exited before replying.
@@ -43,9 +47,56 @@ pub enum CallError {
         /// How long the caller waited.
         timeout: Duration,
     },
-    /// A process sent a request to itself, which could only deadlock.
-    #[error("{0} sent a request to itself, which would deadlock")]
+    /// A process called itself, which could only deadlock.
+    #[error("{0} called itself, which would deadlock")]
     SelfCall(Pid),
+    /// A dynamic call named a handler the server does not have.
+    #[error("no handler named `{name}` (the server has: {})", available.join(", "))]
+    UnknownHandler {
+        /// The name asked for.
+        name: String,
+        /// The names the server handles.
+        available: Vec<String>,
+    },
+    /// A dynamic call's body could not be encoded, or decoded into the handler's argument.
+    #[error("bad request for `{handler}`: {message}")]
+    BadRequest {
+        /// The handler asked for.
+        handler: String,
+        /// What serde said.
+        message: String,
+    },
+    /// A dynamic call's reply could not be encoded, or decoded into the type the caller wanted.
+    #[error("bad reply from `{handler}`: {message}")]
+    BadReply {
+        /// The handler that answered.
+        handler: String,
+        /// What serde said.
+        message: String,
+    },
+    /// The handler returned `Err(e)`; the server goes on.
+    #[error("the handler failed: {0}")]
+    Handler(E),
+}
+
+impl CallError {
+    /// The same error in a context where handler errors have type `E` (this one has none).
+    pub fn widen<E>(self) -> CallError<E> {
+        match self {
+            CallError::NoProc(pid) => CallError::NoProc(pid),
+            CallError::Exited { pid, reason } => CallError::Exited { pid, reason },
+            CallError::Timeout { pid, timeout } => CallError::Timeout { pid, timeout },
+            CallError::SelfCall(pid) => CallError::SelfCall(pid),
+            CallError::UnknownHandler { name, available } => {
+                CallError::UnknownHandler { name, available }
+            }
+            CallError::BadRequest { handler, message } => {
+                CallError::BadRequest { handler, message }
+            }
+            CallError::BadReply { handler, message } => CallError::BadReply { handler, message },
+            CallError::Handler(never) => match never {},
+        }
+    }
 }
 
 /// A request as the target receives it: the body, who sent it, and where the reply goes.
@@ -63,21 +114,6 @@ impl<Q, R> Request<Q, R> {
     /// Answers the request; `false` if the caller no longer waits (it timed out or exited).
     pub fn reply(self, reply: R) -> bool {
         self.reply_to.send(reply)
-    }
-}
-
-/// The right to answer one request, once. It can be kept and used later, or sent to another
-/// process (a deferred reply, OTP's `noreply` + `gen_server:reply`).
-///
-/// Dropping it unanswered leaves the caller to its timeout, unless the process holding it exits,
-/// in which case the caller learns the exit reason at once.
-#[derive(Debug)]
-pub struct ReplyTo<R>(oneshot::Sender<R>);
-
-impl<R> ReplyTo<R> {
-    /// Sends the reply; `false` if the caller no longer waits.
-    pub fn send(self, reply: R) -> bool {
-        self.0.send(reply).is_ok()
     }
 }
 
@@ -119,6 +155,23 @@ where
     Q: Any + Send,
     R: Any + Send,
 {
+    exchange(pid, timeout, |from, reply_to| {
+        Message::new(Request {
+            body,
+            from,
+            reply_to,
+        })
+    })
+    .await
+}
+
+/// Puts the message `build` makes (around a fresh reply token) into `pid`'s mailbox and waits for
+/// the reply: the one mechanism under requests, typed calls and dynamic calls.
+pub(crate) async fn exchange<R>(
+    pid: Pid,
+    timeout: Duration,
+    build: impl FnOnce(Option<Pid>, ReplyTo<R>) -> Message,
+) -> Result<R, CallError> {
     let from = self_pid();
     if from == Some(pid) {
         return Err(CallError::SelfCall(pid));
@@ -126,18 +179,13 @@ where
     // The cell is kept so that, if the reply token is dropped, the exit reason can still be read
     // after the pid has left the table.
     let target: Arc<Cell> = table().get(pid).ok_or(CallError::NoProc(pid))?;
-    let (tx, rx) = oneshot::channel();
-    let request = Message::new(Request {
-        body,
-        from,
-        reply_to: ReplyTo(tx),
-    });
-    if target.mailbox.push(request).is_err() {
+    let (reply_to, reply) = ReplyTo::channel();
+    if target.mailbox.push(build(from, reply_to)).is_err() {
         return Err(exited(&target).await);
     }
     let timed_out = || CallError::Timeout { pid, timeout };
     let deadline = tokio::time::Instant::now() + timeout;
-    match tokio::time::timeout_at(deadline, rx).await {
+    match tokio::time::timeout_at(deadline, reply).await {
         Ok(Ok(reply)) => Ok(reply),
         // The token was dropped unanswered: the target is exiting (or ignored the request, which
         // leaves the caller to its timeout, as in Erlang).

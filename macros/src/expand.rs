@@ -1,0 +1,356 @@
+//! Code generation for `#[gen_server]`.
+//!
+//! For `impl Echo { ... }` it emits, next to the user's impl block (minus the handler attributes):
+//! - `EchoClient`, the typed client (one async method per handler, plus `_timeout` and `cast_`
+//!   forms), which `ServerRef<Echo>` dereferences to;
+//! - inside an anonymous `const _: () = { ... }` block, so nothing else leaks into the user's
+//!   namespace: the call enum (one variant per handler), one dispatch function per handler, and the
+//!   `GenServer` impl whose `__dispatch` matches typed calls exhaustively, dynamic calls by name (an
+//!   unknown name goes to the fallback or answers `UnknownHandler`), and info messages by type.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::{Ident, ItemImpl, Type};
+
+use crate::{
+    ast::{self, Handler, Method, Param, Server},
+    ctxt::Ctxt,
+};
+
+pub(crate) fn gen_server(args: TokenStream, input: TokenStream) -> TokenStream {
+    let cx = Ctxt::default();
+    if !args.is_empty() {
+        cx.error(&args, "#[gen_server] takes no arguments");
+    }
+    let mut item: ItemImpl = match syn::parse2(input) {
+        Ok(item) => item,
+        Err(error) => {
+            let mut error = error;
+            error.combine(syn::Error::new(
+                Span::call_site(),
+                "#[gen_server] goes on an impl block: `#[gen_server] impl MyServer { ... }`",
+            ));
+            return error.to_compile_error();
+        }
+    };
+    let server = ast::parse(&cx, &mut item);
+    // Always emit the user's impl block, so that an error in one handler does not bury the rest
+    // of the code under "method not found" errors.
+    match (cx.into_compile_errors(), server) {
+        (None, Some(server)) => {
+            let generated = generate(&server);
+            quote!(#item #generated)
+        }
+        (errors, _) => quote!(#item #errors),
+    }
+}
+
+fn generate(server: &Server) -> TokenStream {
+    let self_ty = &server.self_ty;
+    let client = format_ident!("{}Client", server.ident);
+    let client_doc = format!(
+        "The typed client of the `{}` gen_server: one method per handler. \
+         `ServerRef<{}>` dereferences to it.",
+        server.ident, server.ident
+    );
+    let variants = server.handlers.iter().map(|h| {
+        let ident = &h.method.ident;
+        let body = &h.method.body;
+        let reply = &h.method.ret.reply;
+        quote!(#ident(#body, ::ferrotp::ReplyTo<#reply>))
+    });
+    let client_methods = server.handlers.iter().map(client_methods);
+    let handler_fns = server.handlers.iter().map(|h| handler_fn(self_ty, h));
+    let typed_arms = server.handlers.iter().map(|h| {
+        let ident = &h.method.ident;
+        let handle = handle_ident(ident);
+        quote!(__Call::#ident(body, reply_to) => #handle(self, ctx, from, body, reply_to).await)
+    });
+    let dynamic_arms = server.handlers.iter().filter(|h| !h.local).map(dynamic_arm);
+    let unknown_arm = unknown_arm(server);
+    let names = server.handlers.iter().filter(|h| !h.local).map(|h| &h.name);
+    let infos = server.infos.iter().map(info_arm);
+    let (init_fn, init_error, arg) = init(server);
+    let terminate = server.terminate.as_ref().map(|t| {
+        let method = &t.ident;
+        let args = call_args(&t.params, quote!(reason));
+        quote!(self.#method(#args).await;)
+    });
+
+    quote! {
+        #[doc = #client_doc]
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+        #[allow(unreachable_pub)]
+        pub struct #client {
+            pid: ::ferrotp::Pid,
+        }
+
+        const _: () = {
+            #[allow(non_camel_case_types)]
+            enum __Call {
+                #(#variants,)*
+            }
+
+            impl ::ferrotp::gen_server::ServerClient for #client {
+                fn __new(pid: ::ferrotp::Pid) -> Self {
+                    #client { pid }
+                }
+
+                fn pid(&self) -> ::ferrotp::Pid {
+                    self.pid
+                }
+            }
+
+            #[allow(private_interfaces, unreachable_pub)]
+            impl #client {
+                #(#client_methods)*
+            }
+
+            #(#handler_fns)*
+
+            impl ::ferrotp::GenServer for #self_ty {
+                type Arg = #arg;
+                type InitError = #init_error;
+                type Client = #client;
+                const HANDLERS: &'static [&'static str] = &[#(#names),*];
+
+                #init_fn
+
+                #[allow(unused_variables)]
+                async fn __dispatch(
+                    &mut self,
+                    message: ::ferrotp::Message,
+                    ctx: &mut ::ferrotp::Context,
+                ) -> ::ferrotp::gen_server::Dispatched {
+                    let message = match message.downcast::<::ferrotp::gen_server::TypedCall<__Call>>() {
+                        Ok(::ferrotp::gen_server::TypedCall { from, call }) => {
+                            return match call {
+                                #(#typed_arms,)*
+                            };
+                        }
+                        Err(message) => message,
+                    };
+                    let message = match message.downcast::<::ferrotp::gen_server::__DynamicCall>() {
+                        Ok(mut call) => {
+                            return match call.name.as_str() {
+                                #(#dynamic_arms)*
+                                _ => #unknown_arm,
+                            };
+                        }
+                        Err(message) => message,
+                    };
+                    #(#infos)*
+                    ::ferrotp::gen_server::Dispatched::Unexpected(message)
+                }
+
+                #[allow(unused_variables)]
+                async fn __terminate(&mut self, reason: &::ferrotp::ExitReason, ctx: &mut ::ferrotp::Context) {
+                    #terminate
+                }
+            }
+        };
+    }
+}
+
+fn handle_ident(method: &Ident) -> Ident {
+    format_ident!("__ferrotp_handle_{}", method)
+}
+
+/// The arguments a user method is called with, in its declared order.
+fn call_args(params: &[Param], body: TokenStream) -> TokenStream {
+    let args = params.iter().map(|param| match param {
+        Param::Context => quote!(ctx),
+        Param::Caller => quote!(&mut caller),
+        Param::From => quote!(from.unwrap_or(::ferrotp::Pid::ROOT)),
+        Param::Body => body.clone(),
+        Param::Name => quote!(name),
+    });
+    quote!(#(#args),*)
+}
+
+/// The user's method called and its return value made a `Reply`.
+fn invoke(method: &Method, receiver: TokenStream) -> TokenStream {
+    let ident = &method.ident;
+    let args = call_args(&method.params, quote!(body));
+    let call = quote_spanned!(ident.span()=> #receiver.#ident(#args).await);
+    if method.ret.flow {
+        call
+    } else {
+        quote!(::ferrotp::Reply::Reply(#call))
+    }
+}
+
+fn finish(handler_name: TokenStream, method: &Method) -> TokenStream {
+    if method.ret.fallible {
+        quote!(::ferrotp::gen_server::__finish_fallible(#handler_name, caller, reply))
+    } else {
+        quote!(::ferrotp::gen_server::__finish(caller, reply))
+    }
+}
+
+/// One function per handler, shared by the typed and the dynamic path.
+fn handler_fn(self_ty: &Type, handler: &Handler) -> TokenStream {
+    let method = &handler.method;
+    let handle = handle_ident(&method.ident);
+    let body = &method.body;
+    let reply_ty = &method.ret.reply;
+    let name = &handler.name;
+    let invoke = invoke(method, quote!(this));
+    let finish = finish(quote!(#name), method);
+    quote! {
+        #[allow(unused_variables, unused_mut, non_snake_case)]
+        async fn #handle(
+            this: &mut #self_ty,
+            ctx: &mut ::ferrotp::Context,
+            from: ::core::option::Option<::ferrotp::Pid>,
+            body: #body,
+            reply_to: ::ferrotp::ReplyTo<#reply_ty>,
+        ) -> ::ferrotp::gen_server::Dispatched {
+            let mut caller = ::ferrotp::Caller::__new(from, reply_to);
+            let reply = #invoke;
+            #finish
+        }
+    }
+}
+
+fn dynamic_arm(handler: &Handler) -> TokenStream {
+    let method = &handler.method;
+    let handle = handle_ident(&method.ident);
+    let name = &handler.name;
+    let body = &method.body;
+    let reply_ty = &method.ret.reply;
+    let encode = encode(quote!(#name), reply_ty, method.ret.fallible);
+    // Serde bounds are checked here, so point their errors at the user's types.
+    let decode =
+        quote_spanned!(ast::span_of(body)=> ::ferrotp::gen_server::__decode::<#body>(&mut call));
+    quote! {
+        #name => {
+            let ::core::option::Option::Some(body) = #decode else {
+                return ::ferrotp::gen_server::Dispatched::Continue;
+            };
+            let reply_to = ::ferrotp::gen_server::__reply_to(&mut call, #encode);
+            #handle(self, ctx, call.from, body, reply_to).await
+        }
+    }
+}
+
+fn encode(name: TokenStream, reply_ty: &Type, fallible: bool) -> TokenStream {
+    let span = ast::span_of(reply_ty);
+    if fallible {
+        quote_spanned!(span=> |reply: #reply_ty| ::ferrotp::gen_server::__encode_result(#name, reply))
+    } else {
+        quote_spanned!(span=> |reply: #reply_ty| ::ferrotp::gen_server::__encode(#name, reply))
+    }
+}
+
+fn unknown_arm(server: &Server) -> TokenStream {
+    let Some(fallback) = &server.fallback else {
+        return quote! {{
+            ::ferrotp::gen_server::__unknown(call, <Self as ::ferrotp::GenServer>::HANDLERS);
+            ::ferrotp::gen_server::Dispatched::Continue
+        }};
+    };
+    let reply_ty = &fallback.ret.reply;
+    let encode = encode(quote!("fallback"), reply_ty, fallback.ret.fallible);
+    let invoke = invoke(fallback, quote!(self));
+    let finish = finish(quote!("fallback"), fallback);
+    quote! {{
+        let name = ::core::mem::take(&mut call.name);
+        let body = ::core::mem::take(&mut call.body);
+        let reply_to = ::ferrotp::gen_server::__reply_to(&mut call, #encode);
+        let from = call.from;
+        let mut caller = ::ferrotp::Caller::__new(from, reply_to);
+        let reply = #invoke;
+        #finish
+    }}
+}
+
+fn info_arm(info: &Method) -> TokenStream {
+    let body = &info.body;
+    let invoke = invoke(info, quote!(self));
+    quote! {
+        let message = match message.downcast::<#body>() {
+            Ok(body) => return ::ferrotp::gen_server::__info(#invoke),
+            Err(message) => message,
+        };
+    }
+}
+
+fn client_methods(handler: &Handler) -> TokenStream {
+    let method = &handler.method;
+    let ident = &method.ident;
+    let timeout_ident = format_ident!("{}_timeout", ident);
+    let cast_ident = format_ident!("cast_{}", ident);
+    let reply = &method.ret.reply;
+    let name = handler.name.value();
+    let takes_body = method.params.contains(&Param::Body);
+    let body_ty = &method.body;
+    // `param`/`forward`: the body in the client methods' signatures; `arg`: the body in the call.
+    let (param, forward, arg) = if takes_body {
+        (quote!(body: #body_ty,), quote!(body,), quote!(body))
+    } else {
+        (quote!(), quote!(), quote!(()))
+    };
+    let (output, call) = if method.ret.fallible {
+        (
+            quote!(::core::result::Result<
+                <#reply as ::ferrotp::gen_server::IsResult>::Ok,
+                ::ferrotp::CallError<<#reply as ::ferrotp::gen_server::IsResult>::Err>,
+            >),
+            quote!(::ferrotp::gen_server::__call_fallible),
+        )
+    } else {
+        (
+            quote!(::core::result::Result<#reply, ::ferrotp::CallError>),
+            quote!(::ferrotp::gen_server::__call),
+        )
+    };
+    let call_doc = format!(
+        "Calls the `{ident}` handler (installed as `\"{name}\"`) and waits up to \
+         `ferrotp::DEFAULT_TIMEOUT` for its reply."
+    );
+    let timeout_doc =
+        format!("Calls the `{ident}` handler and waits up to `timeout` for its reply.");
+    let cast_doc = format!("Casts to the `{ident}` handler: it runs, and its reply is dropped.");
+    quote! {
+        #[doc = #call_doc]
+        pub async fn #ident(&self, #param) -> #output {
+            self.#timeout_ident(#forward ::ferrotp::DEFAULT_TIMEOUT).await
+        }
+
+        #[doc = #timeout_doc]
+        pub async fn #timeout_ident(&self, #param timeout: ::core::time::Duration) -> #output {
+            #call(self.pid, timeout, move |reply_to| __Call::#ident(#arg, reply_to)).await
+        }
+
+        #[doc = #cast_doc]
+        pub fn #cast_ident(&self, #param) {
+            ::ferrotp::gen_server::__cast(self.pid, __Call::#ident(#arg, ::ferrotp::ReplyTo::nobody()))
+        }
+    }
+}
+
+/// The `__init` function, the init error type and the argument type.
+fn init(server: &Server) -> (TokenStream, TokenStream, TokenStream) {
+    let method = &server.init.method;
+    let ident = &method.ident;
+    let arg = &method.body;
+    let args = call_args(&method.params, quote!(arg));
+    let ret = &method.ret.reply;
+    let call = quote_spanned!(ident.span()=> Self::#ident(#args).await);
+    let (body, error) = if method.ret.fallible {
+        (call, quote!(<#ret as ::ferrotp::gen_server::IsResult>::Err))
+    } else {
+        (
+            quote!(::core::result::Result::Ok(#call)),
+            quote!(::core::convert::Infallible),
+        )
+    };
+    let init_fn = quote! {
+        #[allow(unused_variables)]
+        async fn __init(arg: #arg, ctx: &mut ::ferrotp::Context) -> ::core::result::Result<Self, Self::InitError> {
+            #body
+        }
+    };
+    (init_fn, error, quote!(#arg))
+}

@@ -1,0 +1,542 @@
+//! Generic servers: a process that owns a state and answers calls, casts and info messages
+//! through handlers (OTP's `gen_server`).
+//!
+//! Write an ordinary `impl` block and put `#[gen_server]` on it; see the
+//! [`gen_server`](macro@crate::gen_server) attribute for what it accepts.
+//!
+//! | client side | server side | OTP |
+//! | --- | --- | --- |
+//! | [`GenServer::start`], [`start_link`](GenServer::start_link), [`Start::name`] | `init(arg)` | `gen_server:start/start_link` → `init/1` |
+//! | `server.echo(x).await` (generated, typed) | `#[install("echo")] async fn echo(...)` | `call` → `handle_call/3` |
+//! | `server.cast_echo(x)` (generated, typed) | the same handler; its reply is dropped | `cast` → `handle_cast/2` |
+//! | [`call`](crate::call) / [`cast`](crate::cast) with a name and a serde body | the same handler, found by name | |
+//! | [`send`](crate::send) of any value | `#[info] async fn on_x(&mut self, x: X)` | `!` → `handle_info/2` |
+//! | [`ServerRef::stop`] | `terminate(&reason)`, then exit | `gen_server:stop/3` → `terminate/2` |
+//!
+//! Defaults, as OTP's: an info message no `#[info]` handler takes is logged at `warn` and dropped;
+//! a server does not trap exits unless its `init` turns trapping on; when it does, an exit signal
+//! from the process that started it with `start_link` runs `terminate` and stops the server with
+//! the signal's reason. `terminate` runs when a handler returns a stop, on [`ServerRef::stop`] (a
+//! supervisor's shutdown) and on such a trapped exit; it does not run when the server is killed or
+//! panics.
+
+use std::{
+    any::{TypeId, type_name},
+    fmt,
+    future::{Future, IntoFuture},
+    hash::{Hash, Hasher},
+    marker::PhantomData,
+    ops::Deref,
+    pin::Pin,
+    sync::Arc,
+    time::Duration,
+};
+
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use crate::{
+    context::Context,
+    dispatch,
+    exit::ExitReason,
+    link::{self, Exit},
+    mailbox::lock,
+    message::Message,
+    pid::Pid,
+    process::{self, Cell},
+    registry,
+    reply::{Caller, Reply, ReplyTo},
+    request::{CallError, exchange},
+    table::table,
+    task::self_pid,
+};
+
+/// A type that runs as a generic server. Implemented by `#[gen_server]`; not meant to be
+/// implemented by hand.
+pub trait GenServer: Sized + Send + 'static {
+    /// What `init` takes.
+    type Arg: Send + 'static;
+    /// What `init` fails with.
+    type InitError: fmt::Display + Send + 'static;
+    /// The generated typed client, reached through [`ServerRef`]'s `Deref`.
+    type Client: ServerClient;
+    /// The names of the installed handlers, as dynamic calls use them.
+    const HANDLERS: &'static [&'static str];
+
+    #[doc(hidden)]
+    fn __init(
+        arg: Self::Arg,
+        ctx: &mut Context,
+    ) -> impl Future<Output = Result<Self, Self::InitError>> + Send;
+
+    #[doc(hidden)]
+    fn __dispatch(
+        &mut self,
+        message: Message,
+        ctx: &mut Context,
+    ) -> impl Future<Output = Dispatched> + Send;
+
+    #[doc(hidden)]
+    fn __terminate(
+        &mut self,
+        reason: &ExitReason,
+        ctx: &mut Context,
+    ) -> impl Future<Output = ()> + Send;
+
+    /// Starts the server; awaiting the returned [`Start`] runs `init` in the new process and
+    /// returns once it has finished.
+    fn start(arg: Self::Arg) -> Start<Self> {
+        Start {
+            arg,
+            name: None,
+            link: false,
+        }
+    }
+
+    /// Starts the server linked to the calling process (the way a supervisor starts children).
+    fn start_link(arg: Self::Arg) -> Start<Self> {
+        Self::start(arg).link()
+    }
+}
+
+/// The typed client a `#[gen_server]` generates: a pid with one method per handler.
+pub trait ServerClient: Copy + Send + Sync + 'static {
+    #[doc(hidden)]
+    fn __new(pid: Pid) -> Self;
+    /// The server's pid.
+    fn pid(&self) -> Pid;
+}
+
+/// What a server did with one message.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum Dispatched {
+    Continue,
+    Stop(ExitReason),
+    Unexpected(Message),
+}
+
+/// Why a server did not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError<E> {
+    /// `init` returned `Err(e)`; the server exited with [`ExitReason::Error`].
+    #[error("init failed: {0}")]
+    Init(E),
+    /// The server exited before `init` finished (it panicked or was killed).
+    #[error("the server exited during init: {0}")]
+    Exited(ExitReason),
+    /// The name asked for belongs to another process (OTP's `already_started`).
+    #[error("the name `{name}` is already registered to {pid}")]
+    AlreadyStarted {
+        /// The name.
+        name: Arc<str>,
+        /// Its owner.
+        pid: Pid,
+    },
+    /// `start_link` was called outside any process, so there is nothing to link to.
+    #[error("start_link needs a calling process to link to; use start outside processes")]
+    NotInProcess,
+}
+
+/// Why a typed reference could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LookupError {
+    /// No process has the name.
+    #[error("no process is registered as `{0}`")]
+    NotRegistered(Arc<str>),
+    /// The process is not alive.
+    #[error("{0} is not alive")]
+    NoProc(Pid),
+    /// The process is not a server of the expected type.
+    #[error("{pid} is not a `{expected}` server (it is {})", actual.unwrap_or("not a gen_server"))]
+    WrongType {
+        /// The process.
+        pid: Pid,
+        /// The server type asked for.
+        expected: &'static str,
+        /// What it runs, if it is a gen_server.
+        actual: Option<&'static str>,
+    },
+}
+
+/// How a server process records which server type it runs, for typed look-ups.
+pub(crate) type Behaviour = fn() -> (TypeId, &'static str);
+
+fn behaviour<S: 'static>() -> (TypeId, &'static str) {
+    (TypeId::of::<S>(), type_name::<S>())
+}
+
+/// A server being started: set a name or a link, then `.await` it.
+///
+/// ```
+/// # use ferrotp::prelude::*;
+/// # struct Counter(u64);
+/// # #[gen_server]
+/// # impl Counter {
+/// #     async fn init(start: u64) -> Result<Self, std::convert::Infallible> { Ok(Counter(start)) }
+/// # }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let counter = Counter::start(0).name("doc-counter").await.unwrap();
+/// assert_eq!(ServerRef::<Counter>::lookup("doc-counter"), Ok(counter));
+/// # }
+/// ```
+#[must_use = "a server starts only when the Start is awaited"]
+pub struct Start<S: GenServer> {
+    arg: S::Arg,
+    name: Option<Arc<str>>,
+    link: bool,
+}
+
+impl<S: GenServer> Start<S> {
+    /// Registers the server under `name` before `init` runs; the start fails with
+    /// [`StartError::AlreadyStarted`] if the name is taken.
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Links the server to the calling process.
+    pub fn link(mut self) -> Self {
+        self.link = true;
+        self
+    }
+
+    async fn run(self) -> Result<ServerRef<S>, StartError<S::InitError>> {
+        let Start { arg, name, link } = self;
+        let parent = match link {
+            true => Some(self_pid().ok_or(StartError::NotInProcess)?),
+            false => None,
+        };
+        let (ack, started) = oneshot::channel();
+        let body = move |ctx| serve::<S>(ctx, arg, name, parent, ack);
+        let cell: Arc<Cell> = match parent {
+            Some(parent) => link::start_linked(parent, body).ok_or(StartError::NotInProcess)?,
+            None => process::start(body, |_| {}),
+        };
+        match started.await {
+            Ok(Ok(())) => Ok(ServerRef::unchecked(cell.pid)),
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err(StartError::Exited(cell.exited().await)),
+        }
+    }
+}
+
+impl<S: GenServer> IntoFuture for Start<S> {
+    type Output = Result<ServerRef<S>, StartError<S::InitError>>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+/// A stop request, handled by the server loop itself.
+struct SystemStop(ExitReason);
+
+/// The server process: name, init, the receive loop, terminate.
+async fn serve<S: GenServer>(
+    mut ctx: Context,
+    arg: S::Arg,
+    name: Option<Arc<str>>,
+    parent: Option<Pid>,
+    ack: oneshot::Sender<Result<(), StartError<S::InitError>>>,
+) -> ExitReason {
+    lock(&ctx.cell().state).behaviour = Some(behaviour::<S> as Behaviour);
+    if let Some(name) = &name {
+        if let Err(registry::RegisterError::NameTaken { name, pid }) =
+            registry::register(name, ctx.pid())
+        {
+            let _ = ack.send(Err(StartError::AlreadyStarted { name, pid }));
+            return ExitReason::Normal;
+        }
+    }
+    let mut server = match S::__init(arg, &mut ctx).await {
+        Ok(server) => server,
+        Err(error) => {
+            // The starter learns of the failure from the reply, not from an exit signal, and the
+            // name is free again by the time it does.
+            if let Some(parent) = parent {
+                ctx.unlink(parent);
+            }
+            if let Some(name) = &name {
+                registry::unregister(name);
+            }
+            let reason = ExitReason::error(&error);
+            let _ = ack.send(Err(StartError::Init(error)));
+            return reason;
+        }
+    };
+    let _ = ack.send(Ok(()));
+    let reason = loop {
+        let message = ctx.receive_any().await;
+        let message = match message.downcast::<SystemStop>() {
+            Ok(SystemStop(reason)) => break reason,
+            Err(message) => message,
+        };
+        if let Some(exit) = message.downcast_ref::<Exit>() {
+            if Some(exit.from) == parent {
+                break exit.reason.clone();
+            }
+        }
+        match server.__dispatch(message, &mut ctx).await {
+            Dispatched::Continue => {}
+            Dispatched::Stop(reason) => break reason,
+            Dispatched::Unexpected(message) => tracing::warn!(
+                pid = %ctx.pid(),
+                server = type_name::<S>(),
+                message_type = message.type_name(),
+                "unexpected message dropped (no #[info] handler takes it)"
+            ),
+        }
+    };
+    server.__terminate(&reason, &mut ctx).await;
+    reason
+}
+
+/// A typed reference to a running server of type `S`.
+///
+/// It dereferences to the client `#[gen_server]` generates, so the server's handlers are its
+/// methods: `server.echo(x).await`, `server.echo_timeout(x, d).await`, `server.cast_echo(x)`.
+/// It is a pid underneath: `Copy`, and valid (but failing calls with
+/// [`CallError::NoProc`]) after the server exits.
+pub struct ServerRef<S: GenServer> {
+    client: S::Client,
+    server: PhantomData<fn() -> S>,
+}
+
+impl<S: GenServer> ServerRef<S> {
+    fn unchecked(pid: Pid) -> Self {
+        ServerRef {
+            client: S::Client::__new(pid),
+            server: PhantomData,
+        }
+    }
+
+    /// The server's pid.
+    pub fn pid(&self) -> Pid {
+        self.client.pid()
+    }
+
+    /// The `S` server registered under `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError`] when no process has the name, or it runs another type of server.
+    pub fn lookup(name: &str) -> Result<Self, LookupError> {
+        let pid = registry::whereis(name).ok_or_else(|| LookupError::NotRegistered(name.into()))?;
+        Self::from_pid(pid)
+    }
+
+    /// A typed reference to `pid`, checked to be an `S` server.
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError`] when `pid` is not alive or runs another type of server.
+    pub fn from_pid(pid: Pid) -> Result<Self, LookupError> {
+        let runs = table()
+            .with(pid, |cell| lock(&cell.state).behaviour)
+            .ok_or(LookupError::NoProc(pid))?;
+        match runs.map(|b| b()) {
+            Some((id, _)) if id == TypeId::of::<S>() => Ok(Self::unchecked(pid)),
+            other => Err(LookupError::WrongType {
+                pid,
+                expected: type_name::<S>(),
+                actual: other.map(|(_, name)| name),
+            }),
+        }
+    }
+
+    /// Asks the server to stop with `reason` and waits until it has: its `terminate` runs first
+    /// (OTP's `gen_server:stop/2`).
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::NoProc`] if it is not alive; [`CallError::Exited`] if it exited with another
+    /// reason; [`CallError::SelfCall`] from inside the server itself (return
+    /// [`Reply::Stop`] from a handler instead).
+    pub async fn stop(&self, reason: ExitReason) -> Result<(), CallError> {
+        let pid = self.pid();
+        if self_pid() == Some(pid) {
+            return Err(CallError::SelfCall(pid));
+        }
+        let cell = table().get(pid).ok_or(CallError::NoProc(pid))?;
+        if cell
+            .mailbox
+            .push(Message::new(SystemStop(reason.clone())))
+            .is_err()
+        {
+            return Err(CallError::NoProc(pid));
+        }
+        match cell.exited().await {
+            exited if exited == reason => Ok(()),
+            other => Err(CallError::Exited { pid, reason: other }),
+        }
+    }
+
+    /// A dynamic call by handler name (see [`call`](crate::call)).
+    ///
+    /// # Errors
+    ///
+    /// See [`CallError`].
+    pub async fn call<R: DeserializeOwned>(
+        &self,
+        name: &str,
+        body: impl Serialize,
+    ) -> Result<R, CallError<Value>> {
+        dispatch::call(self.pid(), name, body).await
+    }
+
+    /// A dynamic cast by handler name (see [`cast`](crate::cast)).
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::BadRequest`] when `body` cannot be encoded.
+    pub fn cast(&self, name: &str, body: impl Serialize) -> Result<(), CallError<Value>> {
+        dispatch::cast(self.pid(), name, body)
+    }
+}
+
+impl<S: GenServer> Deref for ServerRef<S> {
+    type Target = S::Client;
+
+    fn deref(&self) -> &S::Client {
+        &self.client
+    }
+}
+
+impl<S: GenServer> Clone for ServerRef<S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S: GenServer> Copy for ServerRef<S> {}
+
+impl<S: GenServer> PartialEq for ServerRef<S> {
+    fn eq(&self, other: &Self) -> bool {
+        self.pid() == other.pid()
+    }
+}
+
+impl<S: GenServer> Eq for ServerRef<S> {}
+
+impl<S: GenServer> Hash for ServerRef<S> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.pid().hash(state);
+    }
+}
+
+impl<S: GenServer> fmt::Debug for ServerRef<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ServerRef<{}>({})", type_name::<S>(), self.pid())
+    }
+}
+
+#[doc(hidden)]
+pub use crate::dispatch::{
+    __decode, __encode, __encode_result, __reply_to, __unknown, DynamicCall as __DynamicCall,
+};
+
+/// A typed call or cast as it sits in the server's mailbox: the generated call enum plus the
+/// caller.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct TypedCall<C> {
+    pub from: Option<Pid>,
+    pub call: C,
+}
+
+/// Generated client code: a typed call. `make` builds the call enum around the reply token.
+#[doc(hidden)]
+pub async fn __call<C: Send + 'static, X: Send + 'static>(
+    pid: Pid,
+    timeout: Duration,
+    make: impl FnOnce(ReplyTo<X>) -> C,
+) -> Result<X, CallError> {
+    exchange(pid, timeout, |from, reply_to| {
+        Message::new(TypedCall {
+            from,
+            call: make(reply_to),
+        })
+    })
+    .await
+}
+
+/// Generated client code: a typed call to a handler returning `Result<T, E>`.
+#[doc(hidden)]
+pub async fn __call_fallible<C: Send + 'static, T: Send + 'static, E: Send + 'static>(
+    pid: Pid,
+    timeout: Duration,
+    make: impl FnOnce(ReplyTo<Result<T, E>>) -> C,
+) -> Result<T, CallError<E>> {
+    __call(pid, timeout, make)
+        .await
+        .map_err(CallError::widen)?
+        .map_err(CallError::Handler)
+}
+
+/// Generated client code: a typed cast.
+#[doc(hidden)]
+pub fn __cast<C: Send + 'static>(pid: Pid, call: C) {
+    process::deliver(
+        pid,
+        Message::new(TypedCall {
+            from: self_pid(),
+            call,
+        }),
+    );
+}
+
+/// Generated server code: applies a handler's return value to its caller.
+#[doc(hidden)]
+pub fn __finish<X>(caller: Caller<X>, reply: Reply<X>) -> Dispatched {
+    match caller.__finish(reply) {
+        Some(reason) => Dispatched::Stop(reason),
+        None => Dispatched::Continue,
+    }
+}
+
+/// Generated server code: as [`__finish`], logging an `Err` nobody waits for (a failed cast), so
+/// that it is not lost silently.
+#[doc(hidden)]
+pub fn __finish_fallible<T, E: fmt::Debug>(
+    handler: &str,
+    caller: Caller<Result<T, E>>,
+    reply: Reply<Result<T, E>>,
+) -> Dispatched {
+    if let Reply::Reply(Err(error)) | Reply::StopReply(_, Err(error)) = &reply {
+        if !caller.__is_waiting() {
+            tracing::warn!(handler, ?error, "a cast handler failed");
+        }
+    }
+    __finish(caller, reply)
+}
+
+/// Generated server code: what an `#[info]` handler's return value means for the server.
+#[doc(hidden)]
+pub fn __info(reply: Reply<()>) -> Dispatched {
+    match reply {
+        Reply::Reply(()) | Reply::NoReply => Dispatched::Continue,
+        Reply::Stop(reason) | Reply::StopReply(reason, ()) => Dispatched::Stop(reason),
+    }
+}
+
+/// The parts of a `Result` type, so generated code can name them through a type alias such as
+/// `io::Result<T>`.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is named `Result` but is not a `std::result::Result`",
+    note = "ferrotp reads a handler return type named `Result` as a fallible reply; rename the type"
+)]
+pub trait IsResult {
+    type Ok;
+    type Err;
+}
+
+impl<T, E> IsResult for Result<T, E> {
+    type Ok = T;
+    type Err = E;
+}

@@ -1,0 +1,170 @@
+//! Answering calls: the reply token, the caller, and what a handler returns.
+
+use std::fmt;
+
+use tokio::sync::oneshot;
+
+use crate::{dispatch::Encoded, exit::ExitReason, pid::Pid};
+
+/// The right to answer one call or request, once.
+///
+/// It can be used at once, kept and used later, or sent to another process to answer (a deferred
+/// reply: OTP's `noreply` followed by `gen_server:reply`). Dropping it unanswered leaves the caller
+/// to its timeout, unless the process holding it exits, in which case the caller learns the exit
+/// reason at once.
+pub struct ReplyTo<R>(Route<R>);
+
+enum Route<R> {
+    /// A typed caller on this node waits for the value itself.
+    Local(oneshot::Sender<R>),
+    /// A dynamic (string-keyed) caller waits for the value encoded.
+    Encoded(oneshot::Sender<Encoded>, fn(R) -> Encoded),
+    /// Nobody waits: the call was a cast, or the token was already taken.
+    Nobody,
+}
+
+impl<R> ReplyTo<R> {
+    pub(crate) fn channel() -> (Self, oneshot::Receiver<R>) {
+        let (tx, rx) = oneshot::channel();
+        (ReplyTo(Route::Local(tx)), rx)
+    }
+
+    /// A token nobody waits on: sending through it does nothing.
+    pub fn nobody() -> Self {
+        ReplyTo(Route::Nobody)
+    }
+
+    /// Sends the reply; `false` if nobody waits for it (the caller timed out or exited, or the
+    /// call was a cast).
+    pub fn send(self, reply: R) -> bool {
+        match self.0 {
+            Route::Local(tx) => tx.send(reply).is_ok(),
+            Route::Encoded(tx, encode) => tx.send(encode(reply)).is_ok(),
+            Route::Nobody => false,
+        }
+    }
+
+    /// Whether a caller still waits for this reply.
+    pub fn is_waiting(&self) -> bool {
+        match &self.0 {
+            Route::Local(tx) => !tx.is_closed(),
+            Route::Encoded(tx, _) => !tx.is_closed(),
+            Route::Nobody => false,
+        }
+    }
+}
+
+impl ReplyTo<Encoded> {
+    /// Turns a dynamic caller's token into one for the handler's own reply type, encoding the
+    /// reply on the way.
+    pub(crate) fn encoding<R>(self, encode: fn(R) -> Encoded) -> ReplyTo<R> {
+        match self.0 {
+            Route::Local(tx) => ReplyTo(Route::Encoded(tx, encode)),
+            Route::Encoded(..) | Route::Nobody => ReplyTo(Route::Nobody),
+        }
+    }
+}
+
+impl<R> fmt::Debug for ReplyTo<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let route = match self.0 {
+            Route::Local(_) => "local",
+            Route::Encoded(..) => "encoded",
+            Route::Nobody => "nobody",
+        };
+        write!(f, "ReplyTo({route})")
+    }
+}
+
+/// What a handler returns when it needs more than "reply with this value" (OTP's
+/// `{reply, ...}`, `{noreply, ...}` and `{stop, ...}`).
+///
+/// | variant | the caller | the server |
+/// | --- | --- | --- |
+/// | `Reply(x)` | gets `x` | goes on |
+/// | `NoReply` | waits: answer later through [`Caller::defer`]'s token | goes on |
+/// | `Stop(reason)` | gets [`CallError::Exited`](crate::CallError::Exited) | runs `terminate`, exits with `reason` |
+/// | `StopReply(reason, x)` | gets `x` | runs `terminate`, exits with `reason` |
+///
+/// An `#[info]` handler may return `Reply<()>` too, to stop the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum Reply<X> {
+    /// Answer now.
+    Reply(X),
+    /// Do not answer now; the handler took the reply token with [`Caller::defer`].
+    NoReply,
+    /// Stop the server without answering.
+    Stop(ExitReason),
+    /// Answer, then stop the server.
+    StopReply(ExitReason, X),
+}
+
+/// The caller of a handler: who called, and the right to answer later.
+///
+/// A handler that declares a `&mut Caller<X>` parameter (`X` being its reply type) can take the
+/// reply token with [`defer`](Caller::defer), return [`Reply::NoReply`], and answer later from any
+/// handler or any process.
+pub struct Caller<X> {
+    from: Option<Pid>,
+    reply_to: Option<ReplyTo<X>>,
+}
+
+impl<X> Caller<X> {
+    #[doc(hidden)]
+    pub fn __new(from: Option<Pid>, reply_to: ReplyTo<X>) -> Self {
+        Caller {
+            from,
+            reply_to: Some(reply_to),
+        }
+    }
+
+    /// The calling process; `None` for a call made from outside any process.
+    pub fn pid(&self) -> Option<Pid> {
+        self.from
+    }
+
+    /// Takes the reply token, to answer later. For a cast, or when taken already, the token
+    /// answers nobody.
+    pub fn defer(&mut self) -> ReplyTo<X> {
+        self.reply_to.take().unwrap_or_else(ReplyTo::nobody)
+    }
+
+    /// Whether a caller waits for the reply (a call, not a cast) and the token is still here.
+    #[doc(hidden)]
+    pub fn __is_waiting(&self) -> bool {
+        self.reply_to.as_ref().is_some_and(ReplyTo::is_waiting)
+    }
+
+    /// Applies a handler's return value: replies if it says so and the token is still here, and
+    /// tells the server loop whether to go on.
+    #[doc(hidden)]
+    pub fn __finish(mut self, reply: Reply<X>) -> Option<ExitReason> {
+        let (value, stop) = match reply {
+            Reply::Reply(value) => (Some(value), None),
+            Reply::NoReply => (None, None),
+            Reply::Stop(reason) => (None, Some(reason)),
+            Reply::StopReply(reason, value) => (Some(value), Some(reason)),
+        };
+        if let Some(value) = value {
+            match self.reply_to.take() {
+                Some(token) => {
+                    token.send(value);
+                }
+                None => tracing::warn!(
+                    "a handler returned a reply after deferring it; the returned value is dropped"
+                ),
+            }
+        }
+        stop
+    }
+}
+
+impl<X> fmt::Debug for Caller<X> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Caller")
+            .field("from", &self.from)
+            .field("reply_to", &self.reply_to)
+            .finish()
+    }
+}
