@@ -66,6 +66,8 @@ fn generate(server: &Server) -> TokenStream {
         let handle = handle_ident(ident);
         quote!(__Call::#ident(body, reply_to) => #handle(self, ctx, from, body, reply_to).await)
     });
+    // With no handlers the call enum is empty and matching it already diverges.
+    let typed_return = (!server.handlers.is_empty()).then(|| quote!(return));
     let dynamic_arms = server.handlers.iter().filter(|h| !h.local).map(dynamic_arm);
     let unknown_arm = unknown_arm(server);
     let names = server.handlers.iter().filter(|h| !h.local).map(|h| &h.name);
@@ -124,7 +126,7 @@ fn generate(server: &Server) -> TokenStream {
                 ) -> ::ferrotp::gen_server::Dispatched {
                     let message = match message.downcast::<::ferrotp::gen_server::TypedCall<__Call>>() {
                         Ok(::ferrotp::gen_server::TypedCall { from, call }) => {
-                            return match call {
+                            #typed_return match call {
                                 #(#typed_arms,)*
                             };
                         }

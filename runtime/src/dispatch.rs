@@ -107,9 +107,30 @@ fn encode_body(name: &str, body: impl Serialize) -> Result<Value, CallError<Valu
     })
 }
 
+/// A handler argument that dynamic calls can decode: any serde type. Its own name lets the
+/// compiler say what to do when a handler's argument is not one.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a serde type, so dynamic calls cannot decode it for this handler",
+    label = "needs `#[derive(serde::Deserialize)]`",
+    note = "derive `serde::Deserialize` for it, or mark the handler `#[install(\"name\", local)]` to reach it through the typed client only"
+)]
+pub trait DynamicBody: DeserializeOwned {}
+
+impl<T: DeserializeOwned> DynamicBody for T {}
+
+/// A handler reply that dynamic calls can encode: any serde type.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a serde type, so dynamic calls cannot encode this handler's reply",
+    label = "needs `#[derive(serde::Serialize)]`",
+    note = "derive `serde::Serialize` for it, or mark the handler `#[install(\"name\", local)]` to reach it through the typed client only"
+)]
+pub trait DynamicReply: Serialize {}
+
+impl<T: Serialize> DynamicReply for T {}
+
 /// Generated dispatch code: decodes a handler's argument, answering the caller if it cannot.
 #[doc(hidden)]
-pub fn __decode<T: DeserializeOwned>(call: &mut DynamicCall) -> Option<T> {
+pub fn __decode<T: DynamicBody>(call: &mut DynamicCall) -> Option<T> {
     match serde_json::from_value(std::mem::take(&mut call.body)) {
         Ok(body) => Some(body),
         Err(e) => {
@@ -132,14 +153,17 @@ pub fn __reply_to<X>(call: &mut DynamicCall, encode: fn(X) -> Encoded) -> ReplyT
 
 /// Generated dispatch code: encodes an infallible handler's reply.
 #[doc(hidden)]
-pub fn __encode<T: Serialize>(handler: &str, reply: T) -> Encoded {
+pub fn __encode<T: DynamicReply>(handler: &str, reply: T) -> Encoded {
     serde_json::to_value(reply).map_err(|e| bad_reply(handler, e))
 }
 
 /// Generated dispatch code: encodes a fallible handler's reply; `Err(e)` becomes
 /// [`CallError::Handler`] holding `e` encoded.
 #[doc(hidden)]
-pub fn __encode_result<T: Serialize, E: Serialize>(handler: &str, reply: Result<T, E>) -> Encoded {
+pub fn __encode_result<T: DynamicReply, E: DynamicReply>(
+    handler: &str,
+    reply: Result<T, E>,
+) -> Encoded {
     match reply {
         Ok(value) => __encode(handler, value),
         Err(error) => Err(CallError::Handler(

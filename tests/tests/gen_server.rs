@@ -87,3 +87,79 @@ async fn named_start_and_typed_lookup() {
     ));
     send(not_server, ());
 }
+
+/// Routes every name it does not install to a fallback (synapse's handler, Moebius's router).
+struct Router {
+    routed: Vec<String>,
+}
+
+#[gen_server]
+impl Router {
+    async fn init(_: ()) -> Self {
+        Router { routed: Vec::new() }
+    }
+
+    #[install("routed")]
+    async fn routed(&mut self) -> Vec<String> {
+        self.routed.clone()
+    }
+
+    #[fallback]
+    async fn route(
+        &mut self,
+        name: String,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        if name.starts_with("forbidden") {
+            return Err(format!("{name} is not allowed"));
+        }
+        self.routed.push(name.clone());
+        Ok(serde_json::json!({ "handled_by": "fallback", "name": name, "body": body }))
+    }
+}
+
+#[tokio::test]
+async fn a_fallback_takes_the_names_nothing_installs() {
+    let router = Router::start(()).await.unwrap();
+    let reply: serde_json::Value = router.call("anything", 5).await.unwrap();
+    assert_eq!(
+        reply,
+        serde_json::json!({ "handled_by": "fallback", "name": "anything", "body": 5 })
+    );
+    assert_eq!(
+        router.call::<serde_json::Value>("forbidden-op", ()).await,
+        Err(CallError::Handler(serde_json::json!(
+            "forbidden-op is not allowed"
+        )))
+    );
+    router.cast("by-cast", "x").unwrap();
+    assert_eq!(
+        router.routed().await,
+        Ok(vec!["anything".to_string(), "by-cast".to_string()])
+    );
+    let installed: Vec<String> = router.call("routed", ()).await.unwrap();
+    assert_eq!(
+        installed.len(),
+        2,
+        "installed names still win over the fallback"
+    );
+}
+
+#[tokio::test]
+async fn handlers_are_listed_for_tools() {
+    assert_eq!(<Echo as GenServer>::HANDLERS, ["echo", "ping", "seen"]);
+    assert_eq!(<Router as GenServer>::HANDLERS, ["routed"]);
+}
+
+#[tokio::test]
+async fn a_typed_reference_is_a_copyable_pid() {
+    let echo = Echo::start(0).await.unwrap();
+    let copy = echo;
+    assert_eq!(copy.pid(), echo.pid());
+    assert!(format!("{echo:?}").contains("Echo"));
+    echo.stop(ExitReason::Normal).await.unwrap();
+    assert_eq!(
+        copy.echo("late".into()).await,
+        Err(CallError::NoProc(echo.pid()))
+    );
+}

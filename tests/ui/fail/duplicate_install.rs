@@ -1,0 +1,22 @@
+use ferrotp::prelude::*;
+
+struct Echo;
+
+#[gen_server]
+impl Echo {
+    async fn init(_: ()) -> Self {
+        Echo
+    }
+
+    #[install("echo")]
+    async fn echo(&mut self, text: String) -> String {
+        text
+    }
+
+    #[install("echo")]
+    async fn shout(&mut self, text: String) -> String {
+        text.to_uppercase()
+    }
+}
+
+fn main() {}

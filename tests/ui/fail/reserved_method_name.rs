@@ -1,0 +1,17 @@
+use ferrotp::prelude::*;
+
+struct Service;
+
+#[gen_server]
+impl Service {
+    async fn init(_: ()) -> Self {
+        Service
+    }
+
+    #[install("stop")]
+    async fn stop(&mut self) -> Reply<()> {
+        Reply::Stop(ExitReason::Normal)
+    }
+}
+
+fn main() {}
