@@ -22,6 +22,9 @@ pub(crate) struct Server {
     pub(crate) handlers: Vec<Handler>,
     pub(crate) infos: Vec<Method>,
     pub(crate) fallback: Option<Method>,
+    /// The impl block defines its own `start` or `start_link`, so the generated inherent ones are
+    /// left out (the `GenServer` trait still has them).
+    pub(crate) own_start: bool,
 }
 
 /// One parameter of a user method, in declaration order.
@@ -111,12 +114,14 @@ pub(crate) fn parse(cx: &Ctxt, item: &mut ItemImpl) -> Option<Server> {
     let mut handlers: Vec<Handler> = Vec::new();
     let mut infos: Vec<Method> = Vec::new();
     let mut fallback: Option<Method> = None;
+    let mut own_start = false;
     for impl_item in &mut item.items {
         let ImplItem::Fn(function) = impl_item else {
             continue;
         };
         let role = take_role(cx, &mut function.attrs);
         let name = function.sig.ident.to_string();
+        own_start |= name == "start" || name == "start_link";
         match role {
             Some(Role::Install { name, local }) => {
                 if let Some(method) = method(cx, function, Kind::Handler) {
@@ -168,6 +173,7 @@ pub(crate) fn parse(cx: &Ctxt, item: &mut ItemImpl) -> Option<Server> {
         handlers,
         infos,
         fallback,
+        own_start,
     })
 }
 

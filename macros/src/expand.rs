@@ -79,7 +79,27 @@ fn generate(server: &Server) -> TokenStream {
         quote!(self.#method(#args).await;)
     });
 
+    // Inherent, so that `Echo::start(arg)` works without importing the `GenServer` trait.
+    let starters = (!server.own_start).then(|| {
+        quote! {
+            #[allow(unreachable_pub)]
+            impl #self_ty {
+                /// Starts the server; awaiting the returned `Start` runs `init` in the new process.
+                pub fn start(arg: <Self as ::ferrotp::GenServer>::Arg) -> ::ferrotp::Start<Self> {
+                    <Self as ::ferrotp::GenServer>::start(arg)
+                }
+
+                /// Starts the server linked to the calling process.
+                pub fn start_link(arg: <Self as ::ferrotp::GenServer>::Arg) -> ::ferrotp::Start<Self> {
+                    <Self as ::ferrotp::GenServer>::start_link(arg)
+                }
+            }
+        }
+    });
+
     quote! {
+        #starters
+
         #[doc = #client_doc]
         #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
         #[allow(unreachable_pub)]

@@ -87,7 +87,7 @@ impl fmt::Debug for ExitReason {
     note = "to get a value back from a process, start it with `spawn_handle` and `join` it",
     note = "or end the process body with `;` so that it returns `()`"
 )]
-pub trait ProcessOutput: Send + 'static {
+pub trait ProcessOutput {
     /// The exit reason this return value stands for.
     fn exit_reason(&self) -> ExitReason;
 }
@@ -104,7 +104,7 @@ impl ProcessOutput for ExitReason {
     }
 }
 
-impl<T: Send + 'static, E: fmt::Display + Send + 'static> ProcessOutput for Result<T, E> {
+impl<T, E: fmt::Display> ProcessOutput for Result<T, E> {
     fn exit_reason(&self) -> ExitReason {
         match self {
             Ok(_) => ExitReason::Normal,

@@ -35,7 +35,7 @@
 //! | `registry` | registered names: [`register`], [`whereis`], [`send_named`] |
 //! | `request` | request/reply with timeouts: [`request`], [`Request`], [`CallError`] |
 //! | `reply` | answering: [`ReplyTo`], [`Caller`], [`Reply`] |
-//! | [`gen_server`] | generic servers: [`GenServer`], [`ServerRef`], [`Start`] |
+//! | [`gen_server`](mod@gen_server) | generic servers: [`GenServer`], [`ServerRef`], [`Start`] |
 //! | `dispatch` | dynamic calls by handler name with serde bodies: [`call`], [`cast`] |
 //! | `timer` | [`send_after`], [`send_interval`] |
 //! | `info` | [`processes`], [`process_info`] |

@@ -312,7 +312,9 @@ pub(crate) fn deliver(pid: Pid, message: Message) -> bool {
 
 /// Waits for `pid` to exit and returns its exit reason; works inside and outside processes.
 ///
-/// A pid that is not alive gives [`ExitReason::NoProc`] at once.
+/// A pid that is not alive gives [`ExitReason::NoProc`] at once: like a monitor, `wait` cannot
+/// know the reason of a process that has already gone. To wait for a process you spawn, whatever
+/// happens first, spawn it with [`spawn_handle`] and [`join`](ProcessHandle::join) it.
 pub async fn wait(pid: Pid) -> ExitReason {
     match table().get(pid) {
         Some(cell) => cell.exited().await,

@@ -16,6 +16,12 @@ mod introduction {}
 #[doc = include_str!("../../guide/src/processes.md")]
 mod processes {}
 
+#[doc = include_str!("../../guide/src/genserver.md")]
+mod genserver {}
+
+#[doc = include_str!("../../guide/src/dispatch.md")]
+mod dispatch {}
+
 /// Runs `f` as a process and returns what it returns; panics (failing the test) if the process
 /// ends without returning, so a test body can use selective receive, links and monitors.
 pub async fn in_process<F, Fut, T>(f: F) -> T

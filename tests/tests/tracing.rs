@@ -95,3 +95,40 @@ async fn spawn_link_monitor_and_exit_are_traced_with_pid_and_name() {
         "{log}"
     );
 }
+
+struct Quiet;
+
+#[ferrotp::gen_server]
+impl Quiet {
+    async fn init(_: ()) -> Self {
+        Quiet
+    }
+
+    #[install("sync")]
+    async fn sync(&mut self) {}
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_gen_server_logs_unexpected_info_at_warn() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("ferrotp=warn")
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let server = Quiet::start(()).await.unwrap();
+    ferrotp::send(server.pid(), 42_i128);
+    server.sync().await.unwrap();
+
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let line = lines_about(&log, server.pid()).join("\n");
+    assert!(
+        line.contains("WARN")
+            && line.contains("unexpected message dropped")
+            && line.contains("i128"),
+        "{log}"
+    );
+}
