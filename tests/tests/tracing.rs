@@ -26,6 +26,31 @@ impl io::Write for Captured {
     }
 }
 
+impl Captured {
+    /// Captures, on this thread, every event `filter` lets through. The current-thread runtime
+    /// polls every process on this thread, so a thread-local default subscriber sees all their
+    /// events.
+    fn start(filter: &str) -> (Self, tracing::subscriber::DefaultGuard) {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        (captured, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn text(&self) -> String {
+        let bytes = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
 /// Lines of log output that mention `pid`.
 fn lines_about(log: &str, pid: ferrotp::Pid) -> Vec<String> {
     let pid = pid.to_string();
@@ -37,16 +62,7 @@ fn lines_about(log: &str, pid: ferrotp::Pid) -> Vec<String> {
 
 #[tokio::test(flavor = "current_thread")]
 async fn spawn_link_monitor_and_exit_are_traced_with_pid_and_name() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter("ferrotp=debug")
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    // The current-thread runtime polls every process on this thread, so a thread-local default
-    // subscriber sees all their events.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::start("ferrotp=debug");
 
     let (parent, child) = in_process(|mut ctx| async move {
         ctx.trap_exit(true);
@@ -65,7 +81,7 @@ async fn spawn_link_monitor_and_exit_are_traced_with_pid_and_name() {
     assert_eq!(wait(quiet).await, ExitReason::Normal);
     ferrotp::send(quiet, 5_u16);
 
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     let child_lines = lines_about(&log, child);
     let has = |level: &str, what: &str| {
         child_lines
@@ -110,20 +126,13 @@ impl Quiet {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_gen_server_logs_unexpected_info_at_warn() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter("ferrotp=warn")
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::start("ferrotp=warn");
 
     let server = Quiet::start(()).await.unwrap();
     ferrotp::send(server.pid(), 42_i128);
     server.sync().await.unwrap();
 
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     let line = lines_about(&log, server.pid()).join("\n");
     assert!(
         line.contains("WARN")
