@@ -47,7 +47,7 @@ use crate::{
     process::{self, Cell},
     registry,
     reply::{Caller, Reply, ReplyTo},
-    request::{CallError, exchange},
+    request::{CallError, exchange, gone},
     table::table,
     task::self_pid,
 };
@@ -300,8 +300,8 @@ async fn serve<S: GenServer>(
 ///
 /// It dereferences to the client `#[gen_server]` generates, so the server's handlers are its
 /// methods: `server.echo(x).await`, `server.echo_timeout(x, d).await`, `server.cast_echo(x)`.
-/// It is a pid underneath: `Copy`, and valid (but failing calls with
-/// [`CallError::NoProc`]) after the server exits.
+/// It is a pid underneath: `Copy`, and still usable after the server exits, when calls fail at
+/// once with [`CallError::Exited`] and the server's exit reason.
 pub struct ServerRef<S: GenServer> {
     client: S::Client,
     server: PhantomData<fn() -> S>,
@@ -354,21 +354,21 @@ impl<S: GenServer> ServerRef<S> {
     ///
     /// # Errors
     ///
-    /// [`CallError::NoProc`] if it is not alive; [`CallError::Exited`] if it exited with another
-    /// reason; [`CallError::SelfCall`] from inside the server itself (return
+    /// [`CallError::NoProc`] or [`CallError::Exited`] if it was not alive;
+    /// [`CallError::Exited`] if it exited with another reason than `reason`; [`CallError::SelfCall`] from inside the server itself (return
     /// [`Reply::Stop`] from a handler instead).
     pub async fn stop(&self, reason: ExitReason) -> Result<(), CallError> {
         let pid = self.pid();
         if self_pid() == Some(pid) {
             return Err(CallError::SelfCall(pid));
         }
-        let cell = table().get(pid).ok_or(CallError::NoProc(pid))?;
+        let cell = table().get(pid).ok_or_else(|| gone(pid))?;
         if cell
             .mailbox
             .push(Message::new(SystemStop(reason.clone())))
             .is_err()
         {
-            return Err(CallError::NoProc(pid));
+            return Err(gone(pid));
         }
         match cell.exited().await {
             exited if exited == reason => Ok(()),

@@ -45,6 +45,10 @@ impl Pid {
     pub(crate) const fn index(self) -> u32 {
         self.index
     }
+
+    pub(crate) const fn serial(self) -> u32 {
+        self.serial
+    }
 }
 
 impl fmt::Display for Pid {

@@ -125,7 +125,7 @@ impl Cell {
             (reason, state.name.take(), state.relations.take())
         };
         drop(self.mailbox.close());
-        table().remove(self.pid);
+        table().remove(self.pid, reason.clone());
         if let Some(name) = &name {
             registry::release(name, self.pid);
         }
@@ -312,13 +312,14 @@ pub(crate) fn deliver(pid: Pid, message: Message) -> bool {
 
 /// Waits for `pid` to exit and returns its exit reason; works inside and outside processes.
 ///
-/// A pid that is not alive gives [`ExitReason::NoProc`] at once: like a monitor, `wait` cannot
-/// know the reason of a process that has already gone. To wait for a process you spawn, whatever
-/// happens first, spawn it with [`spawn_handle`] and [`join`](ProcessHandle::join) it.
+/// A process that has already exited gives its exit reason at once, as long as the runtime still
+/// remembers it (until its table slot is reused by another process); a pid the runtime knows
+/// nothing about gives [`ExitReason::NoProc`]. To be sure to get the reason of a process you spawn,
+/// spawn it with [`spawn_handle`] and [`join`](ProcessHandle::join) it.
 pub async fn wait(pid: Pid) -> ExitReason {
     match table().get(pid) {
         Some(cell) => cell.exited().await,
-        None => ExitReason::NoProc,
+        None => table().tombstone(pid).unwrap_or(ExitReason::NoProc),
     }
 }
 

@@ -28,11 +28,11 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CallError<E = Infallible> {
-    /// The target was not alive when the call was made.
+    /// The target was not alive when the call was made, and the runtime knows nothing of it.
     #[error("{0} is not alive")]
     NoProc(Pid),
-    /// The target exited before replying.
-    #[error("{pid} exited before replying: {reason}")]
+    /// The target exited before replying, or had exited (with this reason) before the call.
+    #[error("{pid} exited: {reason}")]
     Exited {
         /// The target.
         pid: Pid,
@@ -178,7 +178,7 @@ pub(crate) async fn exchange<R>(
     }
     // The cell is kept so that, if the reply token is dropped, the exit reason can still be read
     // after the pid has left the table.
-    let target: Arc<Cell> = table().get(pid).ok_or(CallError::NoProc(pid))?;
+    let target: Arc<Cell> = table().get(pid).ok_or_else(|| gone(pid))?;
     let (reply_to, reply) = ReplyTo::channel();
     if target.mailbox.push(build(from, reply_to)).is_err() {
         return Err(exited(&target).await);
@@ -193,6 +193,15 @@ pub(crate) async fn exchange<R>(
             .await
             .unwrap_or_else(|_| timed_out())),
         Err(_) => Err(timed_out()),
+    }
+}
+
+/// The error for a call to a pid that is not alive: its exit reason if the runtime still knows
+/// it, `NoProc` otherwise.
+pub(crate) fn gone(pid: Pid) -> CallError {
+    match table().tombstone(pid) {
+        Some(reason) => CallError::Exited { pid, reason },
+        None => CallError::NoProc(pid),
     }
 }
 

@@ -7,15 +7,23 @@
 //! costs nothing for chunks never reached.
 //!
 //! Each slot carries a serial that is bumped when its process leaves; a pid holds the serial it was
-//! born with, so a stale pid never reaches the slot's next occupant. Freed indices are reused
-//! last-in first-out, which keeps a busy table's working set small and warm.
+//! born with, so a stale pid never reaches the slot's next occupant. Until the slot is reused it
+//! also keeps the exit reason of the process that left (a tombstone), so that a call or a wait on a
+//! pid that has just exited can still say why. Freed indices are reused first-in first-out, which
+//! keeps tombstones for as long as possible.
 
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex, OnceLock, RwLock},
+};
 
-use crate::{mailbox::lock, pid::Pid, process::Cell};
+use crate::{exit::ExitReason, mailbox::lock, pid::Pid, process::Cell};
 
 const FIRST_CHUNK_BITS: u32 = 10;
 const FIRST_CHUNK: u32 = 1 << FIRST_CHUNK_BITS;
+/// How many freed indices wait before the oldest is reused (about 200 KiB of slots).
+const QUARANTINE: usize = 4096;
+
 /// Chunk `k` holds `FIRST_CHUNK << k` slots; 23 chunks cover every `u32` index.
 const CHUNKS: usize = (u32::BITS - FIRST_CHUNK_BITS + 1) as usize;
 
@@ -23,6 +31,8 @@ const CHUNKS: usize = (u32::BITS - FIRST_CHUNK_BITS + 1) as usize;
 struct SlotInner {
     serial: u32,
     cell: Option<Arc<Cell>>,
+    /// The exit reason of the slot's previous occupant (serial `serial - 1`).
+    tombstone: Option<ExitReason>,
 }
 
 #[derive(Default)]
@@ -32,7 +42,7 @@ pub(crate) struct Table {
     chunks: [OnceLock<Box<[Slot]>>; CHUNKS],
     /// The next never-used index. Index 0 is [`Pid::ROOT`] and never allocated.
     next: Mutex<u32>,
-    free: Mutex<Vec<u32>>,
+    free: Mutex<VecDeque<u32>>,
 }
 
 /// The process table of this OS process (the local node).
@@ -41,7 +51,7 @@ pub(crate) fn table() -> &'static Table {
     TABLE.get_or_init(|| Table {
         chunks: [const { OnceLock::new() }; CHUNKS],
         next: Mutex::new(1),
-        free: Mutex::new(Vec::new()),
+        free: Mutex::new(VecDeque::new()),
     })
 }
 
@@ -70,7 +80,15 @@ impl Table {
 
     /// Allocates a slot and fills it with the cell `make` builds for the new pid.
     pub(crate) fn insert(&self, make: impl FnOnce(Pid) -> Arc<Cell>) -> Arc<Cell> {
-        let index = lock(&self.free).pop().unwrap_or_else(|| {
+        let reused = {
+            let mut free = lock(&self.free);
+            if free.len() > QUARANTINE {
+                free.pop_front()
+            } else {
+                None
+            }
+        };
+        let index = reused.unwrap_or_else(|| {
             let mut next = lock(&self.next);
             let index = *next;
             *next = next
@@ -85,6 +103,7 @@ impl Table {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let cell = make(Pid::new(index, slot.serial));
         slot.cell = Some(cell.clone());
+        slot.tombstone = None;
         cell
     }
 
@@ -106,8 +125,21 @@ impl Table {
         self.with(pid, Arc::clone)
     }
 
-    /// Empties `pid`'s slot and frees its index for reuse under a new serial.
-    pub(crate) fn remove(&self, pid: Pid) {
+    /// The exit reason of `pid` if it has exited and its slot has not been reused since.
+    pub(crate) fn tombstone(&self, pid: Pid) -> Option<ExitReason> {
+        let slot = self
+            .slot(pid.index())?
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (slot.serial == pid.serial().wrapping_add(1))
+            .then(|| slot.tombstone.clone())
+            .flatten()
+    }
+
+    /// Empties `pid`'s slot, leaving `reason` as its tombstone, and frees its index for reuse
+    /// under a new serial.
+    pub(crate) fn remove(&self, pid: Pid, reason: ExitReason) {
         let Some(slot) = self.slot(pid.index()) else {
             return;
         };
@@ -119,13 +151,14 @@ impl Table {
             match &slot.cell {
                 Some(cell) if cell.pid == pid => {
                     slot.serial = slot.serial.wrapping_add(1);
+                    slot.tombstone = Some(reason);
                     slot.cell.take()
                 }
                 _ => None,
             }
         };
         if removed.is_some() {
-            lock(&self.free).push(pid.index());
+            lock(&self.free).push_back(pid.index());
         }
         // `removed` (possibly the last reference to the cell) is dropped here, outside every lock.
     }

@@ -160,6 +160,9 @@ async fn a_typed_reference_is_a_copyable_pid() {
     echo.stop(ExitReason::Normal).await.unwrap();
     assert_eq!(
         copy.echo("late".into()).await,
-        Err(CallError::NoProc(echo.pid()))
+        Err(CallError::Exited {
+            pid: echo.pid(),
+            reason: ExitReason::Normal
+        })
     );
 }

@@ -160,11 +160,12 @@ async fn terminate_runs_on_stop_with_the_reason() {
             ctx.receive::<Report>().await,
             Report::Terminated(ExitReason::Shutdown)
         );
-        assert_eq!(lab.sync().await, Err(CallError::NoProc(lab.pid())));
-        assert_eq!(
-            lab.stop(ExitReason::Normal).await,
-            Err(CallError::NoProc(lab.pid()))
-        );
+        let gone = Err(CallError::Exited {
+            pid: lab.pid(),
+            reason: ExitReason::Shutdown,
+        });
+        assert_eq!(lab.sync().await, gone);
+        assert_eq!(lab.stop(ExitReason::Normal).await, gone);
     })
     .await;
 }
@@ -290,7 +291,15 @@ async fn a_call_to_a_crashed_server_fails_with_its_reason() {
                 reason: ExitReason::Panic("lab accident".into())
             })
         );
-        assert_eq!(lab.sync().await, Err(CallError::NoProc(lab.pid())));
+        // Later calls fail at once with the reason too.
+        let reason = ExitReason::Panic("lab accident".into());
+        assert_eq!(
+            lab.sync().await,
+            Err(CallError::Exited {
+                pid: lab.pid(),
+                reason
+            })
+        );
     })
     .await;
 }

@@ -156,15 +156,22 @@ async fn stop_ends_the_server_and_the_caller_learns_the_reason() {
             reason: ExitReason::error("enough")
         })
     );
-    assert_eq!(wait(calc.pid()).await, ExitReason::NoProc);
-    assert_eq!(calc.total().await, Err(CallError::NoProc(calc.pid())));
+    let reason = ExitReason::error("enough");
+    assert_eq!(wait(calc.pid()).await, reason);
+    assert_eq!(
+        calc.total().await,
+        Err(CallError::Exited {
+            pid: calc.pid(),
+            reason
+        })
+    );
 }
 
 #[tokio::test]
 async fn stop_reply_answers_then_stops() {
     let calc = Calc::start(()).await.unwrap();
     assert_eq!(calc.halt_with_answer().await, Ok("goodbye"));
-    assert_eq!(ferrotp::wait(calc.pid()).await, ExitReason::NoProc);
+    assert_eq!(ferrotp::wait(calc.pid()).await, ExitReason::Normal);
 }
 
 #[tokio::test(start_paused = true)]
@@ -179,7 +186,14 @@ async fn a_panicking_handler_crashes_the_server_and_its_caller_learns_at_once() 
         })
     );
     assert_eq!(start.elapsed(), Duration::ZERO);
-    assert_eq!(calc.total().await, Err(CallError::NoProc(calc.pid())));
+    let reason = ExitReason::Panic("calculator on fire".into());
+    assert_eq!(
+        calc.total().await,
+        Err(CallError::Exited {
+            pid: calc.pid(),
+            reason
+        })
+    );
 }
 
 #[tokio::test]

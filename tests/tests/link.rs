@@ -203,7 +203,7 @@ async fn link_and_unlink_after_spawn() {
         )
     })
     .await;
-    assert_eq!(got, (true, true, true, ExitReason::NoProc));
+    assert_eq!(got, (true, true, true, ExitReason::Shutdown));
 }
 
 #[tokio::test]

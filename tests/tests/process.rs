@@ -76,7 +76,15 @@ async fn sending_to_a_dead_pid_is_not_an_error() {
     wait(pid).await;
     assert!(!is_alive(pid));
     send(pid, "into the void");
-    assert_eq!(wait(pid).await, ExitReason::NoProc);
+    assert!(!is_alive(pid));
+}
+
+#[tokio::test]
+async fn waiting_on_a_process_that_already_exited_gives_its_reason() {
+    let pid = spawn(|_| async { Err::<(), _>("too late") });
+    wait(pid).await;
+    assert_eq!(wait(pid).await, ExitReason::Error("too late".into()));
+    assert_eq!(wait(Pid::ROOT).await, ExitReason::NoProc);
 }
 
 #[tokio::test]

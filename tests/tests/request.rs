@@ -38,15 +38,24 @@ async fn a_request_gets_its_reply_and_the_server_knows_the_caller() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_request_to_a_dead_process_fails_at_once() {
-    let dead = spawn(|_| async {});
+async fn a_request_to_a_dead_process_fails_at_once_with_its_reason() {
+    let dead = spawn(|_| async { ExitReason::Shutdown });
     wait(dead).await;
     let start = Instant::now();
+    let reason = ExitReason::Shutdown;
     assert_eq!(
         request::<u64, u64>(dead, 1).await,
-        Err(CallError::NoProc(dead))
+        Err(CallError::Exited { pid: dead, reason })
     );
     assert_eq!(start.elapsed(), Duration::ZERO);
+}
+
+#[tokio::test]
+async fn a_request_to_a_pid_never_seen_fails_with_noproc() {
+    assert_eq!(
+        request::<u64, u64>(Pid::ROOT, 1).await,
+        Err(CallError::NoProc(Pid::ROOT))
+    );
 }
 
 #[tokio::test(start_paused = true)]
