@@ -7,6 +7,9 @@
 //! keeps the user's tokens (so errors point at them), collecting every error on the way; `expand`
 //! runs only when there were none.
 
+// Bad input gets a typed error here, never a panic, so every unwrap is a reviewed exception.
+#![warn(clippy::unwrap_used)]
+
 mod ast;
 mod ctxt;
 mod expand;

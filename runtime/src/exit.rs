@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 /// | [`Panic`](ExitReason::Panic) | the process panicked; holds the panic message | yes |
 /// | [`NoProc`](ExitReason::NoProc) | the process did not exist (link or monitor of a dead pid) | yes |
 /// | [`Error`](ExitReason::Error) | the process function returned `Err(e)`; holds `e` as text | yes |
+/// | [`MaxRestartIntensity`](ExitReason::MaxRestartIntensity) | a supervisor gave up restarting its children | yes |
 ///
 /// Reasons are cheap to clone (messages are reference-counted) and serialisable, so they can cross
 /// nodes.
@@ -35,6 +36,9 @@ pub enum ExitReason {
     NoProc,
     /// A user-defined error.
     Error(Arc<str>),
+    /// A supervisor restarted its children more often than its intensity allows, stopped them,
+    /// and exited (escalating to its own supervisor, which restarts it).
+    MaxRestartIntensity,
 }
 
 impl ExitReason {
@@ -65,6 +69,7 @@ impl fmt::Display for ExitReason {
             ExitReason::Panic(message) => write!(f, "panic: {message}"),
             ExitReason::NoProc => f.write_str("noproc"),
             ExitReason::Error(message) => write!(f, "error: {message}"),
+            ExitReason::MaxRestartIntensity => f.write_str("reached max restart intensity"),
         }
     }
 }

@@ -233,8 +233,9 @@ impl<S: GenServer> IntoFuture for Start<S> {
     }
 }
 
-/// A stop request, handled by the server loop itself.
-struct SystemStop(ExitReason);
+/// An orderly stop request, handled by the server loop itself (supervisors send it to their
+/// gen_server children, so that `terminate` runs).
+pub(crate) struct SystemStop(pub(crate) ExitReason);
 
 /// The server process: name, init, the receive loop, terminate.
 async fn serve<S: GenServer>(

@@ -37,6 +37,7 @@
 //! | `reply` | answering: [`ReplyTo`], [`Caller`], [`Reply`] |
 //! | [`gen_server`](mod@gen_server) | generic servers: [`GenServer`], [`ServerRef`], [`Start`] |
 //! | `dispatch` | dynamic calls by handler name with serde bodies: [`call`], [`cast`] |
+//! | [`supervisor`] (with `child`, `dynamic`) | supervision trees: [`Supervisor`](supervisor::Supervisor), [`Child`](supervisor::Child), [`DynamicSupervisor`](supervisor::DynamicSupervisor) |
 //! | `timer` | [`send_after`], [`send_interval`] |
 //! | `info` | [`processes`], [`process_info`] |
 //! | `task` | the future a process runs as: current pid, panics, exit |
@@ -48,8 +49,13 @@
 //! `debug` level carrying the pid (and the registered name where there is one); a crash is a
 //! `warn` event. `RUST_LOG=ferrotp=debug` shows a process's life.
 
+// Bad input gets a typed error here, never a panic, so every unwrap is a reviewed exception.
+#![warn(clippy::unwrap_used)]
+
+mod child;
 mod context;
 mod dispatch;
+mod dynamic;
 mod exit;
 pub mod gen_server;
 mod info;
@@ -61,6 +67,7 @@ mod process;
 mod registry;
 mod reply;
 mod request;
+pub mod supervisor;
 mod table;
 mod task;
 mod timer;
@@ -81,6 +88,10 @@ pub use task::self_pid;
 pub use timer::{TimerRef, send_after, send_interval};
 
 pub use ferrotp_macros::{fallback, gen_server, info, install};
+
+// Generated code names this crate `::ferrotp`, which must also resolve inside it: the supervisor is
+// a `#[gen_server]` itself.
+extern crate self as ferrotp;
 
 #[doc(hidden)]
 pub mod __private {

@@ -7,6 +7,8 @@ use std::future::Future;
 
 use ferrotp::Context;
 
+pub mod workers;
+
 #[doc = include_str!("../../README.md")]
 mod readme {}
 
@@ -22,16 +24,27 @@ mod genserver {}
 #[doc = include_str!("../../guide/src/dispatch.md")]
 mod dispatch {}
 
+/// How long a test process may run before the test fails instead of hanging. Under a paused
+/// clock a deadlocked test reaches it at once, since tokio advances the idle clock.
+const TEST_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Runs `f` as a process and returns what it returns; panics (failing the test) if the process
-/// ends without returning, so a test body can use selective receive, links and monitors.
+/// ends without returning or takes longer than a minute, so a test body can use selective
+/// receive, links and monitors.
 pub async fn in_process<F, Fut, T>(f: F) -> T
 where
     F: FnOnce(Context) -> Fut + Send + 'static,
     Fut: Future<Output = T> + Send + 'static,
     T: Send + 'static,
 {
-    match ferrotp::spawn_handle(f).join().await {
-        Ok(value) => value,
-        Err(reason) => panic!("test process exited with {reason}"),
+    let handle = ferrotp::spawn_handle(f);
+    let pid = handle.pid();
+    match tokio::time::timeout(TEST_LIMIT, handle.join()).await {
+        Ok(Ok(value)) => value,
+        Ok(Err(reason)) => panic!("test process exited with {reason}"),
+        Err(_) => {
+            ferrotp::exit(pid, ferrotp::ExitReason::Kill);
+            panic!("test process {pid} did not finish within {TEST_LIMIT:?}: a deadlock?")
+        }
     }
 }
