@@ -72,11 +72,23 @@ async fn driver(mut ctx: Context, n: usize, hops: u64) {
     println!("ring stopped: last process exited {reason}");
 }
 
+/// Prints `tracing` events as `RUST_LOG` asks (for example `ferrotp=debug`); nothing when unset.
+fn log_from_env() {
+    use tracing_subscriber::{
+        Layer, filter::Targets, layer::SubscriberExt, util::SubscriberInitExt,
+    };
+    let filter: Targets = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_default();
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_filter(filter))
+        .init();
+}
+
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
+    log_from_env();
     let mut args = std::env::args().skip(1);
     let n: usize = args
         .next()

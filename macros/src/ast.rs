@@ -87,7 +87,7 @@ enum Role {
 /// Parses and checks `item`, removing the handler attributes from it. Every problem is reported
 /// to `cx`; `None` when the block cannot be modelled at all.
 pub(crate) fn parse(cx: &Ctxt, item: &mut ItemImpl) -> Option<Server> {
-    if let Some((_, path, _)) = &item.trait_ {
+    if let Some((path, _)) = &item.trait_ {
         cx.error(path, "#[gen_server] goes on an inherent impl block (`impl MyServer { ... }`), not on a trait impl");
         return None;
     }
@@ -321,7 +321,7 @@ fn method(cx: &Ctxt, function: &ImplItemFn, kind: Kind) -> Option<Method> {
             );
             ok = false;
         }
-        (_, Some(receiver)) if receiver.reference.is_none() => {
+        (_, Some(receiver)) if !matches!(receiver.kind, syn::ReceiverKind::Reference(..)) => {
             cx.error(
                 receiver,
                 format!("{what} takes the server by reference: use `&mut self`"),

@@ -37,6 +37,7 @@
 //! | `reply` | answering: [`ReplyTo`], [`Caller`], [`Reply`] |
 //! | [`gen_server`](mod@gen_server) | generic servers: [`GenServer`], [`ServerRef`], [`Start`] |
 //! | `dispatch` | dynamic calls by handler name with serde bodies: [`call`], [`cast`] |
+//! | [`application`], [`node`] | the root of a tree, and the entry point that runs applications |
 //! | [`supervisor`] (with `child`, `dynamic`) | supervision trees: [`Supervisor`](supervisor::Supervisor), [`Child`](supervisor::Child), [`DynamicSupervisor`](supervisor::DynamicSupervisor) |
 //! | `timer` | [`send_after`], [`send_interval`] |
 //! | `info` | [`processes`], [`process_info`] |
@@ -52,6 +53,7 @@
 // Bad input gets a typed error here, never a panic, so every unwrap is a reviewed exception.
 #![warn(clippy::unwrap_used)]
 
+pub mod application;
 mod child;
 mod context;
 mod dispatch;
@@ -62,6 +64,7 @@ mod info;
 mod link;
 mod mailbox;
 mod message;
+pub mod node;
 mod pid;
 mod process;
 mod registry;

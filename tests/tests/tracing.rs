@@ -33,11 +33,13 @@ impl Captured {
     fn start(filter: &str) -> (Self, tracing::subscriber::DefaultGuard) {
         let captured = Captured::default();
         let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(filter)
+        use tracing_subscriber::{Layer, layer::SubscriberExt};
+        let filter: tracing_subscriber::filter::Targets = filter.parse().unwrap();
+        let layer = tracing_subscriber::fmt::layer()
             .with_ansi(false)
             .with_writer(move || writer.clone())
-            .finish();
+            .with_filter(filter);
+        let subscriber = tracing_subscriber::registry().with(layer);
         (captured, tracing::subscriber::set_default(subscriber))
     }
 
