@@ -131,7 +131,18 @@ impl Node {
                 };
             }
         };
-        runtime.block_on(self.run_until(signals()))
+        runtime.block_on(self.run_async())
+    }
+
+    /// Runs the node inside the current tokio runtime until SIGINT or SIGTERM, a permanent
+    /// application's exit, or the end of every application.
+    ///
+    /// # Panics
+    ///
+    /// Panics if called outside a Tokio runtime.
+    pub async fn run_async(self) -> NodeExit {
+        let shutdown = signals();
+        self.run_until(shutdown).await
     }
 
     /// Runs the node inside the current tokio runtime until `shutdown` completes (it then ends
@@ -263,32 +274,47 @@ fn run_stop_hook(app: Application, reason: &ExitReason) {
     }
 }
 
-/// Resolves with the name of the first termination signal received.
-async fn signals() -> &'static str {
+/// Resolves with the name of the first termination signal received. The handlers are installed
+/// when this is called, not when the future is first polled, so a signal arriving while the
+/// applications start is not lost (nor does it kill the process).
+fn signals() -> impl Future<Output = &'static str> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                let mut interrupt = std::pin::pin!(tokio::signal::ctrl_c());
-                std::future::poll_fn(|cx| {
-                    if interrupt.as_mut().poll(cx).is_ready() {
-                        return std::task::Poll::Ready("SIGINT");
-                    }
-                    term.poll_recv(cx).map(|_| "SIGTERM")
-                })
-                .await
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                "SIGINT"
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => {
+                    std::future::poll_fn(|cx| {
+                        if interrupt.poll_recv(cx).is_ready() {
+                            return std::task::Poll::Ready("SIGINT");
+                        }
+                        terminate.poll_recv(cx).map(|_| "SIGTERM")
+                    })
+                    .await
+                }
+                (Ok(mut interrupt), Err(_)) => {
+                    interrupt.recv().await;
+                    "SIGINT"
+                }
+                (Err(_), Ok(mut terminate)) => {
+                    terminate.recv().await;
+                    "SIGTERM"
+                }
+                (Err(error), Err(_)) => {
+                    tracing::warn!(%error, "cannot listen for signals; the node stops only by itself");
+                    std::future::pending().await
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
-        "SIGINT"
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
     }
 }
 

@@ -32,7 +32,7 @@
 //! | OTP | ferrotp |
 //! | --- | --- |
 //! | `one_for_one`, `one_for_all`, `rest_for_one` | [`Supervisor::one_for_one`], [`one_for_all`](Supervisor::one_for_all), [`rest_for_one`](Supervisor::rest_for_one) |
-//! | `simple_one_for_one` | [`DynamicSupervisor`](crate::supervisor::DynamicSupervisor) |
+//! | `simple_one_for_one` | [`DynamicSupervisor`] |
 //! | `intensity`, `period` (default 1 in 5 s) | [`Supervisor::intensity`] |
 //! | `auto_shutdown` | [`Supervisor::auto_shutdown`] |
 //! | child spec `restart`, `shutdown`, `type`, `significant` | [`Child`] |

@@ -24,6 +24,12 @@ mod genserver {}
 #[doc = include_str!("../../guide/src/dispatch.md")]
 mod dispatch {}
 
+#[doc = include_str!("../../guide/src/supervisors.md")]
+mod supervisors {}
+
+#[doc = include_str!("../../guide/src/applications.md")]
+mod applications {}
+
 /// How long a test process may run before the test fails instead of hanging. Under a paused
 /// clock a deadlocked test reaches it at once, since tokio advances the idle clock.
 const TEST_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);

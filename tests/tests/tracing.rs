@@ -143,3 +143,48 @@ async fn a_gen_server_logs_unexpected_info_at_warn() {
         "{log}"
     );
 }
+
+struct Fragile;
+
+#[ferrotp::gen_server]
+impl Fragile {
+    async fn init(_: ()) -> Self {
+        Fragile
+    }
+
+    #[install("crash")]
+    async fn crash(&mut self) {
+        panic!("fragile broke")
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn restarts_are_logged_with_child_id_reason_and_count() {
+    use ferrotp::supervisor::{Child, Supervisor};
+    let (captured, _guard) = Captured::start("ferrotp=warn");
+    let sup = Supervisor::one_for_one()
+        .intensity(5, std::time::Duration::from_secs(60))
+        .child(Child::server::<Fragile>("fragile-child", ()))
+        .start()
+        .await
+        .unwrap();
+    for expected in 1..=2 {
+        let child = sup.child::<Fragile>("fragile-child").await.unwrap();
+        let _ = child.crash().await;
+        // The restart is done once the supervisor answers with the new child.
+        while sup.child::<Fragile>("fragile-child").await.is_err() {
+            tokio::task::yield_now().await;
+        }
+        let log = captured.text();
+        let restarts: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("restarting child"))
+            .collect();
+        assert_eq!(restarts.len(), expected, "{log}");
+        let line = restarts[expected - 1];
+        assert!(line.contains("WARN"), "{line}");
+        assert!(line.contains("child=fragile-child"), "{line}");
+        assert!(line.contains("reason=panic: fragile broke"), "{line}");
+        assert!(line.contains(&format!("restarts={expected}")), "{line}");
+    }
+}

@@ -1,0 +1,33 @@
+//! The guide shows some examples whole; this keeps the copies identical to the files they claim
+//! to be.
+
+/// The Rust code of the first fenced block in `chapter` that contains `marker`.
+fn block_with(chapter: &str, marker: &str) -> String {
+    chapter
+        .split("```rust\n")
+        .skip(1)
+        .map(|rest| rest.split("\n```").next().unwrap_or_default())
+        .find(|code| code.contains(marker))
+        .unwrap_or_else(|| panic!("no block with {marker:?}"))
+        .to_string()
+}
+
+/// `source` without its leading `//!` lines (the example's header, which the guide replaces with
+/// prose).
+fn without_header(source: &str) -> String {
+    source
+        .lines()
+        .skip_while(|line| line.starts_with("//!") || line.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_applications_chapter_shows_echo_app_as_it_is() {
+    let chapter = include_str!("../../guide/src/applications.md");
+    let example = include_str!("../../examples/echo_app.rs");
+    assert_eq!(
+        block_with(chapter, "fn main() -> NodeExit").trim(),
+        without_header(example).trim()
+    );
+}
