@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 /// An application whose root supervisor runs one worker, registered as `name`. The worker is
 /// significant: when it finishes normally the application exits normally; when it crashes the
 /// supervisor (which tolerates no restart) exits abnormally.
-fn app(name: &'static str, witness: Pid, log: &Arc<Mutex<Vec<String>>>) -> Application {
+fn app(name: &'static str, witness: Pid, log: &Log) -> Application {
     let log = log.clone();
     Application::new(
         name,
@@ -37,6 +37,26 @@ fn app(name: &'static str, witness: Pid, log: &Arc<Mutex<Vec<String>>>) -> Appli
     })
 }
 
+type Log = Arc<Mutex<Vec<String>>>;
+
+/// Runs `body` as a test process with a fresh log for the applications' stop hooks; returns
+/// what it returns and the log.
+async fn scenario<F, Fut, T>(body: F) -> (T, Vec<String>)
+where
+    F: FnOnce(ferrotp::Context, Log) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let log = Log::default();
+    let result = in_process({
+        let log = log.clone();
+        move |ctx| body(ctx, log)
+    })
+    .await;
+    let lines = log.lock().unwrap().clone();
+    (result, lines)
+}
+
 /// Starts `node` in the background; the returned sender asks it to stop.
 fn launch(node: Node) -> (oneshot::Sender<()>, tokio::task::JoinHandle<NodeExit>) {
     let (stop, stopped) = oneshot::channel::<()>();
@@ -53,23 +73,19 @@ async fn worker(name: &str) -> ServerRef<Worker> {
 
 #[tokio::test(start_paused = true)]
 async fn applications_start_in_order_and_stop_in_reverse_on_request() {
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let events = in_process({
-        let log = log.clone();
-        |mut ctx| async move {
-            let me = ctx.pid();
-            let (stop, node) = launch(
-                Node::new()
-                    .app(app("node-a1", me, &log))
-                    .app(app("node-a2", me, &log)),
-            );
-            let mut events = vec![next_event(&mut ctx).await, next_event(&mut ctx).await];
-            stop.send(()).unwrap();
-            assert_eq!(node.await.unwrap(), NodeExit::Signal("requested"));
-            events.push(next_event(&mut ctx).await);
-            events.push(next_event(&mut ctx).await);
-            events
-        }
+    let (events, log) = scenario(|mut ctx, log| async move {
+        let me = ctx.pid();
+        let (stop, node) = launch(
+            Node::new()
+                .app(app("node-a1", me, &log))
+                .app(app("node-a2", me, &log)),
+        );
+        let mut events = vec![next_event(&mut ctx).await, next_event(&mut ctx).await];
+        stop.send(()).unwrap();
+        assert_eq!(node.await.unwrap(), NodeExit::Signal("requested"));
+        events.push(next_event(&mut ctx).await);
+        events.push(next_event(&mut ctx).await);
+        events
     })
     .await;
     assert_eq!(
@@ -82,28 +98,24 @@ async fn applications_start_in_order_and_stop_in_reverse_on_request() {
         ]
     );
     assert_eq!(
-        *log.lock().unwrap(),
+        log,
         ["node-a2 stopped: shutdown", "node-a1 stopped: shutdown"]
     );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_permanent_application_exiting_stops_the_node_even_normally() {
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let exit = in_process({
-        let log = log.clone();
-        |mut ctx| async move {
-            let me = ctx.pid();
-            let (_stop, node) = launch(
-                Node::new()
-                    .app(app("node-p-other", me, &log))
-                    .app(app("node-p", me, &log).permanent()),
-            );
-            next_event(&mut ctx).await;
-            next_event(&mut ctx).await;
-            let _ = worker("node-p").await.finish().await;
-            node.await.unwrap()
-        }
+    let (exit, log) = scenario(|mut ctx, log| async move {
+        let me = ctx.pid();
+        let (_stop, node) = launch(
+            Node::new()
+                .app(app("node-p-other", me, &log))
+                .app(app("node-p", me, &log).permanent()),
+        );
+        next_event(&mut ctx).await;
+        next_event(&mut ctx).await;
+        let _ = worker("node-p").await.finish().await;
+        node.await.unwrap()
     })
     .await;
     assert_eq!(
@@ -115,37 +127,33 @@ async fn a_permanent_application_exiting_stops_the_node_even_normally() {
     );
     assert_eq!(exit.code(), 0);
     assert_eq!(
-        *log.lock().unwrap(),
+        log,
         ["node-p stopped: shutdown", "node-p-other stopped: shutdown"]
     );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_transient_application_stops_the_node_only_when_it_fails() {
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let exit = in_process({
-        let log = log.clone();
-        |mut ctx| async move {
-            let me = ctx.pid();
-            let (_stop, node) = launch(
-                Node::new()
-                    .app(app("node-t-ok", me, &log).transient())
-                    .app(app("node-t-bad", me, &log).transient())
-                    .app(app("node-t-other", me, &log)),
-            );
-            for _ in 0..3 {
-                next_event(&mut ctx).await;
-            }
-            // A normal exit of a transient application is only logged...
-            let _ = worker("node-t-ok").await.finish().await;
-            while ferrotp::whereis("node-t-ok").is_some() || log.lock().unwrap().is_empty() {
-                tokio::task::yield_now().await;
-            }
-            assert!(!node.is_finished());
-            // ...an abnormal one stops the node.
-            let _ = worker("node-t-bad").await.crash().await;
-            node.await.unwrap()
+    let (exit, log) = scenario(|mut ctx, log| async move {
+        let me = ctx.pid();
+        let (_stop, node) = launch(
+            Node::new()
+                .app(app("node-t-ok", me, &log).transient())
+                .app(app("node-t-bad", me, &log).transient())
+                .app(app("node-t-other", me, &log)),
+        );
+        for _ in 0..3 {
+            next_event(&mut ctx).await;
         }
+        // A normal exit of a transient application is only logged...
+        let _ = worker("node-t-ok").await.finish().await;
+        while ferrotp::whereis("node-t-ok").is_some() || log.lock().unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        assert!(!node.is_finished());
+        // ...an abnormal one stops the node.
+        let _ = worker("node-t-bad").await.crash().await;
+        node.await.unwrap()
     })
     .await;
     assert_eq!(
@@ -157,7 +165,7 @@ async fn a_transient_application_stops_the_node_only_when_it_fails() {
     );
     assert_eq!(exit.code(), 1);
     assert_eq!(
-        *log.lock().unwrap(),
+        log,
         [
             "node-t-ok stopped: shutdown",
             "node-t-bad stopped: reached max restart intensity",
@@ -168,28 +176,24 @@ async fn a_transient_application_stops_the_node_only_when_it_fails() {
 
 #[tokio::test(start_paused = true)]
 async fn temporary_applications_are_logged_and_the_node_completes_when_all_are_done() {
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let exit = in_process({
-        let log = log.clone();
-        |mut ctx| async move {
-            let me = ctx.pid();
-            let (_stop, node) = launch(Node::new().app(app("node-tmp-1", me, &log)).app(app(
-                "node-tmp-2",
-                me,
-                &log,
-            )));
-            next_event(&mut ctx).await;
-            next_event(&mut ctx).await;
-            let _ = worker("node-tmp-1").await.crash().await;
-            let _ = worker("node-tmp-2").await.finish().await;
-            node.await.unwrap()
-        }
+    let (exit, log) = scenario(|mut ctx, log| async move {
+        let me = ctx.pid();
+        let (_stop, node) = launch(Node::new().app(app("node-tmp-1", me, &log)).app(app(
+            "node-tmp-2",
+            me,
+            &log,
+        )));
+        next_event(&mut ctx).await;
+        next_event(&mut ctx).await;
+        let _ = worker("node-tmp-1").await.crash().await;
+        let _ = worker("node-tmp-2").await.finish().await;
+        node.await.unwrap()
     })
     .await;
     assert_eq!(exit, NodeExit::Completed);
     assert_eq!(exit.code(), 0);
     assert_eq!(
-        *log.lock().unwrap(),
+        log,
         [
             "node-tmp-1 stopped: reached max restart intensity",
             "node-tmp-2 stopped: shutdown"
@@ -199,25 +203,21 @@ async fn temporary_applications_are_logged_and_the_node_completes_when_all_are_d
 
 #[tokio::test(start_paused = true)]
 async fn an_application_that_fails_to_start_stops_the_ones_before_it() {
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let exit = in_process({
-        let log = log.clone();
-        |ctx| async move {
-            let me = ctx.pid();
-            let broken = Application::new(
-                "node-broken",
-                move |()| {
-                    let setup = Setup {
-                        fail: Some("no disk"),
-                        ..Setup::new("node-broken", me)
-                    };
-                    Supervisor::one_for_one().child(Child::server::<Worker>("worker", setup))
-                },
-                (),
-            );
-            let (_stop, node) = launch(Node::new().app(app("node-before", me, &log)).app(broken));
-            node.await.unwrap()
-        }
+    let (exit, log) = scenario(|ctx, log| async move {
+        let me = ctx.pid();
+        let broken = Application::new(
+            "node-broken",
+            move |()| {
+                let setup = Setup {
+                    fail: Some("no disk"),
+                    ..Setup::new("node-broken", me)
+                };
+                Supervisor::one_for_one().child(Child::server::<Worker>("worker", setup))
+            },
+            (),
+        );
+        let (_stop, node) = launch(Node::new().app(app("node-before", me, &log)).app(broken));
+        node.await.unwrap()
     })
     .await;
     let NodeExit::StartFailed { app, error } = &exit else {
@@ -229,5 +229,5 @@ async fn an_application_that_fails_to_start_stops_the_ones_before_it() {
         "{error}"
     );
     assert_eq!(exit.code(), 2);
-    assert_eq!(*log.lock().unwrap(), ["node-before stopped: shutdown"]);
+    assert_eq!(log, ["node-before stopped: shutdown"]);
 }
