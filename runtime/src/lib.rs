@@ -54,6 +54,7 @@
 #![warn(clippy::unwrap_used)]
 
 pub mod application;
+mod call_timer;
 mod child;
 mod context;
 mod dispatch;

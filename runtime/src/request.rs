@@ -12,8 +12,8 @@
 use std::{any::Any, convert::Infallible, sync::Arc, time::Duration};
 
 use crate::{
-    exit::ExitReason, message::Message, pid::Pid, process::Cell, reply::ReplyTo, table::table,
-    task::self_pid,
+    call_timer::CallTimer, exit::ExitReason, message::Message, pid::Pid, process::Cell,
+    reply::ReplyTo, table::table, task::self_pid,
 };
 
 /// How long a call waits for its reply unless told otherwise: five seconds, as Erlang's
@@ -184,15 +184,13 @@ pub(crate) async fn exchange<R>(
         return Err(exited(&target).await);
     }
     let timed_out = || CallError::Timeout { pid, timeout };
-    let deadline = tokio::time::Instant::now() + timeout;
-    match tokio::time::timeout_at(deadline, reply).await {
-        Ok(Ok(reply)) => Ok(reply),
+    let mut timer = CallTimer::until(tokio::time::Instant::now() + timeout);
+    match timer.race(reply).await {
+        Some(Ok(reply)) => Ok(reply),
         // The token was dropped unanswered: the target is exiting (or ignored the request, which
         // leaves the caller to its timeout, as in Erlang).
-        Ok(Err(_)) => Err(tokio::time::timeout_at(deadline, exited(&target))
-            .await
-            .unwrap_or_else(|_| timed_out())),
-        Err(_) => Err(timed_out()),
+        Some(Err(_)) => Err(timer.race(exited(&target)).await.unwrap_or_else(timed_out)),
+        None => Err(timed_out()),
     }
 }
 
