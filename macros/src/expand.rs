@@ -144,15 +144,18 @@ fn generate(server: &Server) -> TokenStream {
                     message: ::ferrotp::Message,
                     ctx: &mut ::ferrotp::Context,
                 ) -> ::ferrotp::gen_server::Dispatched {
-                    let message = match message.downcast::<::ferrotp::gen_server::TypedCall<__Call>>() {
-                        Ok(::ferrotp::gen_server::TypedCall { from, call }) => {
+                    // Calls stay boxed until their fields are moved out, so that the
+                    // dispatch future does not keep a copy of them across the handler's await.
+                    let message = match message.downcast_box::<::ferrotp::gen_server::TypedCall<__Call>>() {
+                        Ok(typed) => {
+                            let ::ferrotp::gen_server::TypedCall { from, call } = *typed;
                             #typed_return match call {
                                 #(#typed_arms,)*
                             };
                         }
                         Err(message) => message,
                     };
-                    let message = match message.downcast::<::ferrotp::gen_server::__DynamicCall>() {
+                    let message = match message.downcast_box::<::ferrotp::gen_server::__DynamicCall>() {
                         Ok(mut call) => {
                             return match call.name.as_str() {
                                 #(#dynamic_arms)*
@@ -251,7 +254,9 @@ fn dynamic_arm(handler: &Handler) -> TokenStream {
                 return ::ferrotp::gen_server::Dispatched::Continue;
             };
             let reply_to = ::ferrotp::gen_server::__reply_to(&mut call, #encode);
-            #handle(self, ctx, call.from, body, reply_to).await
+            let from = call.from;
+            ::core::mem::drop(call);
+            #handle(self, ctx, from, body, reply_to).await
         }
     }
 }
@@ -268,7 +273,7 @@ fn encode(name: TokenStream, reply_ty: &Type, fallible: bool) -> TokenStream {
 fn unknown_arm(server: &Server) -> TokenStream {
     let Some(fallback) = &server.fallback else {
         return quote! {{
-            ::ferrotp::gen_server::__unknown(call, <Self as ::ferrotp::GenServer>::HANDLERS);
+            ::ferrotp::gen_server::__unknown(*call, <Self as ::ferrotp::GenServer>::HANDLERS);
             ::ferrotp::gen_server::Dispatched::Continue
         }};
     };
@@ -281,6 +286,7 @@ fn unknown_arm(server: &Server) -> TokenStream {
         let body = ::core::mem::take(&mut call.body);
         let reply_to = ::ferrotp::gen_server::__reply_to(&mut call, #encode);
         let from = call.from;
+        ::core::mem::drop(call);
         let mut caller = ::ferrotp::Caller::__new(from, reply_to);
         let reply = #invoke;
         #finish

@@ -238,63 +238,70 @@ impl<S: GenServer> IntoFuture for Start<S> {
 pub(crate) struct SystemStop(pub(crate) ExitReason);
 
 /// The server process: name, init, the receive loop, terminate.
-async fn serve<S: GenServer>(
+///
+/// A plain function returning an `async` block, not an `async fn`: an `async fn` keeps its
+/// arguments twice in its future (once as passed, once moved into the body), and this future is
+/// part of every server process.
+#[allow(clippy::manual_async_fn, reason = "an async fn would store the arguments twice")]
+fn serve<S: GenServer>(
     mut ctx: Context,
     arg: S::Arg,
     name: Option<Arc<str>>,
     parent: Option<Pid>,
     ack: oneshot::Sender<Result<(), StartError<S::InitError>>>,
-) -> ExitReason {
-    lock(&ctx.cell().state).behaviour = Some(behaviour::<S> as Behaviour);
-    if let Some(name) = &name {
-        if let Err(registry::RegisterError::NameTaken { name, pid }) =
-            registry::register(name, ctx.pid())
-        {
-            let _ = ack.send(Err(StartError::AlreadyStarted { name, pid }));
-            return ExitReason::Normal;
-        }
-    }
-    let mut server = match S::__init(arg, &mut ctx).await {
-        Ok(server) => server,
-        Err(error) => {
-            // The starter learns of the failure from the reply, not from an exit signal, and the
-            // name is free again by the time it does.
-            if let Some(parent) = parent {
-                ctx.unlink(parent);
+) -> impl Future<Output = ExitReason> + Send {
+    async move {
+        lock(&ctx.cell().state).behaviour = Some(behaviour::<S> as Behaviour);
+        if let Some(name) = &name {
+            if let Err(registry::RegisterError::NameTaken { name, pid }) =
+                registry::register(name, ctx.pid())
+            {
+                let _ = ack.send(Err(StartError::AlreadyStarted { name, pid }));
+                return ExitReason::Normal;
             }
-            if let Some(name) = &name {
-                registry::unregister(name);
-            }
-            let reason = ExitReason::error(&error);
-            let _ = ack.send(Err(StartError::Init(error)));
-            return reason;
         }
-    };
-    let _ = ack.send(Ok(()));
-    let reason = loop {
-        let message = ctx.receive_any().await;
-        let message = match message.downcast::<SystemStop>() {
-            Ok(SystemStop(reason)) => break reason,
-            Err(message) => message,
+        let mut server = match S::__init(arg, &mut ctx).await {
+            Ok(server) => server,
+            Err(error) => {
+                // The starter learns of the failure from the reply, not from an exit signal, and the
+                // name is free again by the time it does.
+                if let Some(parent) = parent {
+                    ctx.unlink(parent);
+                }
+                if let Some(name) = &name {
+                    registry::unregister(name);
+                }
+                let reason = ExitReason::error(&error);
+                let _ = ack.send(Err(StartError::Init(error)));
+                return reason;
+            }
         };
-        if let Some(exit) = message.downcast_ref::<Exit>() {
-            if Some(exit.from) == parent {
-                break exit.reason.clone();
+        let _ = ack.send(Ok(()));
+        let reason = loop {
+            let message = ctx.receive_any().await;
+            let message = match message.downcast::<SystemStop>() {
+                Ok(SystemStop(reason)) => break reason,
+                Err(message) => message,
+            };
+            if let Some(exit) = message.downcast_ref::<Exit>() {
+                if Some(exit.from) == parent {
+                    break exit.reason.clone();
+                }
             }
-        }
-        match server.__dispatch(message, &mut ctx).await {
-            Dispatched::Continue => {}
-            Dispatched::Stop(reason) => break reason,
-            Dispatched::Unexpected(message) => tracing::warn!(
-                pid = %ctx.pid(),
-                server = type_name::<S>(),
-                message_type = message.type_name(),
-                "unexpected message dropped (no #[info] handler takes it)"
-            ),
-        }
-    };
-    server.__terminate(&reason, &mut ctx).await;
-    reason
+            match server.__dispatch(message, &mut ctx).await {
+                Dispatched::Continue => {}
+                Dispatched::Stop(reason) => break reason,
+                Dispatched::Unexpected(message) => tracing::warn!(
+                    pid = %ctx.pid(),
+                    server = type_name::<S>(),
+                    message_type = message.type_name(),
+                    "unexpected message dropped (no #[info] handler takes it)"
+                ),
+            }
+        };
+        server.__terminate(&reason, &mut ctx).await;
+        reason
+    }
 }
 
 /// A typed reference to a running server of type `S`.
