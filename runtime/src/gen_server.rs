@@ -242,7 +242,10 @@ pub(crate) struct SystemStop(pub(crate) ExitReason);
 /// A plain function returning an `async` block, not an `async fn`: an `async fn` keeps its
 /// arguments twice in its future (once as passed, once moved into the body), and this future is
 /// part of every server process.
-#[allow(clippy::manual_async_fn, reason = "an async fn would store the arguments twice")]
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would store the arguments twice"
+)]
 fn serve<S: GenServer>(
     mut ctx: Context,
     arg: S::Arg,

@@ -86,6 +86,7 @@ impl std::process::Termination for NodeExit {
 pub struct Node {
     apps: Vec<Application>,
     default_subscriber: bool,
+    single_threaded: bool,
 }
 
 impl Default for Node {
@@ -100,6 +101,7 @@ impl Node {
         Node {
             apps: Vec::new(),
             default_subscriber: true,
+            single_threaded: false,
         }
     }
 
@@ -116,7 +118,16 @@ impl Node {
         self
     }
 
-    /// Builds a multi-threaded tokio runtime and runs the node until a signal, a permanent
+    /// Makes [`run`](Node::run) use a one-thread runtime: every process runs on the calling
+    /// thread, one at a time, as in Moebius. Messages then never cross threads, which makes sends,
+    /// calls and spawns cheaper, at the price of using one core; a handler that blocks that thread
+    /// stalls the whole node.
+    pub fn single_threaded(mut self) -> Self {
+        self.single_threaded = true;
+        self
+    }
+
+    /// Builds a tokio runtime (multi-threaded unless [`single_threaded`](Node::single_threaded)) and runs the node until a signal, a permanent
     /// application's exit, or the end of every application.
     pub fn run(self) -> NodeExit {
         let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -30,6 +30,9 @@ mod supervisors {}
 #[doc = include_str!("../../guide/src/applications.md")]
 mod applications {}
 
+#[doc = include_str!("../../guide/src/performance.md")]
+mod performance {}
+
 /// How long a test process may run before the test fails instead of hanging. Under a paused
 /// clock a deadlocked test reaches it at once, since tokio advances the idle clock.
 const TEST_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
