@@ -58,7 +58,7 @@ use crate::{
     child::StopBy,
     context::Context,
     exit::ExitReason,
-    gen_server::{GenServer, LookupError, ServerRef, StartError, SystemStop},
+    gen_server::{GenServer, LookupError, ServerRef, Start, StartError, SystemStop},
     link::{Down, Exit, exit},
     message::Message,
     pid::Pid,
@@ -171,12 +171,7 @@ impl Supervisor {
     /// [`StartError::Init`] with [`SupervisorError::StartFailed`] naming the child that failed and
     /// its reason (the children started before it have been stopped again).
     pub async fn start(self) -> Result<SupervisorRef, StartError<SupervisorError>> {
-        let name = self.name.clone();
-        let mut start = SupervisorProcess::start(self);
-        if let Some(name) = &name {
-            start = start.name(name);
-        }
-        start.await
+        self.starting(false).await
     }
 
     /// [`start`](Supervisor::start), linked to the calling process.
@@ -185,12 +180,19 @@ impl Supervisor {
     ///
     /// As [`start`](Supervisor::start), and [`StartError::NotInProcess`] outside a process.
     pub async fn start_link(self) -> Result<SupervisorRef, StartError<SupervisorError>> {
+        self.starting(true).await
+    }
+
+    fn starting(self, link: bool) -> Start<SupervisorProcess> {
         let name = self.name.clone();
-        let mut start = SupervisorProcess::start_link(self);
+        let mut start = SupervisorProcess::start(self);
+        if link {
+            start = start.link();
+        }
         if let Some(name) = &name {
             start = start.name(name);
         }
-        start.await
+        start
     }
 }
 
