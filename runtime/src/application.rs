@@ -3,7 +3,10 @@
 
 use std::{fmt, sync::Arc};
 
-use crate::{child::Restart, exit::ExitReason, supervisor::Supervisor};
+use crate::{
+    exit::ExitReason,
+    supervisor::{Restart, Supervisor},
+};
 
 type StartFn = Box<dyn FnOnce() -> Supervisor + Send>;
 type StopFn = Box<dyn FnOnce(&ExitReason) + Send>;

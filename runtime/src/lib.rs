@@ -38,7 +38,7 @@
 //! | [`gen_server`](mod@gen_server) | generic servers: [`GenServer`], [`ServerRef`], [`Start`] |
 //! | `dispatch` | dynamic calls by handler name with serde bodies: [`call`], [`cast`] |
 //! | [`application`], [`node`] | the root of a tree, and the entry point that runs applications |
-//! | [`supervisor`] (with `child`, `dynamic`) | supervision trees: [`Supervisor`](supervisor::Supervisor), [`Child`](supervisor::Child), [`DynamicSupervisor`](supervisor::DynamicSupervisor) |
+//! | [`supervisor`] (`child`, `server`, `dynamic` inside) | supervision trees: [`Supervisor`](supervisor::Supervisor), [`Child`](supervisor::Child), [`DynamicSupervisor`](supervisor::DynamicSupervisor) |
 //! | `timer` | [`send_after`], [`send_interval`] |
 //! | `info` | [`processes`], [`process_info`] |
 //! | `task` | the future a process runs as: current pid, panics, exit |
@@ -55,10 +55,8 @@
 
 pub mod application;
 mod call_timer;
-mod child;
 mod context;
 mod dispatch;
-mod dynamic;
 mod exit;
 pub mod gen_server;
 mod info;

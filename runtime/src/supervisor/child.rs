@@ -4,6 +4,7 @@ use std::{fmt, future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
+use super::Supervisor;
 use crate::{
     context::Context,
     exit::{ExitReason, ProcessOutput},
@@ -11,7 +12,6 @@ use crate::{
     link,
     pid::Pid,
     registry,
-    supervisor::Supervisor,
     task::self_pid,
 };
 

@@ -3,14 +3,13 @@
 
 use std::{marker::PhantomData, sync::Arc, time::Duration};
 
+use super::{
+    Child, ChildCounts, DynamicArg, Supervisor, SupervisorError, SupervisorProcess, SupervisorRef,
+};
 use crate::{
-    child::Child,
     gen_server::{LookupError, ServerRef, StartError},
     pid::Pid,
     request::CallError,
-    supervisor::{
-        ChildCounts, DynamicArg, Supervisor, SupervisorError, SupervisorProcess, SupervisorRef,
-    },
 };
 
 /// A one-for-one supervisor whose children all come from one template, each started with its own
