@@ -31,3 +31,28 @@ fn the_applications_chapter_shows_echo_app_as_it_is() {
         without_header(example).trim()
     );
 }
+
+/// Every chapter the book's table of contents names exists and is compiled as a doc-test by this
+/// crate, so no chapter's code can rot unnoticed.
+#[test]
+fn every_chapter_in_the_summary_exists_and_is_doc_tested() {
+    let summary = include_str!("../../guide/src/SUMMARY.md");
+    let doc_tests = include_str!("../src/lib.rs");
+    let chapters: Vec<&str> = summary
+        .lines()
+        .filter_map(|line| line.split("](").nth(1)?.split(')').next())
+        .collect();
+    assert!(chapters.len() >= 7, "{chapters:?}");
+    let guide = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../guide/src");
+    for chapter in chapters {
+        assert!(
+            guide.join(chapter).is_file(),
+            "SUMMARY.md names {chapter}, which does not exist"
+        );
+        let included = format!("include_str!(\"../../guide/src/{chapter}\")");
+        assert!(
+            doc_tests.contains(&included),
+            "{chapter} is not compiled as a doc-test in tests/src/lib.rs"
+        );
+    }
+}
