@@ -9,11 +9,11 @@
 //! [`CallError::NoProc`] or [`CallError::Exited`] with the exit reason at once. If the target is
 //! alive but does not answer, the caller gets [`CallError::Timeout`].
 
-use std::{any::Any, convert::Infallible, sync::Arc, time::Duration};
+use std::{any::Any, convert::Infallible, time::Duration};
 
 use crate::{
-    call_timer::CallTimer, exit::ExitReason, message::Message, pid::Pid, process::Cell,
-    reply::ReplyTo, table::table, task::self_pid,
+    call_timer::CallTimer, exit::ExitReason, message::Message, pid::Pid, reply::ReplyTo,
+    table::table, task::self_pid,
 };
 
 /// How long a call waits for its reply unless told otherwise: five seconds, as Erlang's
@@ -176,12 +176,13 @@ pub(crate) async fn exchange<R>(
     if from == Some(pid) {
         return Err(CallError::SelfCall(pid));
     }
-    // The cell is kept so that, if the reply token is dropped, the exit reason can still be read
-    // after the pid has left the table.
-    let target: Arc<Cell> = table().get(pid).ok_or_else(|| gone(pid))?;
     let (reply_to, reply) = ReplyTo::channel();
-    if target.mailbox.push(build(from, reply_to)).is_err() {
-        return Err(exited(&target).await);
+    let message = build(from, reply_to);
+    // Pushed under the slot's read lock, as a send is: no reference count traffic on the hot path.
+    match table().with(pid, |target| target.mailbox.push(message).is_ok()) {
+        None => return Err(gone(pid)),
+        Some(false) => return Err(exited(pid).await),
+        Some(true) => {}
     }
     let timed_out = || CallError::Timeout { pid, timeout };
     let mut timer = CallTimer::until(tokio::time::Instant::now() + timeout);
@@ -189,7 +190,7 @@ pub(crate) async fn exchange<R>(
         Some(Ok(reply)) => Ok(reply),
         // The token was dropped unanswered: the target is exiting (or ignored the request, which
         // leaves the caller to its timeout, as in Erlang).
-        Some(Err(_)) => Err(timer.race(exited(&target)).await.unwrap_or_else(timed_out)),
+        Some(Err(_)) => Err(timer.race(exited(pid)).await.unwrap_or_else(timed_out)),
         None => Err(timed_out()),
     }
 }
@@ -203,9 +204,14 @@ pub(crate) fn gone(pid: Pid) -> CallError {
     }
 }
 
-async fn exited(target: &Cell) -> CallError {
-    CallError::Exited {
-        pid: target.pid,
-        reason: target.exited().await,
+/// The error for a call whose target is exiting or has exited: its exit reason, waited for if
+/// the exit sequence is still running.
+async fn exited(pid: Pid) -> CallError {
+    match table().get(pid) {
+        Some(target) => CallError::Exited {
+            pid,
+            reason: target.exited().await,
+        },
+        None => gone(pid),
     }
 }
