@@ -139,11 +139,12 @@ fn generate(server: &Server) -> TokenStream {
                 #init_fn
 
                 #[allow(unused_variables)]
-                async fn __dispatch(
+                fn __dispatch(
                     &mut self,
                     message: ::ferrotp::Message,
                     ctx: &mut ::ferrotp::Context,
-                ) -> ::ferrotp::gen_server::Dispatched {
+                ) -> impl ::core::future::Future<Output = ::ferrotp::gen_server::Dispatched> + ::core::marker::Send {
+                    async move {
                     // Calls stay boxed until their fields are moved out, so that the
                     // dispatch future does not keep a copy of them across the handler's await.
                     let message = match message.downcast_box::<::ferrotp::gen_server::TypedCall<__Call>>() {
@@ -166,6 +167,7 @@ fn generate(server: &Server) -> TokenStream {
                     };
                     #(#infos)*
                     ::ferrotp::gen_server::Dispatched::Unexpected(message)
+                    }
                 }
 
                 #[allow(unused_variables)]
@@ -222,18 +224,22 @@ fn handler_fn(self_ty: &Type, handler: &Handler) -> TokenStream {
     let name = &handler.name;
     let invoke = invoke(method, quote!(this));
     let finish = finish(quote!(#name), method);
+    // A function returning an `async` block rather than an `async fn`: an `async fn` stores its
+    // arguments twice in its future, and this future is part of every server process's task.
     quote! {
         #[allow(unused_variables, unused_mut, non_snake_case)]
-        async fn #handle(
-            this: &mut #self_ty,
-            ctx: &mut ::ferrotp::Context,
+        fn #handle<'a>(
+            this: &'a mut #self_ty,
+            ctx: &'a mut ::ferrotp::Context,
             from: ::core::option::Option<::ferrotp::Pid>,
             body: #body,
             reply_to: ::ferrotp::ReplyTo<#reply_ty>,
-        ) -> ::ferrotp::gen_server::Dispatched {
-            let mut caller = ::ferrotp::Caller::__new(from, reply_to);
-            let reply = #invoke;
-            #finish
+        ) -> impl ::core::future::Future<Output = ::ferrotp::gen_server::Dispatched> + ::core::marker::Send + 'a {
+            async move {
+                let mut caller = ::ferrotp::Caller::__new(from, reply_to);
+                let reply = #invoke;
+                #finish
+            }
         }
     }
 }

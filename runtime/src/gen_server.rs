@@ -253,16 +253,24 @@ fn serve<S: GenServer>(
     parent: Option<Pid>,
     ack: oneshot::Sender<Result<(), StartError<S::InitError>>>,
 ) -> impl Future<Output = ExitReason> + Send {
-    async move {
-        lock(&ctx.cell().state).behaviour = Some(behaviour::<S> as Behaviour);
-        if let Some(name) = &name {
-            if let Err(registry::RegisterError::NameTaken { name, pid }) =
-                registry::register(name, ctx.pid())
-            {
+    // Before the async block, so the name is not kept in every server's future: once registered,
+    // the process record holds it.
+    lock(&ctx.cell().state).behaviour = Some(behaviour::<S> as Behaviour);
+    let mut ack = Some(ack);
+    if let Some(name) = name {
+        if let Err(registry::RegisterError::NameTaken { name, pid }) =
+            registry::register(&name, ctx.pid())
+        {
+            if let Some(ack) = ack.take() {
                 let _ = ack.send(Err(StartError::AlreadyStarted { name, pid }));
-                return ExitReason::Normal;
             }
         }
+    }
+    async move {
+        // No acknowledgement left to send: the start already failed (the name was taken).
+        let Some(ack) = ack else {
+            return ExitReason::Normal;
+        };
         let mut server = match S::__init(arg, &mut ctx).await {
             Ok(server) => server,
             Err(error) => {
@@ -271,8 +279,9 @@ fn serve<S: GenServer>(
                 if let Some(parent) = parent {
                     ctx.unlink(parent);
                 }
-                if let Some(name) = &name {
-                    registry::unregister(name);
+                let name = lock(&ctx.cell().state).name.clone();
+                if let Some(name) = name {
+                    registry::unregister(&name);
                 }
                 let reason = ExitReason::error(&error);
                 let _ = ack.send(Err(StartError::Init(error)));
@@ -281,16 +290,10 @@ fn serve<S: GenServer>(
         };
         let _ = ack.send(Ok(()));
         let reason = loop {
-            let message = ctx.receive_any().await;
-            let message = match message.downcast::<SystemStop>() {
-                Ok(SystemStop(reason)) => break reason,
-                Err(message) => message,
+            let message = match system_message(ctx.receive_any().await, parent) {
+                Ok(message) => message,
+                Err(reason) => break reason,
             };
-            if let Some(exit) = message.downcast_ref::<Exit>() {
-                if Some(exit.from) == parent {
-                    break exit.reason.clone();
-                }
-            }
             match server.__dispatch(message, &mut ctx).await {
                 Dispatched::Continue => {}
                 Dispatched::Stop(reason) => break reason,
@@ -304,6 +307,23 @@ fn serve<S: GenServer>(
         };
         server.__terminate(&reason, &mut ctx).await;
         reason
+    }
+}
+
+/// The messages the server loop handles itself: an orderly stop, and (when the server traps
+/// exits) an exit signal from the process that started it. `Err` with the reason to stop with;
+/// any other message comes back for the handlers.
+///
+/// A function of its own, taking the message by value, so that the loop never borrows a message
+/// it then holds across the handler's await (a borrowed local stays in the future).
+fn system_message(message: Message, parent: Option<Pid>) -> Result<Message, ExitReason> {
+    let message = match message.downcast::<SystemStop>() {
+        Ok(SystemStop(reason)) => return Err(reason),
+        Err(message) => message,
+    };
+    match message.downcast_ref::<Exit>() {
+        Some(exit) if Some(exit.from) == parent => Err(exit.reason.clone()),
+        _ => Ok(message),
     }
 }
 
