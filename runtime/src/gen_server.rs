@@ -203,33 +203,121 @@ impl<S: GenServer> Start<S> {
         self.link = true;
         self
     }
-
-    async fn run(self) -> Result<ServerRef<S>, StartError<S::InitError>> {
-        let Start { arg, name, link } = self;
-        let parent = match link {
-            true => Some(self_pid().ok_or(StartError::NotInProcess)?),
-            false => None,
-        };
-        let (ack, started) = oneshot::channel();
-        let body = move |ctx| serve::<S>(ctx, arg, name, parent, ack);
-        let cell: Arc<Cell> = match parent {
-            Some(parent) => link::start_linked(parent, body).ok_or(StartError::NotInProcess)?,
-            None => process::start(body, |_| {}),
-        };
-        match started.await {
-            Ok(Ok(())) => Ok(ServerRef::unchecked(cell.pid)),
-            Ok(Err(error)) => Err(error),
-            Err(_) => Err(StartError::Exited(cell.exited().await)),
-        }
-    }
 }
 
 impl<S: GenServer> IntoFuture for Start<S> {
     type Output = Result<ServerRef<S>, StartError<S::InitError>>;
-    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
+    type IntoFuture = Starting<S>;
 
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.run())
+    /// Spawns the server process (`.await` calls this), so the process runs from here on; the
+    /// returned future resolves once its `init` has finished.
+    fn into_future(self) -> Starting<S> {
+        let Start { arg, name, link } = self;
+        let parent = match link {
+            true => match self_pid() {
+                Some(parent) => Some(parent),
+                None => return Starting::failed(StartError::NotInProcess),
+            },
+            false => None,
+        };
+        let (ack, started) = oneshot::channel();
+        let body = move |ctx| serve::<S>(ctx, arg, name, parent, ack);
+        let cell = match parent {
+            Some(parent) => match link::start_linked(parent, body) {
+                Some(cell) => cell,
+                None => return Starting::failed(StartError::NotInProcess),
+            },
+            None => process::start(body, |_| {}),
+        };
+        Starting {
+            state: Stage::Waiting { cell, started },
+        }
+    }
+}
+
+/// A server starting: resolves with its reference once its `init` has run, or with why it did
+/// not start. What `.await` on a [`Start`] waits for; a named type (rather than a boxed future)
+/// so that starting a server allocates nothing beyond the process itself.
+#[must_use = "the server runs, but nothing learns whether its init succeeded unless this is awaited"]
+pub struct Starting<S: GenServer> {
+    state: Stage<S>,
+}
+
+type Ack<E> = Result<(), StartError<E>>;
+
+enum Stage<S: GenServer> {
+    Failed(StartError<S::InitError>),
+    Waiting {
+        cell: Arc<Cell>,
+        started: oneshot::Receiver<Ack<S::InitError>>,
+    },
+    /// `init` ended without answering (it panicked, or the process was killed): the exit reason
+    /// is on its way.
+    Exiting(Pin<Box<dyn Future<Output = ExitReason> + Send>>),
+    Done,
+}
+
+impl<S: GenServer> Starting<S> {
+    fn failed(error: StartError<S::InitError>) -> Self {
+        Starting {
+            state: Stage::Failed(error),
+        }
+    }
+}
+
+// Nothing in a `Starting` is ever pinned in place (the boxed future is pinned on the heap), so
+// moving it is fine whatever the init error type is.
+impl<S: GenServer> Unpin for Starting<S> {}
+
+impl<S: GenServer> Future for Starting<S> {
+    type Output = Result<ServerRef<S>, StartError<S::InitError>>;
+
+    fn poll(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        loop {
+            match &mut this.state {
+                Stage::Waiting { cell, started } => match Pin::new(started).poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(Ok(()))) => {
+                        let pid = cell.pid;
+                        this.state = Stage::Done;
+                        return Poll::Ready(Ok(ServerRef::unchecked(pid)));
+                    }
+                    Poll::Ready(Ok(Err(error))) => {
+                        this.state = Stage::Done;
+                        return Poll::Ready(Err(error));
+                    }
+                    Poll::Ready(Err(_)) => {
+                        let cell = cell.clone();
+                        this.state = Stage::Exiting(Box::pin(async move { cell.exited().await }));
+                    }
+                },
+                Stage::Exiting(exited) => {
+                    return exited.as_mut().poll(cx).map(|reason| {
+                        this.state = Stage::Done;
+                        Err(StartError::Exited(reason))
+                    });
+                }
+                Stage::Failed(_) => {
+                    return match std::mem::replace(&mut this.state, Stage::Done) {
+                        Stage::Failed(error) => Poll::Ready(Err(error)),
+                        _ => Poll::Pending,
+                    };
+                }
+                // Polled after completion.
+                Stage::Done => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl<S: GenServer> fmt::Debug for Starting<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Starting<{}>", type_name::<S>())
     }
 }
 
