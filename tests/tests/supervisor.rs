@@ -17,6 +17,28 @@ fn worker(id: &'static str, witness: Pid) -> Child {
     Child::server::<Worker>(id, Setup::new(id, witness))
 }
 
+/// Starts `spec` with workers `a`, `b` and `c` reporting to the test process, and waits until
+/// all three have started.
+async fn abc(ctx: &mut Context, spec: Supervisor) -> ferrotp::supervisor::SupervisorRef {
+    let me = ctx.pid();
+    let sup = spec
+        .child(worker("a", me))
+        .child(worker("b", me))
+        .child(worker("c", me))
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(
+        events(ctx, 3).await,
+        [
+            Event::Started("a"),
+            Event::Started("b"),
+            Event::Started("c")
+        ]
+    );
+    sup
+}
+
 async fn crash(sup: &ferrotp::supervisor::SupervisorRef, id: &str) {
     let child = sup.child::<Worker>(id).await.unwrap();
     let _ = child.crash().await;
@@ -25,22 +47,7 @@ async fn crash(sup: &ferrotp::supervisor::SupervisorRef, id: &str) {
 #[tokio::test(start_paused = true)]
 async fn children_start_in_order_and_stop_in_reverse() {
     in_process(|mut ctx| async move {
-        let me = ctx.pid();
-        let sup = Supervisor::one_for_one()
-            .child(worker("a", me))
-            .child(worker("b", me))
-            .child(worker("c", me))
-            .start()
-            .await
-            .unwrap();
-        assert_eq!(
-            events(&mut ctx, 3).await,
-            [
-                Event::Started("a"),
-                Event::Started("b"),
-                Event::Started("c")
-            ]
-        );
+        let sup = abc(&mut ctx, Supervisor::one_for_one()).await;
         sup.stop(ExitReason::Shutdown).await.unwrap();
         assert_eq!(
             events(&mut ctx, 3).await,
@@ -83,16 +90,7 @@ async fn one_for_one_restarts_only_the_crashed_child() {
 #[tokio::test(start_paused = true)]
 async fn one_for_all_restarts_everyone() {
     in_process(|mut ctx| async move {
-        let me = ctx.pid();
-        let sup = Supervisor::one_for_all()
-            .intensity(5, SECOND)
-            .child(worker("a", me))
-            .child(worker("b", me))
-            .child(worker("c", me))
-            .start()
-            .await
-            .unwrap();
-        events(&mut ctx, 3).await;
+        let sup = abc(&mut ctx, Supervisor::one_for_all().intensity(5, SECOND)).await;
         crash(&sup, "b").await;
         assert_eq!(
             events(&mut ctx, 5).await,
@@ -111,16 +109,7 @@ async fn one_for_all_restarts_everyone() {
 #[tokio::test(start_paused = true)]
 async fn rest_for_one_restarts_the_child_and_those_after_it() {
     in_process(|mut ctx| async move {
-        let me = ctx.pid();
-        let sup = Supervisor::rest_for_one()
-            .intensity(5, SECOND)
-            .child(worker("a", me))
-            .child(worker("b", me))
-            .child(worker("c", me))
-            .start()
-            .await
-            .unwrap();
-        events(&mut ctx, 3).await;
+        let sup = abc(&mut ctx, Supervisor::rest_for_one().intensity(5, SECOND)).await;
         crash(&sup, "b").await;
         assert_eq!(
             events(&mut ctx, 3).await,

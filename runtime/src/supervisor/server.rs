@@ -159,13 +159,7 @@ impl SupervisorProcess {
     /// Starts again the stopped child `id` (OTP's `restart_child`).
     #[install("restart_child")]
     async fn restart_child(&mut self, id: String) -> Result<Pid, SupervisorError> {
-        let seq = *self
-            .by_id
-            .get(id.as_str())
-            .ok_or_else(|| SupervisorError::NotFound(id.clone()))?;
-        if self.children.get(&seq).is_some_and(|c| c.pid.is_some()) {
-            return Err(SupervisorError::Running(id));
-        }
+        let seq = self.stopped(&id)?;
         self.launch(seq)
             .await
             .map_err(|reason| SupervisorError::StartFailed { id, reason })
@@ -174,13 +168,7 @@ impl SupervisorProcess {
     /// Forgets the stopped child `id` (OTP's `delete_child`).
     #[install("delete_child")]
     async fn delete_child(&mut self, id: String) -> Result<(), SupervisorError> {
-        let seq = *self
-            .by_id
-            .get(id.as_str())
-            .ok_or_else(|| SupervisorError::NotFound(id.clone()))?;
-        if self.children.get(&seq).is_some_and(|c| c.pid.is_some()) {
-            return Err(SupervisorError::Running(id));
-        }
+        let seq = self.stopped(&id)?;
         self.forget(seq);
         Ok(())
     }
@@ -218,6 +206,18 @@ impl SupervisorProcess {
 }
 
 impl SupervisorProcess {
+    /// The child `id`, which must exist and not be running.
+    fn stopped(&self, id: &str) -> Result<u64, SupervisorError> {
+        let seq = *self
+            .by_id
+            .get(id)
+            .ok_or_else(|| SupervisorError::NotFound(id.to_owned()))?;
+        if self.children.get(&seq).is_some_and(|c| c.pid.is_some()) {
+            return Err(SupervisorError::Running(id.to_owned()));
+        }
+        Ok(seq)
+    }
+
     /// Adds a child at the end and starts it; on failure it is not kept.
     async fn add(&mut self, child: Child) -> Result<Pid, SupervisorError> {
         if self.by_id.contains_key(&child.id) {
