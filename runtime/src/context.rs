@@ -5,7 +5,7 @@ use std::{
     time::Duration,
 };
 
-use crate::{message::Message, pid::Pid, process::Cell};
+use crate::{mailbox::Taken, message::Message, pid::Pid, process::Cell};
 
 /// What a process function receives: its own pid and its mailbox.
 ///
@@ -182,8 +182,8 @@ impl Context {
         self.sync_len();
     }
 
-    /// The selective receive: scans the private queue, then pulls in newly arrived messages and
-    /// scans those, and parks until more arrive. `scanned` remembers how far this receive has
+    /// The selective receive: scans the private queue, then takes newly arrived messages (a lone
+    /// one directly, several into the private queue) and scans those, and parks until more arrive. `scanned` remembers how far this receive has
     /// looked, so each message is tested once per receive however often it is woken.
     fn select<'a>(
         &'a mut self,
@@ -201,14 +201,22 @@ impl Context {
                     }
                     scanned += 1;
                 }
-                if self
-                    .cell
-                    .mailbox
-                    .poll_drain(&mut self.private, cx)
-                    .is_pending()
-                {
-                    self.sync_len();
-                    return Poll::Pending;
+                match self.cell.mailbox.poll_take(&mut self.private, cx) {
+                    Poll::Pending => {
+                        self.sync_len();
+                        return Poll::Pending;
+                    }
+                    // The common case, a lone message: no queue buffer is touched.
+                    Poll::Ready(Taken::One(message)) => {
+                        // Every queued message has been looked at, so it is tested here, once.
+                        if pred(&message) {
+                            self.took();
+                            return Poll::Ready(message);
+                        }
+                        self.private.push_back(message);
+                        scanned += 1;
+                    }
+                    Poll::Ready(Taken::Moved) => {}
                 }
             }
         })

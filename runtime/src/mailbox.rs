@@ -3,8 +3,13 @@
 //! A mailbox has two queues. Senders push onto the shared queue below, under a short lock. The
 //! owning process moves everything from it into a private queue in one step (one lock per batch,
 //! not per message) and does its selective receive on the private queue, which no other thread
-//! touches. The shared queue is a `VecDeque` that allocates only when the first message arrives, so
-//! an idle process pays for an empty mailbox, not a buffer.
+//! touches.
+//!
+//! Most of the time a mailbox holds no message or one, so the shared queue keeps a lone message
+//! inline, in the same slot that otherwise holds the receiver's waker (a message and a waiting
+//! receiver exclude each other: a push that finds a waker takes it). The receiver takes a lone
+//! message straight from that slot. A process that handles its messages one at a time therefore
+//! never allocates a queue buffer at all; the `VecDeque` behind it is used only for bursts.
 //!
 //! Wake-ups: the receiver leaves its waker here when it finds nothing to take; the first push after
 //! that takes the waker and wakes it, later pushes find no waker and do not wake again.
@@ -18,18 +23,37 @@ use std::{
 
 use crate::message::Message;
 
+/// The head of the shared queue.
+#[derive(Default)]
+enum Slot {
+    /// No message, nobody waiting.
+    #[default]
+    Empty,
+    /// The receiver is parked until a message arrives.
+    Waiting(Waker),
+    /// The oldest queued message; any later ones are in `Queue::rest`.
+    One(Message),
+    /// The process has exited: pushes are refused, so nothing waits in a dead mailbox.
+    Closed,
+}
+
 #[derive(Default)]
 struct Queue {
-    messages: VecDeque<Message>,
-    waker: Option<Waker>,
-    /// Set when the process has exited: later pushes are refused so nothing waits in a dead mailbox.
-    closed: bool,
+    head: Slot,
+    /// Messages after the one in `head`, in order (empty unless `head` holds a message).
+    rest: VecDeque<Message>,
 }
 
 /// The multi-producer, single-consumer queue every sender pushes onto.
 #[derive(Default)]
 pub(crate) struct Mailbox {
     queue: Mutex<Queue>,
+}
+
+/// What the receiver found: a lone message, or everything moved to its private queue.
+pub(crate) enum Taken {
+    One(Message),
+    Moved,
 }
 
 impl Mailbox {
@@ -39,11 +63,19 @@ impl Mailbox {
     pub(crate) fn push(&self, message: Message) -> Result<(), Message> {
         let waker = {
             let mut queue = lock(&self.queue);
-            if queue.closed {
-                return Err(message);
+            match &mut queue.head {
+                Slot::Closed => return Err(message),
+                Slot::One(_) => {
+                    queue.rest.push_back(message);
+                    None
+                }
+                head @ (Slot::Empty | Slot::Waiting(_)) => {
+                    match mem::replace(head, Slot::One(message)) {
+                        Slot::Waiting(waker) => Some(waker),
+                        _ => None,
+                    }
+                }
             }
-            queue.messages.push_back(message);
-            queue.waker.take()
         };
         // Wake outside the lock so the woken receiver does not contend for it.
         if let Some(waker) = waker {
@@ -52,55 +84,83 @@ impl Mailbox {
         Ok(())
     }
 
-    /// Moves every queued message onto the end of `into`, or registers `cx`'s waker and returns
-    /// `Pending` when there are none.
-    pub(crate) fn poll_drain(
+    /// Takes what is queued: a lone message is handed over as it is; several are moved onto the
+    /// end of `into` in order. With nothing queued, registers `cx`'s waker and returns `Pending`.
+    pub(crate) fn poll_take(
         &self,
         into: &mut VecDeque<Message>,
         cx: &mut Context<'_>,
-    ) -> Poll<()> {
+    ) -> Poll<Taken> {
         let mut queue = lock(&self.queue);
-        if queue.messages.is_empty() {
-            match &queue.waker {
-                Some(waker) if waker.will_wake(cx.waker()) => {}
-                _ => queue.waker = Some(cx.waker().clone()),
+        let Queue { head, rest } = &mut *queue;
+        match head {
+            Slot::One(_) if rest.is_empty() => match mem::take(head) {
+                Slot::One(message) => Poll::Ready(Taken::One(message)),
+                _ => Poll::Pending,
+            },
+            Slot::One(_) => {
+                take_all(head, rest, into);
+                Poll::Ready(Taken::Moved)
             }
-            return Poll::Pending;
+            Slot::Waiting(waker) => {
+                if !waker.will_wake(cx.waker()) {
+                    *waker = cx.waker().clone();
+                }
+                Poll::Pending
+            }
+            Slot::Empty => {
+                *head = Slot::Waiting(cx.waker().clone());
+                Poll::Pending
+            }
+            Slot::Closed => Poll::Pending,
         }
-        move_all(&mut queue.messages, into);
-        Poll::Ready(())
     }
 
     /// Moves every queued message onto the end of `into` without waiting.
     pub(crate) fn drain_now(&self, into: &mut VecDeque<Message>) {
-        move_all(&mut lock(&self.queue).messages, into);
+        let mut queue = lock(&self.queue);
+        let Queue { head, rest } = &mut *queue;
+        take_all(head, rest, into);
     }
 
     /// Refuses further messages and returns the ones still queued, to be dropped by the caller
     /// outside the lock (dropping a pending request wakes its caller).
     pub(crate) fn close(&self) -> VecDeque<Message> {
         let mut queue = lock(&self.queue);
-        queue.closed = true;
-        queue.waker = None;
-        mem::take(&mut queue.messages)
+        let Queue { head, rest } = &mut *queue;
+        let mut left = VecDeque::new();
+        take_all(head, rest, &mut left);
+        *head = Slot::Closed;
+        left
     }
 
     pub(crate) fn len(&self) -> usize {
-        lock(&self.queue).messages.len()
+        let queue = lock(&self.queue);
+        usize::from(matches!(queue.head, Slot::One(_))) + queue.rest.len()
     }
 
     /// Whether the owner is parked waiting for a message.
     pub(crate) fn is_waiting(&self) -> bool {
-        lock(&self.queue).waker.is_some()
+        matches!(lock(&self.queue).head, Slot::Waiting(_))
     }
 }
 
-fn move_all(from: &mut VecDeque<Message>, into: &mut VecDeque<Message>) {
+/// Moves the head message and the rest onto the end of `into`, leaving the queue empty (and its
+/// receiver not registered as waiting).
+fn take_all(head: &mut Slot, rest: &mut VecDeque<Message>, into: &mut VecDeque<Message>) {
+    if !matches!(head, Slot::One(_)) {
+        return;
+    }
+    let Slot::One(first) = mem::take(head) else {
+        return;
+    };
     if into.is_empty() {
-        // Swapping keeps both buffers' allocations alive and copies nothing.
-        mem::swap(into, from);
+        // The burst case: take the whole buffer rather than copying it, then put the head first.
+        mem::swap(into, rest);
+        into.push_front(first);
     } else {
-        into.append(from);
+        into.push_back(first);
+        into.append(rest);
     }
 }
 
