@@ -367,7 +367,7 @@ fn serve<S: GenServer>(
                 if let Some(parent) = parent {
                     ctx.unlink(parent);
                 }
-                let name = lock(&ctx.cell().state).name.clone();
+                let name = lock(&ctx.cell().state).name().cloned();
                 if let Some(name) = name {
                     registry::unregister(&name);
                 }

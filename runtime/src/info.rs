@@ -72,7 +72,7 @@ pub fn process_info(pid: Pid) -> Option<ProcessInfo> {
     let monitors = relations.map_or_else(Vec::new, |r| sorted(&mut r.monitoring.values().copied()));
     let monitored_by =
         relations.map_or_else(Vec::new, |r| sorted(&mut r.monitored_by.values().copied()));
-    let status = if state.exit.is_some() {
+    let status = if state.exit().is_some() {
         Status::Exiting
     } else if cell.mailbox.is_waiting() {
         Status::Waiting
@@ -81,7 +81,7 @@ pub fn process_info(pid: Pid) -> Option<ProcessInfo> {
     };
     Some(ProcessInfo {
         pid,
-        name: state.name.clone(),
+        name: state.name().cloned(),
         mailbox_len: cell.mailbox.len() + cell.private_len.load(Ordering::Relaxed),
         handled: cell.handled.load(Ordering::Relaxed),
         links,

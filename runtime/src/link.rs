@@ -321,6 +321,7 @@ pub fn exit(pid: Pid, reason: ExitReason) {
 /// Step 4 of the exit sequence: tells everyone related to the exited process `pid`.
 pub(crate) fn notify_exit(pid: Pid, reason: &ExitReason, relations: Relations) {
     let Relations {
+        name: _,
         links,
         monitored_by,
         monitoring,

@@ -48,24 +48,43 @@ pub(crate) struct Cell {
     pub(crate) private_len: AtomicUsize,
 }
 
+// Keep the record of a process at most 120 bytes (136 with the `Arc` counts). glibc leaves about
+// 160 bytes of fragments beside each 128-byte-aligned tokio task it allocates, and a record this
+// small reuses them instead of taking fresh memory: an idle server measured 723 bytes instead of
+// 850 when the record went from 168 bytes to 120.
+const _: () = assert!(std::mem::size_of::<Cell>() <= 120);
+
 #[derive(Default)]
 pub(crate) struct State {
-    /// Set once; the first reason recorded is the one the process exits with.
-    pub(crate) exit: Option<ExitReason>,
+    life: Life,
     /// The exit sequence has taken the relations: nothing may be added to them any more.
     pub(crate) finished: bool,
     pub(crate) trap_exit: bool,
-    pub(crate) name: Option<Arc<str>>,
     /// The server type, for a gen_server process (checked by typed look-ups).
     pub(crate) behaviour: Option<crate::gen_server::Behaviour>,
-    abort: Option<AbortHandle>,
-    /// Boxed and allocated on first use: most processes never link, monitor or get waited for,
-    /// and an idle process should stay small.
+    /// Boxed and allocated on first use: most processes never link, monitor, get waited for or
+    /// take a name, and an idle process should stay small.
     pub(crate) relations: Option<Box<Relations>>,
+}
+
+/// Before a process has an exit reason it needs the handle that aborts its task (to kill it);
+/// once it has one it never needs the handle again. One field holds either, which keeps the
+/// process record inside a smaller allocation.
+enum Life {
+    Running(Option<AbortHandle>),
+    /// Set once; the first reason recorded is the one the process exits with.
+    Exiting(ExitReason),
+}
+
+impl Default for Life {
+    fn default() -> Self {
+        Life::Running(None)
+    }
 }
 
 #[derive(Default)]
 pub(crate) struct Relations {
+    pub(crate) name: Option<Arc<str>>,
     pub(crate) links: HashSet<Pid>,
     /// Monitors other processes hold on this one: reference → watcher.
     pub(crate) monitored_by: HashMap<MonitorRef, Pid>,
@@ -82,20 +101,39 @@ impl State {
     pub(crate) fn relations_ref(&self) -> Option<&Relations> {
         self.relations.as_deref()
     }
+
+    /// The exit reason, once the process has one.
+    pub(crate) fn exit(&self) -> Option<&ExitReason> {
+        match &self.life {
+            Life::Running(_) => None,
+            Life::Exiting(reason) => Some(reason),
+        }
+    }
+
+    /// Records `reason` unless the process already has one; `Some` with the task's abort handle
+    /// (if it was stored yet) when this was the first reason.
+    pub(crate) fn set_exit(&mut self, reason: ExitReason) -> Option<Option<AbortHandle>> {
+        match &mut self.life {
+            Life::Exiting(_) => None,
+            Life::Running(abort) => {
+                let abort = abort.take();
+                self.life = Life::Exiting(reason);
+                Some(abort)
+            }
+        }
+    }
+
+    /// The registered name, if any.
+    pub(crate) fn name(&self) -> Option<&Arc<str>> {
+        self.relations_ref()?.name.as_ref()
+    }
 }
 
 impl Cell {
     /// Makes the process exit with `reason` at its next suspension point, unless it already has a
     /// reason.
     pub(crate) fn kill(&self, reason: ExitReason) {
-        let abort = {
-            let mut state = lock(&self.state);
-            if state.exit.is_some() {
-                return;
-            }
-            state.exit = Some(reason);
-            state.abort.take()
-        };
+        let abort = lock(&self.state).set_exit(reason).flatten();
         if let Some(abort) = abort {
             abort.abort();
         }
@@ -106,7 +144,7 @@ impl Cell {
         let waiter = {
             let mut state = lock(&self.state);
             if state.finished {
-                return state.exit.clone().unwrap_or(ExitReason::Killed);
+                return state.exit().cloned().unwrap_or(ExitReason::Killed);
             }
             let (tx, rx) = oneshot::channel();
             state.relations().waiters.push(tx);
@@ -119,10 +157,16 @@ impl Cell {
     pub(crate) fn finish(&self) {
         let (reason, name, relations) = {
             let mut state = lock(&self.state);
-            let reason = state.exit.get_or_insert(ExitReason::Killed).clone();
+            // Killed by the runtime itself if nothing recorded a reason (this also drops the abort
+            // handle, which a finished task no longer needs).
+            state.set_exit(ExitReason::Killed);
+            let reason = state.exit().cloned().unwrap_or(ExitReason::Killed);
             state.finished = true;
-            state.abort = None;
-            (reason, state.name.take(), state.relations.take())
+            let mut relations = state.relations.take();
+            let name = relations
+                .as_mut()
+                .and_then(|relations| relations.name.take());
+            (reason, name, relations)
         };
         drop(self.mailbox.close());
         table().remove(self.pid, reason.clone());
@@ -268,12 +312,13 @@ where
     let task = tokio::spawn(ProcessTask::new(cell.clone(), f));
     let abort = task.abort_handle();
     let mut state = lock(&cell.state);
-    if state.exit.is_some() {
+    match &mut state.life {
         // Killed before the abort handle was stored: abort now (harmless if it already finished).
-        drop(state);
-        abort.abort();
-    } else if !state.finished {
-        state.abort = Some(abort);
+        Life::Exiting(_) => {
+            drop(state);
+            abort.abort();
+        }
+        Life::Running(slot) => *slot = Some(abort),
     }
     cell.clone()
 }

@@ -77,13 +77,13 @@ pub fn register(name: &str, pid: Pid) -> Result<(), RegisterError> {
         if state.finished {
             return Err(RegisterError::NoProc(pid));
         }
-        if let Some(existing) = &state.name {
+        if let Some(existing) = state.name() {
             return Err(RegisterError::AlreadyNamed {
                 pid,
                 name: existing.clone(),
             });
         }
-        state.name = Some(name.clone());
+        state.relations().name = Some(name.clone());
     }
     tracing::debug!(%pid, %name, "registered");
     names.insert(name, pid);
@@ -96,7 +96,11 @@ pub fn unregister(name: &str) -> Option<Pid> {
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .remove(name)?;
-    table().with(pid, |cell| lock(&cell.state).name = None);
+    table().with(pid, |cell| {
+        if let Some(relations) = lock(&cell.state).relations.as_mut() {
+            relations.name = None;
+        }
+    });
     tracing::debug!(%pid, %name, "unregistered");
     Some(pid)
 }

@@ -120,7 +120,7 @@ where
         };
         // Drop the body now, while the reason is already fixed.
         stage.set(Stage::Done);
-        lock(&cell.state).exit.get_or_insert(reason);
+        lock(&cell.state).set_exit(reason);
         Poll::Ready(())
     }
 }
