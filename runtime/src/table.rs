@@ -40,9 +40,14 @@ struct Slot(RwLock<SlotInner>);
 
 pub(crate) struct Table {
     chunks: [OnceLock<Box<[Slot]>>; CHUNKS],
+    /// Under one lock, so that a spawn takes one lock to find its index, not two.
+    indices: Mutex<Indices>,
+}
+
+struct Indices {
     /// The next never-used index. Index 0 is [`Pid::ROOT`] and never allocated.
-    next: Mutex<u32>,
-    free: Mutex<VecDeque<u32>>,
+    next: u32,
+    free: VecDeque<u32>,
 }
 
 /// The process table of this OS process (the local node).
@@ -50,8 +55,10 @@ pub(crate) fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| Table {
         chunks: [const { OnceLock::new() }; CHUNKS],
-        next: Mutex::new(1),
-        free: Mutex::new(VecDeque::new()),
+        indices: Mutex::new(Indices {
+            next: 1,
+            free: VecDeque::new(),
+        }),
     })
 }
 
@@ -80,22 +87,20 @@ impl Table {
 
     /// Allocates a slot and fills it with the cell `make` builds for the new pid.
     pub(crate) fn insert(&self, make: impl FnOnce(Pid) -> Arc<Cell>) -> Arc<Cell> {
-        let reused = {
-            let mut free = lock(&self.free);
-            if free.len() > QUARANTINE {
-                free.pop_front()
-            } else {
-                None
+        let index = {
+            let mut indices = lock(&self.indices);
+            match indices.free.len() > QUARANTINE {
+                true => indices.free.pop_front(),
+                false => None,
             }
+            .unwrap_or_else(|| {
+                let index = indices.next;
+                indices.next = index
+                    .checked_add(1)
+                    .expect("more than 4 billion live processes");
+                index
+            })
         };
-        let index = reused.unwrap_or_else(|| {
-            let mut next = lock(&self.next);
-            let index = *next;
-            *next = next
-                .checked_add(1)
-                .expect("more than 4 billion live processes");
-            index
-        });
         let mut slot = self
             .slot_or_alloc(index)
             .0
@@ -158,14 +163,14 @@ impl Table {
             }
         };
         if removed.is_some() {
-            lock(&self.free).push_back(pid.index());
+            lock(&self.indices).free.push_back(pid.index());
         }
         // `removed` (possibly the last reference to the cell) is dropped here, outside every lock.
     }
 
     /// Every live process, in index order.
     pub(crate) fn pids(&self) -> Vec<Pid> {
-        let end = *lock(&self.next);
+        let end = lock(&self.indices).next;
         (1..end)
             .filter_map(|index| {
                 let slot = self.slot(index)?.0.read().ok()?;
