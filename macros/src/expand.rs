@@ -150,6 +150,7 @@ fn generate(server: &Server) -> TokenStream {
                     let message = match message.downcast_box::<::ferrotp::gen_server::TypedCall<__Call>>() {
                         Ok(typed) => {
                             let ::ferrotp::gen_server::TypedCall { from, call } = *typed;
+                            let from = ::ferrotp::gen_server::__sender(from);
                             #typed_return match call {
                                 #(#typed_arms,)*
                             };

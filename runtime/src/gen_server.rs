@@ -564,8 +564,21 @@ pub use crate::dispatch::{
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct TypedCall<C> {
-    pub from: Option<Pid>,
+    /// The calling process, or [`Pid::ROOT`] for a caller outside any process (no process has
+    /// that pid): 8 bytes rather than an `Option`'s 12, which keeps a typed cast in a 48-byte
+    /// allocation.
+    pub from: Pid,
     pub call: C,
+}
+
+/// The caller a [`TypedCall`] records.
+#[doc(hidden)]
+pub fn __sender(from: Pid) -> Option<Pid> {
+    (from != Pid::ROOT).then_some(from)
+}
+
+fn sender_pid(from: Option<Pid>) -> Pid {
+    from.unwrap_or(Pid::ROOT)
 }
 
 /// Generated client code: a typed call. `make` builds the call enum around the reply token.
@@ -577,7 +590,7 @@ pub async fn __call<C: Send + 'static, X: Send + 'static>(
 ) -> Result<X, CallError> {
     exchange(pid, timeout, |from, reply_to| {
         Message::new(TypedCall {
-            from,
+            from: sender_pid(from),
             call: make(reply_to),
         })
     })
@@ -603,7 +616,7 @@ pub fn __cast<C: Send + 'static>(pid: Pid, call: C) {
     process::deliver(
         pid,
         Message::new(TypedCall {
-            from: self_pid(),
+            from: sender_pid(self_pid()),
             call,
         }),
     );

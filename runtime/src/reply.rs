@@ -17,10 +17,19 @@ pub struct ReplyTo<R>(Route<R>);
 enum Route<R> {
     /// A typed caller on this node waits for the value itself.
     Local(oneshot::Sender<R>),
-    /// A dynamic (string-keyed) caller waits for the value encoded.
-    Encoded(oneshot::Sender<Encoded>, fn(R) -> Encoded),
+    /// A dynamic (string-keyed) caller waits for the value encoded. Boxed, so that a token is 16
+    /// bytes in every typed call and cast; a dynamic call allocates its JSON anyway.
+    Encoded(Box<Encoding<R>>),
     /// Nobody waits: the call was a cast, or the token was already taken.
     Nobody,
+}
+
+// A reply token sits in every typed call and cast message.
+const _: () = assert!(std::mem::size_of::<ReplyTo<u64>>() == 16);
+
+struct Encoding<R> {
+    tx: oneshot::Sender<Encoded>,
+    encode: fn(R) -> Encoded,
 }
 
 impl<R> ReplyTo<R> {
@@ -39,7 +48,7 @@ impl<R> ReplyTo<R> {
     pub fn send(self, reply: R) -> bool {
         match self.0 {
             Route::Local(tx) => tx.send(reply).is_ok(),
-            Route::Encoded(tx, encode) => tx.send(encode(reply)).is_ok(),
+            Route::Encoded(encoding) => encoding.tx.send((encoding.encode)(reply)).is_ok(),
             Route::Nobody => false,
         }
     }
@@ -48,7 +57,7 @@ impl<R> ReplyTo<R> {
     pub fn is_waiting(&self) -> bool {
         match &self.0 {
             Route::Local(tx) => !tx.is_closed(),
-            Route::Encoded(tx, _) => !tx.is_closed(),
+            Route::Encoded(encoding) => !encoding.tx.is_closed(),
             Route::Nobody => false,
         }
     }
@@ -59,7 +68,7 @@ impl ReplyTo<Encoded> {
     /// reply on the way.
     pub(crate) fn encoding<R>(self, encode: fn(R) -> Encoded) -> ReplyTo<R> {
         match self.0 {
-            Route::Local(tx) => ReplyTo(Route::Encoded(tx, encode)),
+            Route::Local(tx) => ReplyTo(Route::Encoded(Box::new(Encoding { tx, encode }))),
             Route::Encoded(..) | Route::Nobody => ReplyTo(Route::Nobody),
         }
     }

@@ -166,3 +166,46 @@ async fn a_typed_reference_is_a_copyable_pid() {
         })
     );
 }
+
+/// Reports who called it, as a handler sees the caller.
+struct Whoami;
+
+#[gen_server]
+impl Whoami {
+    async fn init(_: ()) -> Self {
+        Whoami
+    }
+
+    #[install("who")]
+    async fn who(&mut self, caller: &mut Caller<Option<Pid>>) -> Option<Pid> {
+        caller.pid()
+    }
+
+    #[install("note")]
+    async fn note(&mut self, report_to: Pid, caller: &mut Caller<()>) {
+        send(report_to, caller.pid());
+    }
+}
+
+#[tokio::test]
+async fn a_handler_sees_the_calling_process_or_none_from_outside_processes() {
+    let server = Whoami::start(()).await.unwrap();
+    assert_eq!(server.who().await, Ok(None));
+    let dynamic: Option<Pid> = server.call("who", ()).await.unwrap();
+    assert_eq!(dynamic, None);
+
+    let client = ferrotp::spawn_handle(move |_| async move { server.who().await });
+    let client_pid = client.pid();
+    assert_eq!(client.join().await, Ok(Ok(Some(client_pid))));
+}
+
+#[tokio::test]
+async fn a_cast_handler_sees_the_casting_process() {
+    let server = Whoami::start(()).await.unwrap();
+    let (caster, seen) = ferrotp_tests::in_process(move |mut ctx| async move {
+        server.cast_note(ctx.pid());
+        (ctx.pid(), ctx.receive::<Option<Pid>>().await)
+    })
+    .await;
+    assert_eq!(seen, Some(caster));
+}
