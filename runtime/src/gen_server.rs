@@ -613,13 +613,13 @@ pub async fn __call_fallible<C: Send + 'static, T: Send + 'static, E: Send + 'st
 /// Generated client code: a typed cast.
 #[doc(hidden)]
 pub fn __cast<C: Send + 'static>(pid: Pid, call: C) {
-    process::deliver(
-        pid,
-        Message::new(TypedCall {
-            from: sender_pid(self_pid()),
-            call,
-        }),
-    );
+    let call = Message::new(TypedCall {
+        from: sender_pid(self_pid()),
+        call,
+    });
+    if process::push_to_server(pid, call) != Some(true) {
+        tracing::debug!(%pid, "cast to a dead process dropped");
+    }
 }
 
 /// Generated server code: applies a handler's return value to its caller.

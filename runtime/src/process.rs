@@ -14,6 +14,7 @@
 
 use std::{
     any::Any,
+    cell::RefCell,
     collections::{HashMap, HashSet},
     future::Future,
     sync::{
@@ -341,6 +342,38 @@ where
 /// ```
 pub fn send<M: Any + Send>(pid: Pid, message: M) {
     deliver(pid, Message::new(message));
+}
+
+thread_local! {
+    /// The record of the server this thread last called or cast to. A client usually talks to
+    /// one server many times in a row; holding its record saves the table slot's lock (two atomic
+    /// read-modify-writes, on a line every sender to that slot shares) on each message.
+    static LAST_SERVER: RefCell<Option<Arc<Cell>>> = const { RefCell::new(None) };
+}
+
+/// Pushes a call or cast onto server `pid`'s mailbox: `None` if there is no such process,
+/// `Some(false)` if it is exiting (its mailbox is closed; the message is dropped).
+///
+/// A cached record is always right about its own pid: pids are never reused, and a process that
+/// has exited has a closed mailbox, so a stale record refuses the message as the table would.
+pub(crate) fn push_to_server(pid: Pid, message: Message) -> Option<bool> {
+    let mut message = Some(message);
+    let cached = LAST_SERVER.try_with(|last| match (last.borrow().as_ref(), message.take()) {
+        (Some(cell), Some(message)) if cell.pid == pid => Some(cell.mailbox.push(message).is_ok()),
+        (_, unsent) => {
+            message = unsent;
+            None
+        }
+    });
+    if let Ok(Some(pushed)) = cached {
+        return Some(pushed);
+    }
+    let message = message?;
+    let cell = table().get(pid)?;
+    let pushed = cell.mailbox.push(message).is_ok();
+    // The record replaced is dropped here, outside the cell's borrow.
+    let _previous = LAST_SERVER.try_with(|last| last.replace(Some(cell)));
+    Some(pushed)
 }
 
 /// Pushes a message into `pid`'s mailbox; `false` if there is no such live process.

@@ -12,7 +12,7 @@
 use std::{any::Any, convert::Infallible, time::Duration};
 
 use crate::{
-    call_timer::CallTimer, exit::ExitReason, message::Message, pid::Pid, reply::ReplyTo,
+    call_timer::CallTimer, exit::ExitReason, message::Message, pid::Pid, process, reply::ReplyTo,
     table::table, task::self_pid,
 };
 
@@ -178,8 +178,7 @@ pub(crate) async fn exchange<R>(
     }
     let (reply_to, reply) = ReplyTo::channel();
     let message = build(from, reply_to);
-    // Pushed under the slot's read lock, as a send is: no reference count traffic on the hot path.
-    match table().with(pid, |target| target.mailbox.push(message).is_ok()) {
+    match process::push_to_server(pid, message) {
         None => return Err(gone(pid)),
         Some(false) => return Err(exited(pid).await),
         Some(true) => {}

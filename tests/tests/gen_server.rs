@@ -209,3 +209,28 @@ async fn a_cast_handler_sees_the_casting_process() {
     .await;
     assert_eq!(seen, Some(caster));
 }
+
+#[tokio::test]
+async fn a_call_to_a_server_that_exited_since_the_last_call_fails_with_its_reason() {
+    let server = Echo::start(0).await.unwrap();
+    assert_eq!(server.echo("a".into()).await, Ok("a".into()));
+    server.stop(ExitReason::Shutdown).await.unwrap();
+    let pid = server.pid();
+    let gone = Err(CallError::Exited {
+        pid,
+        reason: ExitReason::Shutdown,
+    });
+    assert_eq!(server.echo("b".into()).await, gone);
+    server.cast_echo("c".into()); // dropped: the server has gone
+    assert_eq!(
+        server.seen().await,
+        Err(CallError::Exited {
+            pid,
+            reason: ExitReason::Shutdown
+        })
+    );
+
+    let other = Echo::start(0).await.unwrap();
+    assert_eq!(other.echo("d".into()).await, Ok("d".into()));
+    assert_eq!(server.echo("e".into()).await, gone);
+}
