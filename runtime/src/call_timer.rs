@@ -2,18 +2,28 @@
 //!
 //! A fresh tokio timer per call costs more than the rest of a local call put together: it is
 //! registered in the timer wheel when first polled and removed again when the reply arrives, each
-//! under the wheel's lock. But a registered timer whose deadline only moves later is extended
-//! without any lock. So each thread keeps the timer of the last call made on it, and the next call
-//! there takes it and moves its deadline forward: sequential calls (the common case) reuse one
-//! registration. A kept timer may still fire at its old deadline and wake the task that last
-//! polled it once, spuriously and harmlessly. A timer belongs to the runtime that created it, so
-//! one from another runtime is dropped rather than reused.
+//! under the wheel's lock. So each thread keeps the timer of the last call made on it, and the next
+//! call there takes it and moves its deadline, which tokio does without a lock when the deadline
+//! moves later. A timer belongs to the runtime that created it, so one from another runtime is
+//! dropped rather than reused.
+//!
+//! Two more things are skipped when they would change nothing:
+//! - a deadline is set with a millisecond of slack (tokio's timers tick in milliseconds anyway),
+//!   and a kept timer whose deadline is already within that slack of the one asked for is left
+//!   as it is: calls made in quick succession share one deadline;
+//! - a kept timer remembers the waker it registered; while that is the waker of the task calling
+//!   (the same process making call after call), the timer is not polled again. It can only fire
+//!   by waking that task, which then finds it elapsed.
+//!
+//! A kept timer may still fire at its old deadline and wake the task that last polled it once,
+//! spuriously and harmlessly.
 
 use std::{
     cell::RefCell,
     future::Future,
     pin::Pin,
-    task::{Context, Poll},
+    task::{Context, Poll, Waker},
+    time::Duration,
 };
 
 use tokio::{
@@ -21,36 +31,52 @@ use tokio::{
     time::{Instant, Sleep},
 };
 
+/// How much later than asked a call may time out, so that calls share deadline updates.
+const SLACK: Duration = Duration::from_millis(1);
+
+/// A timer and the waker it last registered (`None` when it has none registered for sure).
+struct Kept {
+    runtime: Id,
+    sleep: Pin<Box<Sleep>>,
+    waker: Option<Waker>,
+}
+
 thread_local! {
-    static KEPT: RefCell<Option<(Id, Pin<Box<Sleep>>)>> = const { RefCell::new(None) };
+    static KEPT: RefCell<Option<Kept>> = const { RefCell::new(None) };
 }
 
 /// A timer for one call's deadline; returned to its thread's cache when dropped.
 pub(crate) struct CallTimer {
-    runtime: Id,
-    sleep: Option<Pin<Box<Sleep>>>,
+    kept: Option<Kept>,
 }
 
 impl CallTimer {
-    /// A timer firing at `deadline`.
+    /// A timer firing at `deadline`, or up to [`SLACK`] later.
     ///
     /// # Panics
     ///
     /// Outside a tokio runtime, as any tokio timer.
     pub(crate) fn until(deadline: Instant) -> Self {
         let runtime = Handle::current().id();
-        let kept = KEPT.with(|kept| kept.borrow_mut().take());
-        let sleep = match kept {
-            Some((id, mut sleep)) if id == runtime => {
-                sleep.as_mut().reset(deadline);
-                sleep
+        let kept = match KEPT.with(|kept| kept.borrow_mut().take()) {
+            Some(mut kept) if kept.runtime == runtime => {
+                let current = kept.sleep.deadline();
+                if kept.sleep.is_elapsed() || current < deadline || current > deadline + SLACK {
+                    if kept.sleep.is_elapsed() {
+                        // Firing took the registered waker.
+                        kept.waker = None;
+                    }
+                    kept.sleep.as_mut().reset(deadline + SLACK);
+                }
+                kept
             }
-            _ => Box::pin(tokio::time::sleep_until(deadline)),
+            _ => Kept {
+                runtime,
+                sleep: Box::pin(tokio::time::sleep_until(deadline + SLACK)),
+                waker: None,
+            },
         };
-        CallTimer {
-            runtime,
-            sleep: Some(sleep),
-        }
+        CallTimer { kept: Some(kept) }
     }
 
     /// Polls `work` first and the timer second: `None` when the deadline passed first.
@@ -60,9 +86,29 @@ impl CallTimer {
             if let Poll::Ready(done) = work.as_mut().poll(cx) {
                 return Poll::Ready(Some(done));
             }
-            match self.sleep.as_mut() {
-                Some(sleep) => sleep.as_mut().poll(cx).map(|()| None),
-                None => Poll::Pending,
+            let Some(kept) = self.kept.as_mut() else {
+                return Poll::Pending;
+            };
+            if kept.sleep.is_elapsed() {
+                kept.waker = None;
+                return Poll::Ready(None);
+            }
+            if kept
+                .waker
+                .as_ref()
+                .is_some_and(|waker| waker.will_wake(cx.waker()))
+            {
+                return Poll::Pending;
+            }
+            match kept.sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    kept.waker = None;
+                    Poll::Ready(None)
+                }
+                Poll::Pending => {
+                    kept.waker = Some(cx.waker().clone());
+                    Poll::Pending
+                }
             }
         })
         .await
@@ -71,10 +117,9 @@ impl CallTimer {
 
 impl Drop for CallTimer {
     fn drop(&mut self) {
-        if let Some(sleep) = self.sleep.take() {
-            let runtime = self.runtime;
+        if let Some(kept) = self.kept.take() {
             // `try_with`: during thread teardown the cache may be gone; the timer is then dropped.
-            let _ = KEPT.try_with(|kept| *kept.borrow_mut() = Some((runtime, sleep)));
+            let _ = KEPT.try_with(|slot| *slot.borrow_mut() = Some(kept));
         }
     }
 }

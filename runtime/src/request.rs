@@ -18,6 +18,9 @@ use crate::{
 
 /// How long a call waits for its reply unless told otherwise: five seconds, as Erlang's
 /// `gen_server:call`.
+///
+/// A call times out once its timeout has passed, and at most a millisecond later (the resolution
+/// of tokio's timers): calls made in quick succession share one timer update.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a call or request got no reply, or got an error for one.

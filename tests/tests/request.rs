@@ -121,7 +121,7 @@ async fn a_live_target_that_does_not_answer_times_out() {
             timeout: Duration::from_millis(300)
         })
     );
-    assert_eq!(start.elapsed(), Duration::from_millis(300));
+    assert_timed_out_after(start, 300);
     send(silent, ());
 }
 
@@ -191,4 +191,70 @@ async fn a_late_reply_after_the_caller_gave_up_is_discarded() {
         Ok(false),
         "the reply found nobody waiting"
     );
+}
+
+/// Answers requests for `u64`s with the same number; ignores requests for `u32`s.
+async fn answers_u64_only(mut ctx: ferrotp::Context) {
+    loop {
+        let request = ctx
+            .receive_matching(|m| m.is::<Request<u64, u64>>() || m.is::<Request<u32, u32>>())
+            .await;
+        if let Ok(request) = request.downcast::<Request<u64, u64>>() {
+            let n = request.body;
+            request.reply(n);
+        }
+    }
+}
+
+/// Calls time out up to a millisecond late: calls in quick succession share a timer update.
+fn assert_timed_out_after(start: Instant, millis: u64) {
+    let waited = start.elapsed();
+    let timeout = Duration::from_millis(millis);
+    assert!(
+        (timeout..=timeout + Duration::from_millis(1)).contains(&waited),
+        "timed out after {waited:?}, not {timeout:?}"
+    );
+}
+
+/// `call`, failing the test (rather than hanging it) if it has not ended within ten seconds.
+async fn bounded<T>(call: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(10), call)
+        .await
+        .expect("the call neither answered nor timed out")
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_times_out_on_time_right_after_answered_calls_from_the_same_task() {
+    let server = spawn(answers_u64_only);
+    for n in 0..3 {
+        assert_eq!(request::<u64, u64>(server, n).await, Ok(n));
+    }
+    // A short timeout after longer ones: the thread's kept timer must come earlier, not stay.
+    let start = Instant::now();
+    let reply = bounded(request_timeout::<u32, u32>(
+        server,
+        1,
+        Duration::from_millis(50),
+    ))
+    .await;
+    assert_eq!(
+        reply,
+        Err(CallError::Timeout {
+            pid: server,
+            timeout: Duration::from_millis(50)
+        })
+    );
+    assert_timed_out_after(start, 50);
+    // And a longer one after it: the timer that fired is armed again.
+    let start = Instant::now();
+    let reply = bounded(request_timeout::<u32, u32>(
+        server,
+        2,
+        Duration::from_millis(200),
+    ))
+    .await;
+    assert!(matches!(reply, Err(CallError::Timeout { .. })));
+    assert_timed_out_after(start, 200);
+    assert_eq!(request::<u64, u64>(server, 7).await, Ok(7));
+    exit(server, ExitReason::Kill);
 }
