@@ -198,6 +198,12 @@ impl<S: GenServer> Start<S> {
         self
     }
 
+    /// [`name`](Start::name) with a name already shared (a supervisor restarting its child).
+    pub(crate) fn shared_name(mut self, name: Arc<str>) -> Self {
+        self.name = Some(name);
+        self
+    }
+
     /// Links the server to the calling process.
     pub fn link(mut self) -> Self {
         self.link = true;
@@ -347,7 +353,7 @@ fn serve<S: GenServer>(
     let mut ack = Some(ack);
     if let Some(name) = name {
         if let Err(registry::RegisterError::NameTaken { name, pid }) =
-            registry::register(&name, ctx.pid())
+            registry::register_shared(&name, ctx.pid())
         {
             if let Some(ack) = ack.take() {
                 let _ = ack.send(Err(StartError::AlreadyStarted { name, pid }));

@@ -60,6 +60,19 @@ pub struct NotRegistered(pub Arc<str>);
 ///
 /// [`RegisterError`] when the name is taken, the process already has a name, or it is not alive.
 pub fn register(name: &str, pid: Pid) -> Result<(), RegisterError> {
+    register_with(name, pid, || name.into())
+}
+
+/// [`register`] with a name already shared (a server restarted under its name): no new copy.
+pub(crate) fn register_shared(name: &Arc<str>, pid: Pid) -> Result<(), RegisterError> {
+    register_with(name, pid, || name.clone())
+}
+
+fn register_with(
+    name: &str,
+    pid: Pid,
+    shared: impl FnOnce() -> Arc<str>,
+) -> Result<(), RegisterError> {
     let mut names = NAMES
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -69,7 +82,7 @@ pub fn register(name: &str, pid: Pid) -> Result<(), RegisterError> {
             pid: owner,
         });
     }
-    let name: Arc<str> = name.into();
+    let name = shared();
     // Lock order: names, then the process state (the exit sequence never holds both).
     let cell = table().get(pid).ok_or(RegisterError::NoProc(pid))?;
     {

@@ -120,8 +120,8 @@ impl Child {
                 let arg = arg.clone();
                 Box::pin(async move {
                     let mut start = S::start_link(arg);
-                    if let Some(name) = &name {
-                        start = start.name(name);
+                    if let Some(name) = name {
+                        start = start.shared_name(name);
                     }
                     start
                         .await
@@ -152,7 +152,8 @@ impl Child {
                     let child =
                         link::start_linked(parent, move |ctx| f(ctx)).ok_or(ExitReason::NoProc)?;
                     if let Some(name) = &name {
-                        registry::register(name, child.pid).map_err(|e| ExitReason::error(&e))?;
+                        registry::register_shared(name, child.pid)
+                            .map_err(|e| ExitReason::error(&e))?;
                     }
                     Ok(child.pid)
                 })
