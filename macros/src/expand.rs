@@ -145,13 +145,13 @@ fn generate(server: &Server) -> TokenStream {
                     ctx: &mut ::ferrotp::Context,
                 ) -> impl ::core::future::Future<Output = ::ferrotp::gen_server::Dispatched> + ::core::marker::Send {
                     async move {
-                    // Calls stay boxed until their fields are moved out, so that the
-                    // dispatch future does not keep a copy of them across the handler's await.
                     let message = match message.downcast_box::<::ferrotp::gen_server::TypedCall<__Call>>() {
                         Ok(typed) => {
-                            let ::ferrotp::gen_server::TypedCall { from, call } = *typed;
-                            let from = ::ferrotp::gen_server::__sender(from);
-                            #typed_return match call {
+                            let from = ::ferrotp::gen_server::__sender(typed.from);
+                            // Matched in its box: the handler's arguments are moved straight out,
+                            // not through a local that would stay in this future across the
+                            // handler's await.
+                            #typed_return match typed.call {
                                 #(#typed_arms,)*
                             };
                         }
@@ -217,17 +217,21 @@ fn finish(handler_name: TokenStream, method: &Method) -> TokenStream {
 }
 
 /// One function per handler, shared by the typed and the dynamic path.
+///
+/// A function returning an `async` block rather than an `async fn`, with as much as possible done
+/// before the block: everything the block captures is stored in its future for its whole life,
+/// and this future is part of every server process's task. So the caller is built outside (an
+/// `async fn` would keep the token both as an argument and inside the caller), and unless the
+/// handler borrows the caller, the user's method is called outside too and its future polled in
+/// place by [`Handling`](ferrotp::gen_server::Handling), so that its arguments are stored once.
 fn handler_fn(self_ty: &Type, handler: &Handler) -> TokenStream {
     let method = &handler.method;
     let handle = handle_ident(&method.ident);
     let body = &method.body;
     let reply_ty = &method.ret.reply;
     let name = &handler.name;
-    let invoke = invoke(method, quote!(this));
     let finish = finish(quote!(#name), method);
-    // A function returning an `async` block rather than an `async fn`: an `async fn` stores its
-    // arguments twice in its future, and this future is part of every server process's task.
-    quote! {
+    let signature = quote! {
         #[allow(unused_variables, unused_mut, non_snake_case)]
         fn #handle<'a>(
             this: &'a mut #self_ty,
@@ -235,12 +239,35 @@ fn handler_fn(self_ty: &Type, handler: &Handler) -> TokenStream {
             from: ::core::option::Option<::ferrotp::Pid>,
             body: #body,
             reply_to: ::ferrotp::ReplyTo<#reply_ty>,
-        ) -> impl ::core::future::Future<Output = ::ferrotp::gen_server::Dispatched> + ::core::marker::Send + 'a {
-            async move {
+        ) -> impl ::core::future::Future<Output = ::ferrotp::gen_server::Dispatched> + ::core::marker::Send + 'a
+    };
+    if method.params.contains(&Param::Caller) {
+        let invoke = invoke(method, quote!(this));
+        return quote! {
+            #signature {
                 let mut caller = ::ferrotp::Caller::__new(from, reply_to);
-                let reply = #invoke;
-                #finish
+                async move {
+                    let reply = #invoke;
+                    #finish
+                }
             }
+        };
+    }
+    let ident = &method.ident;
+    let args = call_args(&method.params, quote!(body));
+    let work = quote_spanned!(ident.span()=> this.#ident(#args));
+    let reply = if method.ret.flow {
+        quote!(reply)
+    } else {
+        quote!(::ferrotp::Reply::Reply(reply))
+    };
+    quote! {
+        #signature {
+            let caller = ::ferrotp::Caller::__new(from, reply_to);
+            ::ferrotp::gen_server::__handling(#work, caller, |caller, reply| {
+                let reply = #reply;
+                #finish
+            })
         }
     }
 }

@@ -628,6 +628,49 @@ pub fn __cast<C: Send + 'static>(pid: Pid, call: C) {
     }
 }
 
+pin_project_lite::pin_project! {
+    /// Generated server code: a handler at work. The user's method future is polled where it
+    /// lies, so that it is stored once (an `async` block awaiting it would keep it both as a
+    /// capture and as the awaited value), and `finish` applies its output to the caller.
+    #[doc(hidden)]
+    pub struct Handling<W, X, F> {
+        #[pin]
+        work: W,
+        done: Option<(Caller<X>, F)>,
+    }
+}
+
+/// Generated server code: see [`Handling`].
+#[doc(hidden)]
+pub fn __handling<W, X, F>(work: W, caller: Caller<X>, finish: F) -> Handling<W, X, F>
+where
+    W: Future,
+    F: FnOnce(Caller<X>, W::Output) -> Dispatched,
+{
+    Handling {
+        work,
+        done: Some((caller, finish)),
+    }
+}
+
+impl<W, X, F> Future for Handling<W, X, F>
+where
+    W: Future,
+    F: FnOnce(Caller<X>, W::Output) -> Dispatched,
+{
+    type Output = Dispatched;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Dispatched> {
+        let this = self.project();
+        let output = std::task::ready!(this.work.poll(cx));
+        match this.done.take() {
+            Some((caller, finish)) => std::task::Poll::Ready(finish(caller, output)),
+            // Polled after completion.
+            None => std::task::Poll::Pending,
+        }
+    }
+}
+
 /// Generated server code: applies a handler's return value to its caller.
 #[doc(hidden)]
 pub fn __finish<X>(caller: Caller<X>, reply: Reply<X>) -> Dispatched {
