@@ -145,27 +145,25 @@ fn generate(server: &Server) -> TokenStream {
                     ctx: &mut ::ferrotp::Context,
                 ) -> impl ::core::future::Future<Output = ::ferrotp::gen_server::Dispatched> + ::core::marker::Send {
                     async move {
-                    let message = match message.downcast_box::<::ferrotp::gen_server::TypedCall<__Call>>() {
-                        Ok(typed) => {
-                            let from = ::ferrotp::gen_server::__sender(typed.from);
-                            // Matched in its box: the handler's arguments are moved straight out,
-                            // not through a local that would stay in this future across the
-                            // handler's await.
-                            #typed_return match typed.call {
-                                #(#typed_arms,)*
-                            };
-                        }
-                        Err(message) => message,
-                    };
-                    let message = match message.downcast_box::<::ferrotp::gen_server::__DynamicCall>() {
-                        Ok(mut call) => {
-                            return match call.name.as_str() {
-                                #(#dynamic_arms)*
-                                _ => #unknown_arm,
-                            };
-                        }
-                        Err(message) => message,
-                    };
+                    // Each kind of message is checked before it is taken out of the message, so
+                    // that no `Result` of a downcast stays in this future across the handler's
+                    // await.
+                    if message.is::<::ferrotp::gen_server::TypedCall<__Call>>() {
+                        let typed = ::ferrotp::gen_server::__unbox::<::ferrotp::gen_server::TypedCall<__Call>>(message);
+                        let from = ::ferrotp::gen_server::__sender(typed.from);
+                        // Matched in its box: the handler's arguments are moved straight out,
+                        // not through a local that would stay in this future.
+                        #typed_return match typed.call {
+                            #(#typed_arms,)*
+                        };
+                    }
+                    if message.is::<::ferrotp::gen_server::__DynamicCall>() {
+                        let mut call = ::ferrotp::gen_server::__unbox::<::ferrotp::gen_server::__DynamicCall>(message);
+                        return match call.name.as_str() {
+                            #(#dynamic_arms)*
+                            _ => #unknown_arm,
+                        };
+                    }
                     #(#infos)*
                     ::ferrotp::gen_server::Dispatched::Unexpected(message)
                     }

@@ -1,11 +1,15 @@
 //! A process's own view of itself: its pid and its mailbox, with selective receive.
 
 use std::{
-    any::Any, collections::VecDeque, future::Future, sync::Arc, sync::atomic::Ordering, task::Poll,
-    time::Duration,
+    any::Any, future::Future, sync::Arc, sync::atomic::Ordering, task::Poll, time::Duration,
 };
 
-use crate::{mailbox::Taken, message::Message, pid::Pid, process::Cell};
+use crate::{
+    mailbox::{Batch, Taken, batch_len},
+    message::Message,
+    pid::Pid,
+    process::Cell,
+};
 
 /// What a process function receives: its own pid and its mailbox.
 ///
@@ -30,7 +34,7 @@ use crate::{mailbox::Taken, message::Message, pid::Pid, process::Cell};
 pub struct Context {
     cell: Arc<Cell>,
     /// Messages moved out of the shared mailbox and not yet taken, in arrival order.
-    private: VecDeque<Message>,
+    private: Batch,
 }
 
 /// Nothing matching arrived before a receive's timeout.
@@ -42,7 +46,7 @@ impl Context {
     pub(crate) fn new(cell: Arc<Cell>) -> Self {
         Context {
             cell,
-            private: VecDeque::new(),
+            private: None,
         }
     }
 
@@ -57,7 +61,7 @@ impl Context {
 
     /// How many messages wait in this process's mailbox.
     pub fn mailbox_len(&self) -> usize {
-        self.private.len() + self.cell.mailbox.len()
+        batch_len(&self.private) + self.cell.mailbox.len()
     }
 
     /// Takes the first message of type `T`, waiting for one if there is none.
@@ -178,7 +182,9 @@ impl Context {
     /// Removes every queued message `pred` accepts (used to flush a `Down` after a demonitor).
     pub(crate) fn purge(&mut self, mut pred: impl FnMut(&Message) -> bool) {
         self.cell.mailbox.drain_now(&mut self.private);
-        self.private.retain(|message| !pred(message));
+        if let Some(private) = self.private.as_deref_mut() {
+            private.retain(|message| !pred(message));
+        }
         self.sync_len();
     }
 
@@ -192,14 +198,16 @@ impl Context {
         let mut scanned = 0;
         std::future::poll_fn(move |cx| {
             loop {
-                while scanned < self.private.len() {
-                    if pred(&self.private[scanned]) {
-                        if let Some(message) = self.private.remove(scanned) {
-                            self.took();
-                            return Poll::Ready(message);
+                if let Some(private) = self.private.as_deref_mut() {
+                    while scanned < private.len() {
+                        if pred(&private[scanned]) {
+                            if let Some(message) = private.remove(scanned) {
+                                self.took();
+                                return Poll::Ready(message);
+                            }
                         }
+                        scanned += 1;
                     }
-                    scanned += 1;
                 }
                 match self.cell.mailbox.poll_take(&mut self.private, cx) {
                     Poll::Pending => {
@@ -213,7 +221,7 @@ impl Context {
                             self.took();
                             return Poll::Ready(message);
                         }
-                        self.private.push_back(message);
+                        self.private.get_or_insert_default().push_back(message);
                         scanned += 1;
                     }
                     Poll::Ready(Taken::Moved) => {}
@@ -233,7 +241,7 @@ impl Context {
     fn sync_len(&self) {
         self.cell
             .private_len
-            .store(self.private.len(), Ordering::Relaxed);
+            .store(batch_len(&self.private), Ordering::Relaxed);
     }
 }
 
@@ -241,7 +249,7 @@ impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context")
             .field("pid", &self.cell.pid)
-            .field("queued", &self.private.len())
+            .field("queued", &batch_len(&self.private))
             .finish()
     }
 }

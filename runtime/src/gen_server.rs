@@ -347,9 +347,16 @@ fn serve<S: GenServer>(
     parent: Option<Pid>,
     ack: oneshot::Sender<Result<(), StartError<S::InitError>>>,
 ) -> impl Future<Output = ExitReason> + Send {
-    // Before the async block, so the name is not kept in every server's future: once registered,
-    // the process record holds it.
-    lock(&ctx.cell().state).behaviour = Some(behaviour::<S> as Behaviour);
+    // Before the async block, so that neither the name nor the parent is kept in every server's
+    // future: the process record holds them.
+    {
+        let mut state = lock(&ctx.cell().state);
+        state.behaviour = Some(behaviour::<S> as Behaviour);
+        if let Some(parent) = parent {
+            // Linked already, so the relations exist: this allocates nothing.
+            state.relations().parent = Some(parent);
+        }
+    }
     let mut ack = Some(ack);
     if let Some(name) = name {
         if let Err(registry::RegisterError::NameTaken { name, pid }) =
@@ -370,7 +377,7 @@ fn serve<S: GenServer>(
             Err(error) => {
                 // The starter learns of the failure from the reply, not from an exit signal, and the
                 // name is free again by the time it does.
-                if let Some(parent) = parent {
+                if let Some(parent) = parent_of(&ctx) {
                     ctx.unlink(parent);
                 }
                 let name = lock(&ctx.cell().state).name().cloned();
@@ -384,7 +391,7 @@ fn serve<S: GenServer>(
         };
         let _ = ack.send(Ok(()));
         let reason = loop {
-            let message = match system_message(ctx.receive_any().await, parent) {
+            let message = match system_message(ctx.receive_any().await, &ctx) {
                 Ok(message) => message,
                 Err(reason) => break reason,
             };
@@ -410,15 +417,20 @@ fn serve<S: GenServer>(
 ///
 /// A function of its own, taking the message by value, so that the loop never borrows a message
 /// it then holds across the handler's await (a borrowed local stays in the future).
-fn system_message(message: Message, parent: Option<Pid>) -> Result<Message, ExitReason> {
+fn system_message(message: Message, ctx: &Context) -> Result<Message, ExitReason> {
     let message = match message.downcast::<SystemStop>() {
         Ok(SystemStop(reason)) => return Err(reason),
         Err(message) => message,
     };
     match message.downcast_ref::<Exit>() {
-        Some(exit) if Some(exit.from) == parent => Err(exit.reason.clone()),
+        Some(exit) if Some(exit.from) == parent_of(ctx) => Err(exit.reason.clone()),
         _ => Ok(message),
     }
+}
+
+/// The process that started this server with `start_link`, if one did.
+fn parent_of(ctx: &Context) -> Option<Pid> {
+    lock(&ctx.cell().state).relations_ref()?.parent
 }
 
 /// A typed reference to a running server of type `S`.
@@ -575,6 +587,15 @@ pub struct TypedCall<C> {
     /// allocation.
     pub from: Pid,
     pub call: C,
+}
+
+/// Generated dispatch code: the value of a message already checked with [`Message::is`].
+#[doc(hidden)]
+pub fn __unbox<T: std::any::Any>(message: Message) -> Box<T> {
+    match message.downcast_box::<T>() {
+        Ok(value) => value,
+        Err(_) => unreachable!("the dispatch checked the message's type first"),
+    }
 }
 
 /// The caller a [`TypedCall`] records.

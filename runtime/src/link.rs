@@ -322,6 +322,7 @@ pub fn exit(pid: Pid, reason: ExitReason) {
 pub(crate) fn notify_exit(pid: Pid, reason: &ExitReason, relations: Relations) {
     let Relations {
         name: _,
+        parent: _,
         links,
         monitored_by,
         monitoring,

@@ -38,21 +38,26 @@ enum Slot {
     Closed,
 }
 
+/// Messages in arrival order, boxed and allocated on first use: a pointer, not a whole
+/// `VecDeque`, in every process's record and in every process's future. A burst moves between the
+/// shared queue and the owner's private one by swapping the boxes.
+pub(crate) type Batch = Option<Box<VecDeque<Message>>>;
+
+/// The number of messages in a batch.
+pub(crate) fn batch_len(batch: &Batch) -> usize {
+    batch.as_ref().map_or(0, |queue| queue.len())
+}
+
 #[derive(Default)]
 struct Queue {
     head: Slot,
-    /// Messages after the one in `head`, in order (empty unless `head` holds a message). Boxed
-    /// and allocated on the first burst: a pointer, not a whole `VecDeque`, in every process.
-    #[expect(
-        clippy::box_collection,
-        reason = "8 bytes in every process instead of 32"
-    )]
-    rest: Option<Box<VecDeque<Message>>>,
+    /// Messages after the one in `head`, in order (empty unless `head` holds a message).
+    rest: Batch,
 }
 
 impl Queue {
     fn rest_len(&self) -> usize {
-        self.rest.as_ref().map_or(0, |rest| rest.len())
+        batch_len(&self.rest)
     }
 }
 
@@ -98,11 +103,7 @@ impl Mailbox {
 
     /// Takes what is queued: a lone message is handed over as it is; several are moved onto the
     /// end of `into` in order. With nothing queued, registers `cx`'s waker and returns `Pending`.
-    pub(crate) fn poll_take(
-        &self,
-        into: &mut VecDeque<Message>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Taken> {
+    pub(crate) fn poll_take(&self, into: &mut Batch, cx: &mut Context<'_>) -> Poll<Taken> {
         let mut queue = lock(&self.queue);
         let lone = queue.rest_len() == 0;
         let Queue { head, rest } = &mut *queue;
@@ -130,7 +131,7 @@ impl Mailbox {
     }
 
     /// Moves every queued message onto the end of `into` without waiting.
-    pub(crate) fn drain_now(&self, into: &mut VecDeque<Message>) {
+    pub(crate) fn drain_now(&self, into: &mut Batch) {
         let mut queue = lock(&self.queue);
         let Queue { head, rest } = &mut *queue;
         take_all(head, rest, into);
@@ -138,13 +139,13 @@ impl Mailbox {
 
     /// Refuses further messages and returns the ones still queued, to be dropped by the caller
     /// outside the lock (dropping a pending request wakes its caller).
-    pub(crate) fn close(&self) -> VecDeque<Message> {
+    pub(crate) fn close(&self) -> (Option<Message>, Batch) {
         let mut queue = lock(&self.queue);
-        let Queue { head, rest } = &mut *queue;
-        let mut left = VecDeque::new();
-        take_all(head, rest, &mut left);
-        *head = Slot::Closed;
-        left
+        let first = match mem::replace(&mut queue.head, Slot::Closed) {
+            Slot::One(message) => Some(message),
+            _ => None,
+        };
+        (first, queue.rest.take())
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -160,30 +161,24 @@ impl Mailbox {
 
 /// Moves the head message and the rest onto the end of `into`, leaving the queue empty (and its
 /// receiver not registered as waiting).
-#[expect(clippy::box_collection, reason = "the queue's own field type")]
-fn take_all(
-    head: &mut Slot,
-    rest: &mut Option<Box<VecDeque<Message>>>,
-    into: &mut VecDeque<Message>,
-) {
+fn take_all(head: &mut Slot, rest: &mut Batch, into: &mut Batch) {
     if !matches!(head, Slot::One(_)) {
         return;
     }
     let Slot::One(first) = mem::take(head) else {
         return;
     };
-    match rest {
+    if batch_len(into) == 0 {
         // The burst case: take the whole buffer rather than copying it (leaving the receiver's
         // empty one in its place), then put the head first.
-        Some(rest) if into.is_empty() => {
-            mem::swap(into, rest);
-            into.push_front(first);
-        }
-        Some(rest) => {
-            into.push_back(first);
+        mem::swap(into, rest);
+        into.get_or_insert_default().push_front(first);
+    } else {
+        let into = into.get_or_insert_default();
+        into.push_back(first);
+        if let Some(rest) = rest {
             into.append(rest);
         }
-        None => into.push_back(first),
     }
 }
 

@@ -86,6 +86,8 @@ impl Default for Life {
 #[derive(Default)]
 pub(crate) struct Relations {
     pub(crate) name: Option<Arc<str>>,
+    /// The process that started this one linked to it as a gen_server (OTP's parent).
+    pub(crate) parent: Option<Pid>,
     pub(crate) links: HashSet<Pid>,
     /// Monitors other processes hold on this one: reference → watcher.
     pub(crate) monitored_by: HashMap<MonitorRef, Pid>,
