@@ -29,7 +29,6 @@ use std::{
     ops::Deref,
     pin::Pin,
     sync::Arc,
-    time::Duration,
 };
 
 use serde::{Serialize, de::DeserializeOwned};
@@ -46,8 +45,7 @@ use crate::{
     pid::Pid,
     process::{self, Cell},
     registry,
-    reply::{Caller, Reply, ReplyTo},
-    request::{CallError, exchange, gone},
+    request::{CallError, gone},
     table::table,
     task::self_pid,
 };
@@ -493,7 +491,7 @@ impl<S: GenServer> ServerRef<S> {
     ///
     /// [`CallError::NoProc`] or [`CallError::Exited`] if it was not alive;
     /// [`CallError::Exited`] if it exited with another reason than `reason`; [`CallError::SelfCall`] from inside the server itself (return
-    /// [`Reply::Stop`] from a handler instead).
+    /// [`Reply::Stop`](crate::Reply::Stop) from a handler instead).
     pub async fn stop(&self, reason: ExitReason) -> Result<(), CallError> {
         let pid = self.pid();
         if self_pid() == Some(pid) {
@@ -572,173 +570,11 @@ impl<S: GenServer> fmt::Debug for ServerRef<S> {
     }
 }
 
+mod generated;
+
 #[doc(hidden)]
 pub use crate::dispatch::{
     __decode, __encode, __encode_result, __reply_to, __unknown, DynamicCall as __DynamicCall,
 };
-
-/// A typed call or cast as it sits in the server's mailbox: the generated call enum plus the
-/// caller.
 #[doc(hidden)]
-#[derive(Debug)]
-pub struct TypedCall<C> {
-    /// The calling process, or [`Pid::ROOT`] for a caller outside any process (no process has
-    /// that pid): 8 bytes rather than an `Option`'s 12, which keeps a typed cast in a 48-byte
-    /// allocation.
-    pub from: Pid,
-    pub call: C,
-}
-
-/// Generated dispatch code: the value of a message already checked with [`Message::is`].
-#[doc(hidden)]
-pub fn __unbox<T: std::any::Any>(message: Message) -> Box<T> {
-    match message.downcast_box::<T>() {
-        Ok(value) => value,
-        Err(_) => unreachable!("the dispatch checked the message's type first"),
-    }
-}
-
-/// The caller a [`TypedCall`] records.
-#[doc(hidden)]
-pub fn __sender(from: Pid) -> Option<Pid> {
-    (from != Pid::ROOT).then_some(from)
-}
-
-fn sender_pid(from: Option<Pid>) -> Pid {
-    from.unwrap_or(Pid::ROOT)
-}
-
-/// Generated client code: a typed call. `make` builds the call enum around the reply token.
-#[doc(hidden)]
-pub async fn __call<C: Send + 'static, X: Send + 'static>(
-    pid: Pid,
-    timeout: Duration,
-    make: impl FnOnce(ReplyTo<X>) -> C,
-) -> Result<X, CallError> {
-    exchange(pid, timeout, |from, reply_to| {
-        Message::new(TypedCall {
-            from: sender_pid(from),
-            call: make(reply_to),
-        })
-    })
-    .await
-}
-
-/// Generated client code: a typed call to a handler returning `Result<T, E>`.
-#[doc(hidden)]
-pub async fn __call_fallible<C: Send + 'static, T: Send + 'static, E: Send + 'static>(
-    pid: Pid,
-    timeout: Duration,
-    make: impl FnOnce(ReplyTo<Result<T, E>>) -> C,
-) -> Result<T, CallError<E>> {
-    __call(pid, timeout, make)
-        .await
-        .map_err(CallError::widen)?
-        .map_err(CallError::Handler)
-}
-
-/// Generated client code: a typed cast.
-#[doc(hidden)]
-pub fn __cast<C: Send + 'static>(pid: Pid, call: C) {
-    let call = Message::new(TypedCall {
-        from: sender_pid(self_pid()),
-        call,
-    });
-    if process::push_to_server(pid, call) != Some(true) {
-        tracing::debug!(%pid, "cast to a dead process dropped");
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// Generated server code: a handler at work. The user's method future is polled where it
-    /// lies, so that it is stored once (an `async` block awaiting it would keep it both as a
-    /// capture and as the awaited value), and `finish` applies its output to the caller.
-    #[doc(hidden)]
-    pub struct Handling<W, X, F> {
-        #[pin]
-        work: W,
-        done: Option<(Caller<X>, F)>,
-    }
-}
-
-/// Generated server code: see [`Handling`].
-#[doc(hidden)]
-pub fn __handling<W, X, F>(work: W, caller: Caller<X>, finish: F) -> Handling<W, X, F>
-where
-    W: Future,
-    F: FnOnce(Caller<X>, W::Output) -> Dispatched,
-{
-    Handling {
-        work,
-        done: Some((caller, finish)),
-    }
-}
-
-impl<W, X, F> Future for Handling<W, X, F>
-where
-    W: Future,
-    F: FnOnce(Caller<X>, W::Output) -> Dispatched,
-{
-    type Output = Dispatched;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Dispatched> {
-        let this = self.project();
-        let output = std::task::ready!(this.work.poll(cx));
-        match this.done.take() {
-            Some((caller, finish)) => std::task::Poll::Ready(finish(caller, output)),
-            // Polled after completion.
-            None => std::task::Poll::Pending,
-        }
-    }
-}
-
-/// Generated server code: applies a handler's return value to its caller.
-#[doc(hidden)]
-pub fn __finish<X>(caller: Caller<X>, reply: Reply<X>) -> Dispatched {
-    match caller.__finish(reply) {
-        Some(reason) => Dispatched::Stop(reason),
-        None => Dispatched::Continue,
-    }
-}
-
-/// Generated server code: as [`__finish`], logging an `Err` nobody waits for (a failed cast), so
-/// that it is not lost silently.
-#[doc(hidden)]
-pub fn __finish_fallible<T, E: fmt::Debug>(
-    handler: &str,
-    caller: Caller<Result<T, E>>,
-    reply: Reply<Result<T, E>>,
-) -> Dispatched {
-    if let Reply::Reply(Err(error)) | Reply::StopReply(_, Err(error)) = &reply {
-        if !caller.__is_waiting() {
-            tracing::warn!(handler, ?error, "a cast handler failed");
-        }
-    }
-    __finish(caller, reply)
-}
-
-/// Generated server code: what an `#[info]` handler's return value means for the server.
-#[doc(hidden)]
-pub fn __info(reply: Reply<()>) -> Dispatched {
-    match reply {
-        Reply::Reply(()) | Reply::NoReply => Dispatched::Continue,
-        Reply::Stop(reason) | Reply::StopReply(reason, ()) => Dispatched::Stop(reason),
-    }
-}
-
-/// The parts of a `Result` type, so generated code can name them through a type alias such as
-/// `io::Result<T>`.
-#[doc(hidden)]
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is named `Result` but is not a `std::result::Result`",
-    note = "ferrotp reads a handler return type named `Result` as a fallible reply; rename the type"
-)]
-pub trait IsResult {
-    type Ok;
-    type Err;
-}
-
-impl<T, E> IsResult for Result<T, E> {
-    type Ok = T;
-    type Err = E;
-}
+pub use generated::*;
