@@ -171,7 +171,9 @@ fn take_all(head: &mut Slot, rest: &mut Batch, into: &mut Batch) {
     if batch_len(into) == 0 {
         // The burst case: take the whole buffer rather than copying it (leaving the receiver's
         // empty one in its place), then put the head first.
-        mem::swap(into, rest);
+        if rest.is_some() {
+            mem::swap(into, rest);
+        }
         into.get_or_insert_default().push_front(first);
     } else {
         let into = into.get_or_insert_default();
