@@ -191,3 +191,64 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn push(mailbox: &Mailbox, n: u32) {
+        assert!(mailbox.push(Message::new(n)).is_ok());
+    }
+
+    fn numbers(batch: &Batch) -> Vec<u32> {
+        batch
+            .iter()
+            .flat_map(|queue| queue.iter())
+            .map(|message| *message.downcast_ref::<u32>().expect("a u32"))
+            .collect()
+    }
+
+    #[test]
+    fn bursts_move_in_order_and_a_lone_message_is_handed_over_alone() {
+        let mailbox = Mailbox::default();
+        let mut private: Batch = None;
+        let mut cx = Context::from_waker(Waker::noop());
+
+        push(&mailbox, 1);
+        match mailbox.poll_take(&mut private, &mut cx) {
+            Poll::Ready(Taken::One(message)) => assert_eq!(message.downcast::<u32>().ok(), Some(1)),
+            _ => panic!("a lone message is handed over"),
+        }
+        assert!(
+            private.is_none(),
+            "no batch is allocated for a lone message"
+        );
+
+        for n in 2..=4 {
+            push(&mailbox, n);
+        }
+        assert_eq!(mailbox.len(), 3);
+        assert!(matches!(
+            mailbox.poll_take(&mut private, &mut cx),
+            Poll::Ready(Taken::Moved)
+        ));
+        assert_eq!(numbers(&private), [2, 3, 4]);
+
+        // More arrive while the owner still holds some: they go after, in order.
+        for n in 5..=6 {
+            push(&mailbox, n);
+        }
+        mailbox.drain_now(&mut private);
+        assert_eq!(numbers(&private), [2, 3, 4, 5, 6]);
+        assert_eq!(mailbox.len(), 0);
+
+        assert!(mailbox.poll_take(&mut private, &mut cx).is_pending());
+        assert!(mailbox.is_waiting());
+        let (first, rest) = mailbox.close();
+        assert!(first.is_none() && batch_len(&rest) == 0);
+        assert!(
+            mailbox.push(Message::new(7_u32)).is_err(),
+            "a closed mailbox refuses"
+        );
+    }
+}
