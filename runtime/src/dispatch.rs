@@ -88,7 +88,7 @@ pub async fn call_timeout<R: DeserializeOwned>(
 /// [`CallError::BadRequest`] when `body` cannot be encoded.
 pub fn cast(pid: Pid, name: &str, body: impl Serialize) -> Result<(), CallError<Value>> {
     let body = encode_body(name, body)?;
-    process::deliver(
+    process::cast_to_server(
         pid,
         Message::new(DynamicCall {
             name: name.to_owned(),

@@ -378,6 +378,15 @@ pub(crate) fn push_to_server(pid: Pid, message: Message) -> Option<bool> {
     Some(pushed)
 }
 
+/// Casts to server `pid` (typed or dynamic): as [`push_to_server`], with a dropped cast logged as
+/// a dropped send is.
+pub(crate) fn cast_to_server(pid: Pid, message: Message) {
+    let type_name = message.type_name();
+    if push_to_server(pid, message) != Some(true) {
+        tracing::debug!(%pid, message_type = type_name, "cast to a dead process dropped");
+    }
+}
+
 /// Pushes a message into `pid`'s mailbox; `false` if there is no such live process.
 pub(crate) fn deliver(pid: Pid, message: Message) -> bool {
     let type_name = message.type_name();

@@ -82,9 +82,7 @@ pub fn __cast<C: Send + 'static>(pid: Pid, call: C) {
         from: sender_pid(self_pid()),
         call,
     });
-    if process::push_to_server(pid, call) != Some(true) {
-        tracing::debug!(%pid, "cast to a dead process dropped");
-    }
+    process::cast_to_server(pid, call);
 }
 
 pin_project_lite::pin_project! {
