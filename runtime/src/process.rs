@@ -378,12 +378,10 @@ pub(crate) fn push_to_server(pid: Pid, message: Message) -> Option<bool> {
     Some(pushed)
 }
 
-/// Casts to server `pid` (typed or dynamic): as [`push_to_server`], with a dropped cast logged as
-/// a dropped send is.
+/// Casts to server `pid` (typed or dynamic): as [`push_to_server`], with a dropped cast logged.
 pub(crate) fn cast_to_server(pid: Pid, message: Message) {
-    let type_name = message.type_name();
     if push_to_server(pid, message) != Some(true) {
-        tracing::debug!(%pid, message_type = type_name, "cast to a dead process dropped");
+        tracing::debug!(%pid, "cast to a dead process dropped");
     }
 }
 
