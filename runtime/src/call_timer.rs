@@ -16,7 +16,9 @@
 //!   by waking that task, which then finds it elapsed.
 //!
 //! A kept timer may still fire at its old deadline and wake the task that last polled it once,
-//! spuriously and harmlessly.
+//! spuriously and harmlessly. A timer that fires takes its registered waker with it, so a timer
+//! whose deadline is moved forgets the waker it remembered: it may have fired (on another worker
+//! thread) between the check that it had not and the move, and the next poll must register again.
 
 use std::{
     cell::RefCell,
@@ -51,21 +53,31 @@ pub(crate) struct CallTimer {
 }
 
 impl CallTimer {
-    /// A timer firing at `deadline`, or up to [`SLACK`] later.
+    /// A timer firing `timeout` from now, or up to [`SLACK`] later; one that never fires when
+    /// `timeout` reaches past the end of time ([`Duration::MAX`], ferrotp's `INFINITY`).
     ///
     /// # Panics
     ///
     /// Outside a tokio runtime, as any tokio timer.
-    pub(crate) fn until(deadline: Instant) -> Self {
+    pub(crate) fn after(timeout: Duration) -> Self {
+        let deadline = Instant::now()
+            .checked_add(timeout)
+            .and_then(|deadline| deadline.checked_add(SLACK).map(|_| deadline));
+        match deadline {
+            Some(deadline) => CallTimer::until(deadline),
+            None => CallTimer { kept: None },
+        }
+    }
+
+    fn until(deadline: Instant) -> Self {
         let runtime = Handle::current().id();
         let kept = match KEPT.with(|kept| kept.borrow_mut().take()) {
             Some(mut kept) if kept.runtime == runtime => {
                 let current = kept.sleep.deadline();
                 if kept.sleep.is_elapsed() || current < deadline || current > deadline + SLACK {
-                    if kept.sleep.is_elapsed() {
-                        // Firing took the registered waker.
-                        kept.waker = None;
-                    }
+                    // Firing takes the registered waker, and the timer may have fired since the
+                    // check above: register again at the next poll.
+                    kept.waker = None;
                     kept.sleep.as_mut().reset(deadline + SLACK);
                 }
                 kept

@@ -1,14 +1,13 @@
 //! A process's own view of itself: its pid and its mailbox, with selective receive.
 
-use std::{
-    any::Any, future::Future, sync::Arc, sync::atomic::Ordering, task::Poll, time::Duration,
-};
+use std::{any::Any, future::Future, sync::Arc, task::Poll, time::Duration};
 
 use crate::{
     mailbox::{Batch, Taken, batch_len},
     message::Message,
     pid::Pid,
     process::Cell,
+    unwind::drop_quietly,
 };
 
 /// What a process function receives: its own pid and its mailbox.
@@ -61,7 +60,7 @@ impl Context {
 
     /// How many messages wait in this process's mailbox.
     pub fn mailbox_len(&self) -> usize {
-        batch_len(&self.private) + self.cell.mailbox.len()
+        self.cell.mailbox.len()
     }
 
     /// Takes the first message of type `T`, waiting for one if there is none.
@@ -189,7 +188,8 @@ impl Context {
     }
 
     /// The selective receive: scans the private queue, then takes newly arrived messages (a lone
-    /// one directly, several into the private queue) and scans those, and parks until more arrive. `scanned` remembers how far this receive has
+    /// one directly, several into the private queue) and scans those, and parks until more
+    /// arrive. `scanned` remembers how far this receive has
     /// looked, so each message is tested once per receive however often it is woken.
     fn select<'a>(
         &'a mut self,
@@ -210,10 +210,8 @@ impl Context {
                     }
                 }
                 match self.cell.mailbox.poll_take(&mut self.private, cx) {
-                    Poll::Pending => {
-                        self.sync_len();
-                        return Poll::Pending;
-                    }
+                    // The counts were published under the mailbox lock.
+                    Poll::Pending => return Poll::Pending,
                     // The common case, a lone message: no queue buffer is touched.
                     Poll::Ready(Taken::One(message)) => {
                         // Every queued message has been looked at, so it is tested here, once.
@@ -231,17 +229,24 @@ impl Context {
     }
 
     fn took(&self) {
-        // Only this process writes these counters, so a load and a store (no locked
-        // read-modify-write) are enough.
-        let handled = self.cell.handled.load(Ordering::Relaxed);
-        self.cell.handled.store(handled + 1, Ordering::Relaxed);
+        self.cell.mailbox.count_taken();
         self.sync_len();
     }
 
     fn sync_len(&self) {
-        self.cell
-            .private_len
-            .store(batch_len(&self.private), Ordering::Relaxed);
+        self.cell.mailbox.set_private_len(batch_len(&self.private));
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        // One at a time, so that a message whose `Drop` panics neither stops the others from
+        // being dropped nor unwinds into the exit sequence.
+        if let Some(private) = self.private.take() {
+            for message in *private {
+                drop_quietly(message, "a message left in an exiting process's mailbox");
+            }
+        }
     }
 }
 

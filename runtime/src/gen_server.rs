@@ -48,6 +48,7 @@ use crate::{
     request::{CallError, gone},
     table::table,
     task::self_pid,
+    unwind::{CatchUnwind, drop_quietly},
 };
 
 /// A type that runs as a generic server. Implemented by `#[gen_server]`; not meant to be
@@ -249,15 +250,21 @@ pub struct Starting<S: GenServer> {
 
 type Ack<E> = Result<(), StartError<E>>;
 
+type Exited = Pin<Box<dyn Future<Output = ExitReason> + Send>>;
+
 enum Stage<S: GenServer> {
     Failed(StartError<S::InitError>),
     Waiting {
         cell: Arc<Cell>,
         started: oneshot::Receiver<Ack<S::InitError>>,
     },
-    /// `init` ended without answering (it panicked, or the process was killed): the exit reason
-    /// is on its way.
-    Exiting(Pin<Box<dyn Future<Output = ExitReason> + Send>>),
+    /// The start failed: the error (or, when `init` ended without answering because it panicked
+    /// or the process was killed, the exit reason) once the process has exited, so that whoever
+    /// learns of the failure finds its name free and its pid gone.
+    Exiting {
+        error: Option<StartError<S::InitError>>,
+        exited: Exited,
+    },
     Done,
 }
 
@@ -284,27 +291,28 @@ impl<S: GenServer> Future for Starting<S> {
         let this = self.get_mut();
         loop {
             match &mut this.state {
-                Stage::Waiting { cell, started } => match Pin::new(started).poll(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok(Ok(()))) => {
-                        let pid = cell.pid;
-                        this.state = Stage::Done;
-                        return Poll::Ready(Ok(ServerRef::unchecked(pid)));
-                    }
-                    Poll::Ready(Ok(Err(error))) => {
-                        this.state = Stage::Done;
-                        return Poll::Ready(Err(error));
-                    }
-                    Poll::Ready(Err(_)) => {
-                        let cell = cell.clone();
-                        this.state = Stage::Exiting(Box::pin(async move { cell.exited().await }));
-                    }
-                },
-                Stage::Exiting(exited) => {
-                    return exited.as_mut().poll(cx).map(|reason| {
-                        this.state = Stage::Done;
-                        Err(StartError::Exited(reason))
-                    });
+                Stage::Waiting { cell, started } => {
+                    let error = match Pin::new(started).poll(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Ok(Ok(()))) => {
+                            let pid = cell.pid;
+                            this.state = Stage::Done;
+                            return Poll::Ready(Ok(ServerRef::unchecked(pid)));
+                        }
+                        Poll::Ready(Ok(Err(error))) => Some(error),
+                        Poll::Ready(Err(_)) => None,
+                    };
+                    let cell = cell.clone();
+                    this.state = Stage::Exiting {
+                        error,
+                        exited: Box::pin(async move { cell.exited().await }),
+                    };
+                }
+                Stage::Exiting { error, exited } => {
+                    let reason = std::task::ready!(exited.as_mut().poll(cx));
+                    let error = error.take().unwrap_or(StartError::Exited(reason));
+                    this.state = Stage::Done;
+                    return Poll::Ready(Err(error));
                 }
                 Stage::Failed(_) => {
                     return match std::mem::replace(&mut this.state, Stage::Done) {
@@ -360,6 +368,10 @@ fn serve<S: GenServer>(
         if let Err(registry::RegisterError::NameTaken { name, pid }) =
             registry::register_shared(&name, ctx.pid())
         {
+            // The starter learns of the failure from the reply, not from an exit signal.
+            if let Some(parent) = parent {
+                ctx.unlink(parent);
+            }
             if let Some(ack) = ack.take() {
                 let _ = ack.send(Err(StartError::AlreadyStarted { name, pid }));
             }
@@ -373,14 +385,10 @@ fn serve<S: GenServer>(
         let mut server = match S::__init(arg, &mut ctx).await {
             Ok(server) => server,
             Err(error) => {
-                // The starter learns of the failure from the reply, not from an exit signal, and the
-                // name is free again by the time it does.
+                // The starter learns of the failure from the reply, not from an exit signal, and
+                // only once this process has exited (its name released).
                 if let Some(parent) = parent_of(&ctx) {
                     ctx.unlink(parent);
-                }
-                let name = lock(&ctx.cell().state).name().cloned();
-                if let Some(name) = name {
-                    registry::unregister(&name);
                 }
                 let reason = ExitReason::error(&error);
                 let _ = ack.send(Err(StartError::Init(error)));
@@ -393,18 +401,31 @@ fn serve<S: GenServer>(
                 Ok(message) => message,
                 Err(reason) => break reason,
             };
-            match server.__dispatch(message, &mut ctx).await {
-                Dispatched::Continue => {}
-                Dispatched::Stop(reason) => break reason,
-                Dispatched::Unexpected(message) => tracing::warn!(
-                    pid = %ctx.pid(),
-                    server = type_name::<S>(),
-                    message_type = message.type_name(),
-                    "unexpected message dropped (no #[info] handler takes it)"
-                ),
+            // A handler's panic stops the server with the panic as its reason, after `terminate`
+            // (OTP's behaviour). The server is marked stopping before the handler's future, and
+            // any reply token in it, is dropped, so that its caller waits for that reason.
+            let handled = CatchUnwind::with_hook(
+                server.__dispatch(message, &mut ctx),
+                process::mark_stopping,
+            );
+            match handled.await {
+                Ok(Dispatched::Continue) => {}
+                Ok(Dispatched::Stop(reason)) => break reason,
+                Ok(Dispatched::Unexpected(message)) => {
+                    tracing::warn!(
+                        pid = %ctx.pid(),
+                        server = type_name::<S>(),
+                        message_type = message.type_name(),
+                        "unexpected message dropped (no #[info] handler takes it)"
+                    );
+                    drop_quietly(message, "an unexpected message");
+                }
+                Err(panic) => break ExitReason::Panic(panic),
             }
         };
-        server.__terminate(&reason, &mut ctx).await;
+        if let Err(panic) = CatchUnwind::new(server.__terminate(&reason, &mut ctx)).await {
+            tracing::error!(pid = %ctx.pid(), server = type_name::<S>(), %panic, %reason, "terminate panicked; the server exits with its reason");
+        }
         reason
     }
 }

@@ -1,7 +1,7 @@
 //! Introspection: which processes exist and what each is doing (Erlang's `processes()` and
 //! `process_info/1`).
 
-use std::sync::{Arc, atomic::Ordering};
+use std::sync::Arc;
 
 use crate::{mailbox::lock, pid::Pid, table::table};
 
@@ -9,9 +9,10 @@ use crate::{mailbox::lock, pid::Pid, table::table};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Status {
-    /// Running, or ready to run.
+    /// Running: its task is being polled right now, on some worker thread.
     Running,
-    /// Parked in a receive, waiting for a message.
+    /// Not running: parked at an `.await` (a receive, a call or request, a timer, anything), or
+    /// woken and about to run.
     Waiting,
     /// Has an exit reason and is about to leave.
     Exiting,
@@ -74,16 +75,16 @@ pub fn process_info(pid: Pid) -> Option<ProcessInfo> {
         relations.map_or_else(Vec::new, |r| sorted(&mut r.monitored_by.values().copied()));
     let status = if state.exit().is_some() {
         Status::Exiting
-    } else if cell.mailbox.is_waiting() {
-        Status::Waiting
-    } else {
+    } else if cell.mailbox.is_running() {
         Status::Running
+    } else {
+        Status::Waiting
     };
     Some(ProcessInfo {
         pid,
         name: state.name().cloned(),
-        mailbox_len: cell.mailbox.len() + cell.private_len.load(Ordering::Relaxed),
-        handled: cell.handled.load(Ordering::Relaxed),
+        mailbox_len: cell.mailbox.len(),
+        handled: cell.mailbox.taken(),
         links,
         monitors,
         monitored_by,

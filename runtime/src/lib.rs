@@ -35,6 +35,7 @@
 //! | `registry` | registered names: [`register`], [`whereis`], [`send_named`] |
 //! | `request` | request/reply with timeouts: [`request`], [`Request`], [`CallError`] |
 //! | `reply` | answering: [`ReplyTo`], [`Caller`], [`Reply`] |
+//! | `reply_slot` | the one-shot channel a reply travels through, closed early by the callee's exit |
 //! | [`gen_server`](mod@gen_server) | generic servers: [`GenServer`], [`ServerRef`], [`Start`] |
 //! | `dispatch` | dynamic calls by handler name with serde bodies: [`call`], [`cast`] |
 //! | [`application`], [`node`] | the root of a tree, and the entry point that runs applications |
@@ -43,6 +44,7 @@
 //! | `info` | [`processes`], [`process_info`] |
 //! | `task` | the future a process runs as: current pid, panics, exit |
 //! | `table` | the process table behind every pid |
+//! | `unwind` | panics in user code, caught where the runtime runs it |
 //!
 //! # Tracing
 //!
@@ -68,11 +70,13 @@ mod pid;
 mod process;
 mod registry;
 mod reply;
+mod reply_slot;
 mod request;
 pub mod supervisor;
 mod table;
 mod task;
 mod timer;
+mod unwind;
 
 pub use context::{Context, Timeout};
 pub use dispatch::{Encoded, call, call_timeout, cast};
@@ -85,7 +89,7 @@ pub use pid::Pid;
 pub use process::{ProcessHandle, is_alive, send, spawn, spawn_handle, wait};
 pub use registry::{NotRegistered, RegisterError, register, send_named, unregister, whereis};
 pub use reply::{Caller, Reply, ReplyTo};
-pub use request::{CallError, DEFAULT_TIMEOUT, Request, request, request_timeout};
+pub use request::{CallError, DEFAULT_TIMEOUT, INFINITY, Request, request, request_timeout};
 pub use task::self_pid;
 pub use timer::{TimerRef, send_after, send_interval};
 

@@ -304,17 +304,43 @@ pub fn exit(pid: Pid, reason: ExitReason) {
         target.kill(ExitReason::Killed);
         return;
     }
-    let trapping = {
-        let state = lock(&target.state);
-        if state.finished {
+    let kills = reason != ExitReason::Normal || from == pid;
+    apply_signal(&target, from, &reason, kills, |_| true);
+}
+
+/// Applies an exit signal from `from` to `target`, if `applies` (given the target's state) says
+/// it does: an [`Exit`] message if the target traps exits, otherwise its end with `reason` when
+/// `kills`. Decided and delivered under the target's state lock, so that a concurrent change of
+/// its trap flag cannot come between the decision and the delivery.
+fn apply_signal(
+    target: &Cell,
+    from: Pid,
+    reason: &ExitReason,
+    kills: bool,
+    applies: impl FnOnce(&mut process::State) -> bool,
+) {
+    let abort = {
+        let mut state = lock(&target.state);
+        if state.finished || !applies(&mut state) {
             return;
         }
-        state.trap_exit
+        if state.trap_exit {
+            let exit = Exit {
+                from,
+                reason: reason.clone(),
+            };
+            // Refused only by a closed mailbox, whose process is past caring.
+            let _ = target.mailbox.push(Message::new(exit));
+            return;
+        }
+        if !kills {
+            return;
+        }
+        state.set_exit(reason.clone()).flatten()
     };
-    if trapping {
-        let _ = target.mailbox.push(Message::new(Exit { from, reason }));
-    } else if reason != ExitReason::Normal || from == pid {
-        target.kill(reason);
+    tracing::debug!(pid = %target.pid, %from, %reason, "killed by an exit signal");
+    if let Some(abort) = abort {
+        abort.abort();
     }
 }
 
@@ -326,7 +352,7 @@ pub(crate) fn notify_exit(pid: Pid, reason: &ExitReason, relations: Relations) {
         links,
         monitored_by,
         monitoring,
-        waiters,
+        waiters: _,
     } = relations;
     for linked in links {
         link_signal(linked, pid, reason);
@@ -341,9 +367,6 @@ pub(crate) fn notify_exit(pid: Pid, reason: &ExitReason, relations: Relations) {
             }
         });
     }
-    for waiter in waiters {
-        let _ = waiter.send(reason.clone());
-    }
 }
 
 /// An exit signal travelling over the link `from`—`to` because `from` exited.
@@ -351,28 +374,14 @@ fn link_signal(to: Pid, from: Pid, reason: &ExitReason) {
     let Some(target) = table().get(to) else {
         return;
     };
-    let trapping = {
-        let mut state = lock(&target.state);
-        let linked = !state.finished
-            && state
-                .relations
-                .as_mut()
-                .is_some_and(|relations| relations.links.remove(&from));
-        if !linked {
-            // Unlinked in the meantime, or the target is exiting too.
-            return;
-        }
-        state.trap_exit
-    };
-    if trapping {
-        let _ = target.mailbox.push(Message::new(Exit {
-            from,
-            reason: reason.clone(),
-        }));
-    } else if *reason != ExitReason::Normal {
-        tracing::debug!(pid = %to, %from, %reason, "killed by a linked process");
-        target.kill(reason.clone());
-    }
+    let kills = *reason != ExitReason::Normal;
+    // Only while the link exists: the target may have unlinked meanwhile.
+    apply_signal(&target, from, reason, kills, |state| {
+        state
+            .relations
+            .as_mut()
+            .is_some_and(|relations| relations.links.remove(&from))
+    });
 }
 
 /// Delivers a `Down` unless its watcher has demonitored (or exited) meanwhile.

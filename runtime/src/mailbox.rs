@@ -14,15 +14,28 @@
 //!
 //! Wake-ups: the receiver leaves its waker here when it finds nothing to take; the first push after
 //! that takes the waker and wakes it, later pushes find no waker and do not wake again.
+//!
+//! Counting: the length of the private queue is published here, and updated under the lock
+//! whenever messages move between the two queues, so that shared length plus private length, read
+//! under the lock, is the mailbox's length at one instant (introspection reports it). Taking a
+//! message from the private queue lowers the published length without the lock: that store is
+//! the instant the message is taken.
+//!
+//! Calls: a call pushed here registers its reply slot as a [`Watch`] under the same lock, so that
+//! the exit sequence can fail every call still unanswered, even one whose reply token has left
+//! this process.
 
 use std::{
     collections::VecDeque,
     mem,
-    sync::Mutex,
+    sync::{
+        Mutex, Weak,
+        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
+    },
     task::{Context, Poll, Waker},
 };
 
-use crate::message::Message;
+use crate::{message::Message, reply_slot::Watch};
 
 /// The head of the shared queue.
 #[derive(Default)]
@@ -32,15 +45,14 @@ enum Slot {
     Empty,
     /// The receiver is parked until a message arrives.
     Waiting(Waker),
-    /// The oldest queued message; any later ones are in `Queue::rest`.
+    /// The oldest queued message; any later ones are in `Rest::queue`.
     One(Message),
     /// The process has exited: pushes are refused, so nothing waits in a dead mailbox.
     Closed,
 }
 
 /// Messages in arrival order, boxed and allocated on first use: a pointer, not a whole
-/// `VecDeque`, in every process's record and in every process's future. A burst moves between the
-/// shared queue and the owner's private one by swapping the boxes.
+/// `VecDeque`, in every process's future.
 pub(crate) type Batch = Option<Box<VecDeque<Message>>>;
 
 /// The number of messages in a batch.
@@ -48,23 +60,41 @@ pub(crate) fn batch_len(batch: &Batch) -> usize {
     batch.as_ref().map_or(0, |queue| queue.len())
 }
 
+/// What the shared queue needs only once it has held two messages or a call: allocated on first
+/// use, so that an idle process's record stays small.
+#[derive(Default)]
+struct Rest {
+    /// Messages after the one in `head`, in order (empty unless `head` holds a message).
+    queue: VecDeque<Message>,
+    /// The reply slots of calls pushed here, to be failed if the process exits. Answered calls
+    /// are pruned whenever the vector is full, so it holds about twice the calls in flight.
+    watchers: Vec<Weak<dyn Watch>>,
+}
+
 #[derive(Default)]
 struct Queue {
     head: Slot,
-    /// Messages after the one in `head`, in order (empty unless `head` holds a message).
-    rest: Batch,
+    rest: Option<Box<Rest>>,
 }
 
 impl Queue {
     fn rest_len(&self) -> usize {
-        batch_len(&self.rest)
+        self.rest.as_ref().map_or(0, |rest| rest.queue.len())
     }
 }
 
-/// The multi-producer, single-consumer queue every sender pushes onto.
+/// The multi-producer, single-consumer queue every sender pushes onto, with the counters
+/// introspection reads.
 #[derive(Default)]
 pub(crate) struct Mailbox {
     queue: Mutex<Queue>,
+    /// Messages the owner has taken (written only by the owner).
+    taken: AtomicU64,
+    /// Messages in the owner's private queue, or in its hands and not yet taken (see the module
+    /// docs).
+    private_len: AtomicU32,
+    /// The owner's task is being polled right now (written only by the owner's task).
+    running: AtomicBool,
 }
 
 /// What the receiver found: a lone message, or everything moved to its private queue.
@@ -73,26 +103,54 @@ pub(crate) enum Taken {
     Moved,
 }
 
+/// What a mailbox held when it was closed: the caller drops the messages and fails the calls.
+pub(crate) struct Closed {
+    pub(crate) messages: Vec<Message>,
+    pub(crate) watchers: Vec<Weak<dyn Watch>>,
+}
+
+fn store_len(counter: &AtomicU32, len: usize) {
+    counter.store(u32::try_from(len).unwrap_or(u32::MAX), Ordering::Relaxed);
+}
+
 impl Mailbox {
     /// Appends a message and wakes the receiver if it is waiting.
     ///
     /// Returns the message back if the mailbox is closed (its process has exited).
     pub(crate) fn push(&self, message: Message) -> Result<(), Message> {
+        self.push_with(message, None)
+    }
+
+    /// Appends a message (a call brings its reply slot as `watch`, watched until the process
+    /// exits) and wakes the receiver if it is waiting. Returns the message back if the mailbox is
+    /// closed.
+    pub(crate) fn push_with(
+        &self,
+        message: Message,
+        watch: Option<Weak<dyn Watch>>,
+    ) -> Result<(), Message> {
         let waker = {
             let mut queue = lock(&self.queue);
-            match &mut queue.head {
+            let Queue { head, rest } = &mut *queue;
+            let waker = match head {
                 Slot::Closed => return Err(message),
                 Slot::One(_) => {
-                    queue.rest.get_or_insert_default().push_back(message);
+                    rest.get_or_insert_default().queue.push_back(message);
                     None
                 }
-                head @ (Slot::Empty | Slot::Waiting(_)) => {
-                    match mem::replace(head, Slot::One(message)) {
-                        Slot::Waiting(waker) => Some(waker),
-                        _ => None,
-                    }
+                Slot::Empty | Slot::Waiting(_) => match mem::replace(head, Slot::One(message)) {
+                    Slot::Waiting(waker) => Some(waker),
+                    _ => None,
+                },
+            };
+            if let Some(watch) = watch {
+                let watchers = &mut rest.get_or_insert_default().watchers;
+                if watchers.len() == watchers.capacity() {
+                    watchers.retain(|watch| watch.strong_count() > 0);
                 }
+                watchers.push(watch);
             }
+            waker
         };
         // Wake outside the lock so the woken receiver does not contend for it.
         if let Some(waker) = waker {
@@ -109,11 +167,16 @@ impl Mailbox {
         let Queue { head, rest } = &mut *queue;
         match head {
             Slot::One(_) if lone => match mem::take(head) {
-                Slot::One(message) => Poll::Ready(Taken::One(message)),
+                Slot::One(message) => {
+                    // In the owner's hands now: still counted until it is taken.
+                    store_len(&self.private_len, batch_len(into) + 1);
+                    Poll::Ready(Taken::One(message))
+                }
                 _ => Poll::Pending,
             },
             Slot::One(_) => {
                 take_all(head, rest, into);
+                store_len(&self.private_len, batch_len(into));
                 Poll::Ready(Taken::Moved)
             }
             Slot::Waiting(waker) => {
@@ -135,52 +198,81 @@ impl Mailbox {
         let mut queue = lock(&self.queue);
         let Queue { head, rest } = &mut *queue;
         take_all(head, rest, into);
+        store_len(&self.private_len, batch_len(into));
     }
 
-    /// Refuses further messages and returns the ones still queued, to be dropped by the caller
-    /// outside the lock (dropping a pending request wakes its caller).
-    pub(crate) fn close(&self) -> (Option<Message>, Batch) {
+    /// The owner's private queue now holds `len` messages (it took one, or dropped some).
+    pub(crate) fn set_private_len(&self, len: usize) {
+        store_len(&self.private_len, len);
+    }
+
+    /// The owner took a message.
+    pub(crate) fn count_taken(&self) {
+        // Only the owner writes this counter: a load and a store, no locked read-modify-write.
+        let taken = self.taken.load(Ordering::Relaxed);
+        self.taken.store(taken + 1, Ordering::Relaxed);
+    }
+
+    /// Messages taken so far.
+    pub(crate) fn taken(&self) -> u64 {
+        self.taken.load(Ordering::Relaxed)
+    }
+
+    /// Marks the owner's task as being polled, or not.
+    pub(crate) fn set_running(&self, running: bool) {
+        self.running.store(running, Ordering::Relaxed);
+    }
+
+    /// Whether the owner's task is being polled right now.
+    pub(crate) fn is_running(&self) -> bool {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    /// Refuses further messages and returns what the mailbox held, to be dropped and failed by
+    /// the caller outside the lock (dropping a pending request wakes its caller).
+    pub(crate) fn close(&self) -> Closed {
         let mut queue = lock(&self.queue);
         let first = match mem::replace(&mut queue.head, Slot::Closed) {
             Slot::One(message) => Some(message),
             _ => None,
         };
-        (first, queue.rest.take())
+        let rest = queue.rest.take().map(|rest| *rest).unwrap_or_default();
+        Closed {
+            messages: first.into_iter().chain(rest.queue).collect(),
+            watchers: rest.watchers,
+        }
     }
 
+    /// Messages waiting, in the shared queue and the owner's private one, at one instant.
     pub(crate) fn len(&self) -> usize {
         let queue = lock(&self.queue);
-        usize::from(matches!(queue.head, Slot::One(_))) + queue.rest_len()
-    }
-
-    /// Whether the owner is parked waiting for a message.
-    pub(crate) fn is_waiting(&self) -> bool {
-        matches!(lock(&self.queue).head, Slot::Waiting(_))
+        let shared = usize::from(matches!(queue.head, Slot::One(_))) + queue.rest_len();
+        shared + self.private_len.load(Ordering::Relaxed) as usize
     }
 }
 
 /// Moves the head message and the rest onto the end of `into`, leaving the queue empty (and its
 /// receiver not registered as waiting).
-fn take_all(head: &mut Slot, rest: &mut Batch, into: &mut Batch) {
+fn take_all(head: &mut Slot, rest: &mut Option<Box<Rest>>, into: &mut Batch) {
     if !matches!(head, Slot::One(_)) {
         return;
     }
     let Slot::One(first) = mem::take(head) else {
         return;
     };
-    if batch_len(into) == 0 {
+    let into = into.get_or_insert_default();
+    match rest {
         // The burst case: take the whole buffer rather than copying it (leaving the receiver's
         // empty one in its place), then put the head first.
-        if rest.is_some() {
-            mem::swap(into, rest);
+        Some(rest) if into.is_empty() => {
+            mem::swap(&mut **into, &mut rest.queue);
+            into.push_front(first);
         }
-        into.get_or_insert_default().push_front(first);
-    } else {
-        let into = into.get_or_insert_default();
-        into.push_back(first);
-        if let Some(rest) = rest {
-            into.append(rest);
+        Some(rest) => {
+            into.push_back(first);
+            into.append(&mut rest.queue);
         }
+        None => into.push_back(first),
     }
 }
 
@@ -219,6 +311,8 @@ mod tests {
             Poll::Ready(Taken::One(message)) => assert_eq!(message.downcast::<u32>().ok(), Some(1)),
             _ => panic!("a lone message is handed over"),
         }
+        assert_eq!(mailbox.len(), 1, "counted until the owner has taken it");
+        mailbox.set_private_len(0);
         assert!(
             private.is_none(),
             "no batch is allocated for a lone message"
@@ -240,12 +334,11 @@ mod tests {
         }
         mailbox.drain_now(&mut private);
         assert_eq!(numbers(&private), [2, 3, 4, 5, 6]);
-        assert_eq!(mailbox.len(), 0);
+        assert_eq!(mailbox.len(), 5, "counted in the private queue now");
 
         assert!(mailbox.poll_take(&mut private, &mut cx).is_pending());
-        assert!(mailbox.is_waiting());
-        let (first, rest) = mailbox.close();
-        assert!(first.is_none() && batch_len(&rest) == 0);
+        let closed = mailbox.close();
+        assert!(closed.messages.is_empty() && closed.watchers.is_empty());
         assert!(
             mailbox.push(Message::new(7_u32)).is_err(),
             "a closed mailbox refuses"

@@ -6,21 +6,25 @@
 //! panicked (the panic is caught and becomes the exit reason), or the task was aborted because an
 //! exit signal killed it.
 //!
-//! The exit sequence, in this order, so that anyone woken by the last step sees all earlier ones:
-//! 1. the exit reason is fixed (the first reason recorded wins) and the cell marked finished;
-//! 2. the mailbox is closed and its messages dropped (a pending request's caller is woken);
-//! 3. the pid leaves the process table and its registered name is released;
-//! 4. linked processes get exit signals, monitors get `Down`, waiters get the reason.
+//! The exit sequence, in this order, so that anyone told of the exit by the last step sees all
+//! earlier ones (a restart right after `wait` finds the name free):
+//! 1. the exit reason is fixed (the first reason recorded wins) and the process's future is
+//!    dropped, with its state and everything it held (a reply token dropped here fails its caller
+//!    with the exit reason, which is already fixed);
+//! 2. the mailbox is closed and its messages dropped;
+//! 3. the registered name is released and the pid leaves the process table;
+//! 4. linked processes get exit signals, monitors get `Down`, calls still unanswered fail with the
+//!    exit reason, and waiters (`wait`, `join`, `stop`) get it.
+//!
+//! User code runs in steps 1 and 2 (the `Drop` of the state and of leftover messages): a panic
+//! there is logged and the sequence goes on.
 
 use std::{
     any::Any,
     cell::RefCell,
     collections::{HashMap, HashSet},
     future::Future,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU64, AtomicUsize},
-    },
+    sync::{Arc, Mutex, Weak},
 };
 
 use tokio::{sync::oneshot, task::AbortHandle};
@@ -33,8 +37,10 @@ use crate::{
     message::Message,
     pid::Pid,
     registry,
+    reply_slot::Watch,
     table::table,
-    task::ProcessTask,
+    task::{ProcessTask, self_pid},
+    unwind::drop_quietly,
 };
 
 /// The record of one live process, shared by its task and everyone who can reach its pid.
@@ -42,11 +48,6 @@ pub(crate) struct Cell {
     pub(crate) pid: Pid,
     pub(crate) mailbox: Mailbox,
     pub(crate) state: Mutex<State>,
-    /// Messages the process has taken from its mailbox (written only by the process itself).
-    pub(crate) handled: AtomicU64,
-    /// Messages moved to the process's private queue and not yet taken (written only by the
-    /// process itself), so that introspection can report the whole mailbox length.
-    pub(crate) private_len: AtomicUsize,
 }
 
 // Keep the record of a process at most 120 bytes (136 with the `Arc` counts). glibc leaves about
@@ -60,6 +61,11 @@ pub(crate) struct State {
     life: Life,
     /// The exit sequence has taken the relations: nothing may be added to them any more.
     pub(crate) finished: bool,
+    /// The exit sequence has run to its end: waiters are told at once.
+    done: bool,
+    /// A gen_server has decided to stop (a handler returned a stop, or panicked) and is running
+    /// its `terminate`: a reply token it drops now is followed by its exit reason.
+    pub(crate) stopping: bool,
     pub(crate) trap_exit: bool,
     /// The server type, for a gen_server process (checked by typed look-ups).
     pub(crate) behaviour: Option<crate::gen_server::Behaviour>,
@@ -93,6 +99,8 @@ pub(crate) struct Relations {
     pub(crate) monitored_by: HashMap<MonitorRef, Pid>,
     /// Monitors this process holds: reference → watched process.
     pub(crate) monitoring: HashMap<MonitorRef, Pid>,
+    /// Who waits for the exit. Waiters that gave up are pruned whenever the vector is full, so it
+    /// holds about twice the waiters still waiting.
     pub(crate) waiters: Vec<oneshot::Sender<ExitReason>>,
 }
 
@@ -111,6 +119,12 @@ impl State {
             Life::Running(_) => None,
             Life::Exiting(reason) => Some(reason),
         }
+    }
+
+    /// Whether the process is on its way out: it has an exit reason, or a gen_server has decided
+    /// to stop.
+    pub(crate) fn leaving(&self) -> bool {
+        self.stopping || self.exit().is_some()
     }
 
     /// Records `reason` unless the process already has one; `Some` with the task's abort handle
@@ -142,40 +156,47 @@ impl Cell {
         }
     }
 
-    /// Resolves with the exit reason once the exit sequence has run.
+    /// Resolves with the exit reason once the exit sequence has run to its end.
     pub(crate) async fn exited(&self) -> ExitReason {
         let waiter = {
             let mut state = lock(&self.state);
-            if state.finished {
+            if state.done {
                 return state.exit().cloned().unwrap_or(ExitReason::Killed);
             }
             let (tx, rx) = oneshot::channel();
-            state.relations().waiters.push(tx);
+            let waiters = &mut state.relations().waiters;
+            if waiters.len() == waiters.capacity() {
+                waiters.retain(|waiter| !waiter.is_closed());
+            }
+            waiters.push(tx);
             rx
         };
         waiter.await.unwrap_or(ExitReason::Killed)
     }
 
-    /// The exit sequence (see the module docs).
+    /// The exit sequence (see the module docs); step 1 has dropped the process's future already.
     pub(crate) fn finish(&self) {
-        let (reason, name, relations) = {
+        let (reason, relations) = {
             let mut state = lock(&self.state);
             // Killed by the runtime itself if nothing recorded a reason (this also drops the abort
             // handle, which a finished task no longer needs).
             state.set_exit(ExitReason::Killed);
             let reason = state.exit().cloned().unwrap_or(ExitReason::Killed);
             state.finished = true;
-            let mut relations = state.relations.take();
-            let name = relations
-                .as_mut()
-                .and_then(|relations| relations.name.take());
-            (reason, name, relations)
+            (reason, state.relations.take())
         };
-        drop(self.mailbox.close());
-        table().remove(self.pid, reason.clone());
+        let mut relations = relations.map(|relations| *relations).unwrap_or_default();
+
+        let closed = self.mailbox.close();
+        for message in closed.messages {
+            drop_quietly(message, "a message left in an exiting process's mailbox");
+        }
+
+        let name = relations.name.take();
         if let Some(name) = &name {
             registry::release(name, self.pid);
         }
+        table().remove(self.pid, reason.clone());
         match &reason {
             ExitReason::Panic(_) | ExitReason::Error(_) => {
                 tracing::warn!(pid = %self.pid, name = name.as_deref(), %reason, "process crashed");
@@ -184,9 +205,29 @@ impl Cell {
                 tracing::debug!(pid = %self.pid, name = name.as_deref(), %reason, "process exited")
             }
         }
-        if let Some(relations) = relations {
-            link::notify_exit(self.pid, &reason, *relations);
+
+        let waiters = std::mem::take(&mut relations.waiters);
+        link::notify_exit(self.pid, &reason, relations);
+        for watch in closed.watchers.iter().filter_map(Weak::upgrade) {
+            watch.callee_exited(&reason);
         }
+        // Waiters that came after step 1 are in relations made afresh since.
+        let late = {
+            let mut state = lock(&self.state);
+            state.done = true;
+            state.relations.take()
+        };
+        let late = late.map(|relations| relations.waiters).unwrap_or_default();
+        for waiter in waiters.into_iter().chain(late) {
+            let _ = waiter.send(reason.clone());
+        }
+    }
+}
+
+/// Marks the gen_server running this code as stopping (see [`State::stopping`]).
+pub(crate) fn mark_stopping() {
+    if let Some(pid) = self_pid() {
+        table().with(pid, |cell| lock(&cell.state).stopping = true);
     }
 }
 
@@ -274,16 +315,17 @@ impl<T> ProcessHandle<T> {
         self.cell.pid
     }
 
-    /// Waits for the process to end.
+    /// Waits for the process to end: it has left the process table, released its name and told
+    /// its links and monitors, as for [`wait`].
     ///
     /// # Errors
     ///
     /// The exit reason when the process ended without its function returning a value.
     pub async fn join(self) -> Result<T, ExitReason> {
-        match self.result.await {
-            Ok(value) => Ok(value),
-            Err(_) => Err(self.cell.exited().await),
-        }
+        let ProcessHandle { cell, result } = self;
+        let value = result.await;
+        let reason = cell.exited().await;
+        value.map_err(|_| reason)
     }
 }
 
@@ -301,16 +343,44 @@ where
     Fut: Future + Send + 'static,
     Fut::Output: ProcessOutput,
 {
+    match try_start(f, |cell| {
+        relate(cell);
+        Ok::<(), std::convert::Infallible>(())
+    }) {
+        Ok(cell) => cell,
+        Err(never) => match never {},
+    }
+}
+
+/// [`start`] with a `relate` that can refuse (a name already taken): the process is then removed
+/// again before it ever ran, and `f` is dropped. `relate` must undo what it did before failing.
+pub(crate) fn try_start<F, Fut, E>(
+    f: F,
+    relate: impl FnOnce(&Arc<Cell>) -> Result<(), E>,
+) -> Result<Arc<Cell>, E>
+where
+    F: FnOnce(Context) -> Fut + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: ProcessOutput,
+{
     let cell = table().insert(|pid| {
         Arc::new(Cell {
             pid,
             mailbox: Mailbox::default(),
             state: Mutex::new(State::default()),
-            handled: AtomicU64::new(0),
-            private_len: AtomicUsize::new(0),
         })
     });
-    relate(&cell);
+    if let Err(error) = relate(&cell) {
+        {
+            let mut state = lock(&cell.state);
+            state.set_exit(ExitReason::NoProc);
+            state.finished = true;
+            state.done = true;
+        }
+        table().remove(cell.pid, ExitReason::NoProc);
+        drop_quietly(f, "a process function that never ran");
+        return Err(error);
+    }
     tracing::debug!(pid = %cell.pid, "process spawned");
     let task = tokio::spawn(ProcessTask::new(cell.clone(), f));
     let abort = task.abort_handle();
@@ -321,9 +391,12 @@ where
             drop(state);
             abort.abort();
         }
-        Life::Running(slot) => *slot = Some(abort),
+        Life::Running(slot) => {
+            *slot = Some(abort);
+            drop(state);
+        }
     }
-    cell.clone()
+    Ok(cell)
 }
 
 /// Sends `message` to `pid`.
@@ -353,48 +426,78 @@ thread_local! {
     static LAST_SERVER: RefCell<Option<Arc<Cell>>> = const { RefCell::new(None) };
 }
 
-/// Pushes a call or cast onto server `pid`'s mailbox: `None` if there is no such process,
-/// `Some(false)` if it is exiting (its mailbox is closed; the message is dropped).
+/// Why a message did not reach a server; it comes back, so that a call by name can try again.
+pub(crate) enum Unsent {
+    /// No such process.
+    NoProc(Message),
+    /// The process is exiting: its mailbox is closed.
+    Exiting(Message),
+}
+
+impl Unsent {
+    fn drop_quietly(self, pid: Pid, what: &'static str) {
+        let (Unsent::NoProc(message) | Unsent::Exiting(message)) = self;
+        tracing::debug!(%pid, message_type = message.type_name(), "{what} to a dead process dropped");
+        drop_quietly(message, "a message to a dead process");
+    }
+}
+
+/// Pushes a call or cast onto server `pid`'s mailbox; a call's reply slot comes as `watch`.
 ///
 /// A cached record is always right about its own pid: pids are never reused, and a process that
 /// has exited has a closed mailbox, so a stale record refuses the message as the table would.
-pub(crate) fn push_to_server(pid: Pid, message: Message) -> Option<bool> {
-    let mut message = Some(message);
-    let cached = LAST_SERVER.try_with(|last| match (last.borrow().as_ref(), message.take()) {
-        (Some(cell), Some(message)) if cell.pid == pid => Some(cell.mailbox.push(message).is_ok()),
+pub(crate) fn push_to_server(
+    pid: Pid,
+    message: Message,
+    watch: Option<Weak<dyn Watch>>,
+) -> Result<(), Unsent> {
+    let mut parcel = Some((message, watch));
+    let cached = LAST_SERVER.try_with(|last| match (last.borrow().as_ref(), parcel.take()) {
+        (Some(cell), Some((message, watch))) if cell.pid == pid => {
+            Some(cell.mailbox.push_with(message, watch))
+        }
         (_, unsent) => {
-            message = unsent;
+            parcel = unsent;
             None
         }
     });
-    if let Ok(Some(pushed)) = cached {
-        return Some(pushed);
-    }
-    let message = message?;
-    let cell = table().get(pid)?;
-    let pushed = cell.mailbox.push(message).is_ok();
-    // The record replaced is dropped here, outside the cell's borrow.
-    let _previous = LAST_SERVER.try_with(|last| last.replace(Some(cell)));
-    Some(pushed)
+    let pushed = match (cached, parcel) {
+        (Ok(Some(pushed)), _) => pushed,
+        (_, Some((message, watch))) => {
+            let Some(cell) = table().get(pid) else {
+                return Err(Unsent::NoProc(message));
+            };
+            let pushed = cell.mailbox.push_with(message, watch);
+            // The record replaced is dropped here, outside the cell's borrow.
+            let _previous = LAST_SERVER.try_with(|last| last.replace(Some(cell)));
+            pushed
+        }
+        (_, None) => unreachable!("the message is either pushed or still here"),
+    };
+    pushed.map_err(Unsent::Exiting)
 }
 
 /// Casts to server `pid` (typed or dynamic): as [`push_to_server`], with a dropped cast logged.
 pub(crate) fn cast_to_server(pid: Pid, message: Message) {
-    if push_to_server(pid, message) != Some(true) {
-        tracing::debug!(%pid, "cast to a dead process dropped");
+    if let Err(unsent) = push_to_server(pid, message, None) {
+        unsent.drop_quietly(pid, "cast");
     }
 }
 
 /// Pushes a message into `pid`'s mailbox; `false` if there is no such live process.
 pub(crate) fn deliver(pid: Pid, message: Message) -> bool {
-    let type_name = message.type_name();
-    match table().with(pid, |cell| cell.mailbox.push(message).is_ok()) {
-        Some(true) => true,
-        _ => {
-            tracing::debug!(%pid, message_type = type_name, "message to a dead process dropped");
-            false
-        }
-    }
+    // Through `with`, not `get`: no reference count traffic on the send path.
+    let mut parcel = Some(message);
+    let refused = table()
+        .with(pid, |cell| cell.mailbox.push(parcel.take()?).err())
+        .flatten();
+    let unsent = match (refused, parcel) {
+        (Some(message), _) => Unsent::Exiting(message),
+        (None, Some(message)) => Unsent::NoProc(message),
+        (None, None) => return true,
+    };
+    unsent.drop_quietly(pid, "message");
+    false
 }
 
 /// Waits for `pid` to exit and returns its exit reason; works inside and outside processes.

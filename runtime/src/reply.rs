@@ -1,26 +1,35 @@
 //! Answering calls: the reply token, the caller, and what a handler returns.
 
-use std::fmt;
+use std::{fmt, sync::Arc};
 
-use tokio::sync::oneshot;
-
-use crate::{dispatch::Encoded, exit::ExitReason, pid::Pid};
+use crate::{
+    dispatch::Encoded,
+    exit::ExitReason,
+    pid::Pid,
+    reply_slot::{ReplySlot, Waiting},
+};
 
 /// The right to answer one call or request, once.
 ///
 /// It can be used at once, kept and used later, or sent to another process to answer (a deferred
-/// reply: OTP's `noreply` followed by `gen_server:reply`). Dropping it unanswered leaves the caller
-/// to its timeout, unless the process holding it exits, in which case the caller learns the exit
-/// reason at once.
+/// reply: OTP's `noreply` followed by `gen_server:reply`). A reply that can no longer come fails
+/// the caller at once, where OTP would leave it to its timeout:
+/// - dropping the token unanswered, wherever it is (its holder returned without replying,
+///   panicked or exited, or the message holding it was never read), fails the call with
+///   [`CallError::NoReply`](crate::CallError::NoReply), or with
+///   [`CallError::Exited`](crate::CallError::Exited) and the exit reason when the server it was
+///   sent to is exiting;
+/// - the server the call was sent to exiting fails the call with
+///   [`CallError::Exited`](crate::CallError::Exited), even while another process holds the token.
 pub struct ReplyTo<R>(Route<R>);
 
 enum Route<R> {
     /// A typed caller on this node waits for the value itself.
-    Local(oneshot::Sender<R>),
+    Local(Arc<ReplySlot<R>>),
     /// A dynamic (string-keyed) caller waits for the value encoded. Boxed, so that a token is 16
     /// bytes in every typed call and cast; a dynamic call allocates its JSON anyway.
     Encoded(Box<Encoding<R>>),
-    /// Nobody waits: the call was a cast, or the token was already taken.
+    /// Nobody waits: the call was a cast, or the token was already used.
     Nobody,
 }
 
@@ -28,14 +37,15 @@ enum Route<R> {
 const _: () = assert!(std::mem::size_of::<ReplyTo<u64>>() == 16);
 
 struct Encoding<R> {
-    tx: oneshot::Sender<Encoded>,
+    slot: Arc<ReplySlot<Encoded>>,
     encode: fn(R) -> Encoded,
 }
 
 impl<R> ReplyTo<R> {
-    pub(crate) fn channel() -> (Self, oneshot::Receiver<R>) {
-        let (tx, rx) = oneshot::channel();
-        (ReplyTo(Route::Local(tx)), rx)
+    /// A token and the caller's side of its call.
+    pub(crate) fn channel() -> (Self, Waiting<R>) {
+        let slot = ReplySlot::new();
+        (ReplyTo(Route::Local(slot.clone())), Waiting::new(slot))
     }
 
     /// A token nobody waits on: sending through it does nothing.
@@ -45,10 +55,10 @@ impl<R> ReplyTo<R> {
 
     /// Sends the reply; `false` if nobody waits for it (the caller timed out or exited, or the
     /// call was a cast).
-    pub fn send(self, reply: R) -> bool {
-        match self.0 {
-            Route::Local(tx) => tx.send(reply).is_ok(),
-            Route::Encoded(encoding) => encoding.tx.send((encoding.encode)(reply)).is_ok(),
+    pub fn send(mut self, reply: R) -> bool {
+        match std::mem::replace(&mut self.0, Route::Nobody) {
+            Route::Local(slot) => slot.send(reply).is_ok(),
+            Route::Encoded(encoding) => encoding.slot.send((encoding.encode)(reply)).is_ok(),
             Route::Nobody => false,
         }
     }
@@ -56,9 +66,19 @@ impl<R> ReplyTo<R> {
     /// Whether a caller still waits for this reply.
     pub fn is_waiting(&self) -> bool {
         match &self.0 {
-            Route::Local(tx) => !tx.is_closed(),
-            Route::Encoded(encoding) => !encoding.tx.is_closed(),
+            Route::Local(slot) => slot.is_waiting(),
+            Route::Encoded(encoding) => encoding.slot.is_waiting(),
             Route::Nobody => false,
+        }
+    }
+}
+
+impl<R> Drop for ReplyTo<R> {
+    fn drop(&mut self) {
+        match &self.0 {
+            Route::Local(slot) => slot.token_dropped(),
+            Route::Encoded(encoding) => encoding.slot.token_dropped(),
+            Route::Nobody => {}
         }
     }
 }
@@ -66,10 +86,15 @@ impl<R> ReplyTo<R> {
 impl ReplyTo<Encoded> {
     /// Turns a dynamic caller's token into one for the handler's own reply type, encoding the
     /// reply on the way.
-    pub(crate) fn encoding<R>(self, encode: fn(R) -> Encoded) -> ReplyTo<R> {
-        match self.0 {
-            Route::Local(tx) => ReplyTo(Route::Encoded(Box::new(Encoding { tx, encode }))),
-            Route::Encoded(..) | Route::Nobody => ReplyTo(Route::Nobody),
+    pub(crate) fn encoding<R>(mut self, encode: fn(R) -> Encoded) -> ReplyTo<R> {
+        match std::mem::replace(&mut self.0, Route::Nobody) {
+            Route::Local(slot) => ReplyTo(Route::Encoded(Box::new(Encoding { slot, encode }))),
+            // Dynamic calls always carry a local token; any other is answered as dropped.
+            Route::Encoded(encoding) => {
+                encoding.slot.token_dropped();
+                ReplyTo(Route::Nobody)
+            }
+            Route::Nobody => ReplyTo(Route::Nobody),
         }
     }
 }
@@ -91,7 +116,7 @@ impl<R> fmt::Debug for ReplyTo<R> {
 /// | variant | the caller | the server |
 /// | --- | --- | --- |
 /// | `Reply(x)` | gets `x` | goes on |
-/// | `NoReply` | waits: answer later through [`Caller::defer`]'s token | goes on |
+/// | `NoReply` | waits: answer later through [`Caller::defer`]'s token (without one, the caller gets [`CallError::NoReply`](crate::CallError::NoReply) at once) | goes on |
 /// | `Stop(reason)` | gets [`CallError::Exited`](crate::CallError::Exited) | runs `terminate`, exits with `reason` |
 /// | `StopReply(reason, x)` | gets `x` | runs `terminate`, exits with `reason` |
 ///
@@ -155,6 +180,11 @@ impl<X> Caller<X> {
             Reply::Stop(reason) => (None, Some(reason)),
             Reply::StopReply(reason, value) => (Some(value), Some(reason)),
         };
+        if stop.is_some() {
+            // Before the token is dropped below, so that its caller, woken by the drop, waits for
+            // the exit reason instead of failing with `NoReply`.
+            crate::process::mark_stopping();
+        }
         if let Some(value) = value {
             match self.reply_to.take() {
                 Some(token) => {

@@ -4,16 +4,25 @@
 //! it like any message (`ctx.receive::<Request<Q, R>>()`) and answers with [`Request::reply`], now
 //! or later, or hands the [`ReplyTo`] to another process to answer.
 //!
-//! A request never hangs on a dead process: if the target is not alive, or exits before replying
-//! (its mailbox, and the reply token in it, are dropped), the caller gets
-//! [`CallError::NoProc`] or [`CallError::Exited`] with the exit reason at once. If the target is
-//! alive but does not answer, the caller gets [`CallError::Timeout`].
+//! A request never hangs on a reply that can no longer come: if the target is not alive, or exits
+//! before replying (even while another process holds the reply token), the caller gets
+//! [`CallError::NoProc`] or [`CallError::Exited`] with the exit reason at once; if the reply token
+//! is dropped unanswered while the target lives on, [`CallError::NoReply`]. If the target is alive
+//! but does not answer, the caller gets [`CallError::Timeout`].
 
-use std::{any::Any, convert::Infallible, time::Duration};
+use std::{any::Any, convert::Infallible, sync::Arc, time::Duration};
 
 use crate::{
-    call_timer::CallTimer, exit::ExitReason, message::Message, pid::Pid, process, reply::ReplyTo,
-    table::table, task::self_pid,
+    call_timer::CallTimer,
+    exit::ExitReason,
+    mailbox::lock,
+    message::Message,
+    pid::Pid,
+    process::{self, Unsent},
+    reply::ReplyTo,
+    reply_slot::{Answer, Watch},
+    table::table,
+    task::self_pid,
 };
 
 /// How long a call waits for its reply unless told otherwise: five seconds, as Erlang's
@@ -22,6 +31,26 @@ use crate::{
 /// A call times out once its timeout has passed, and at most a millisecond later (the resolution
 /// of tokio's timers): calls made in quick succession share one timer update.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A timeout that never expires (OTP's `infinity`): pass it wherever a call, request or receive
+/// takes a timeout to wait for as long as it takes.
+///
+/// It is [`Duration::MAX`]; any timeout too long to add to the current time is treated the same
+/// way, so no timeout value panics.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use ferrotp::{INFINITY, Request};
+///
+/// let slow = ferrotp::spawn(|mut ctx| async move {
+///     let req: Request<(), &str> = ctx.receive().await;
+///     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+///     req.reply("done");
+/// });
+/// assert_eq!(ferrotp::request_timeout::<(), &str>(slow, (), INFINITY).await, Ok("done"));
+/// # }
+/// ```
+pub const INFINITY: Duration = Duration::MAX;
 
 /// Why a call or request got no reply, or got an error for one.
 ///
@@ -50,6 +79,11 @@ pub enum CallError<E = Infallible> {
         /// How long the caller waited.
         timeout: Duration,
     },
+    /// The reply token was dropped unanswered while the target lived on: its handler returned
+    /// without replying (or without deferring the reply), or the process it was handed to dropped
+    /// it or exited. The target goes on; OTP would leave the caller to its timeout here.
+    #[error("{0} dropped the call without replying")]
+    NoReply(Pid),
     /// A process called itself, which could only deadlock.
     #[error("{0} called itself, which would deadlock")]
     SelfCall(Pid),
@@ -89,6 +123,7 @@ impl CallError {
             CallError::NoProc(pid) => CallError::NoProc(pid),
             CallError::Exited { pid, reason } => CallError::Exited { pid, reason },
             CallError::Timeout { pid, timeout } => CallError::Timeout { pid, timeout },
+            CallError::NoReply(pid) => CallError::NoReply(pid),
             CallError::SelfCall(pid) => CallError::SelfCall(pid),
             CallError::UnknownHandler { name, available } => {
                 CallError::UnknownHandler { name, available }
@@ -170,7 +205,7 @@ where
 
 /// Puts the message `build` makes (around a fresh reply token) into `pid`'s mailbox and waits for
 /// the reply: the one mechanism under requests, typed calls and dynamic calls.
-pub(crate) async fn exchange<R>(
+pub(crate) async fn exchange<R: Send + 'static>(
     pid: Pid,
     timeout: Duration,
     build: impl FnOnce(Option<Pid>, ReplyTo<R>) -> Message,
@@ -179,22 +214,35 @@ pub(crate) async fn exchange<R>(
     if from == Some(pid) {
         return Err(CallError::SelfCall(pid));
     }
-    let (reply_to, reply) = ReplyTo::channel();
-    let message = build(from, reply_to);
-    match process::push_to_server(pid, message) {
-        None => return Err(gone(pid)),
-        Some(false) => return Err(exited(pid).await),
-        Some(true) => {}
-    }
+    let (reply_to, mut reply) = ReplyTo::channel();
+    let watch = Arc::downgrade(reply.slot()) as std::sync::Weak<dyn Watch>;
+    let mut timer = CallTimer::after(timeout);
     let timed_out = || CallError::Timeout { pid, timeout };
-    let mut timer = CallTimer::until(tokio::time::Instant::now() + timeout);
-    match timer.race(reply).await {
-        Some(Ok(reply)) => Ok(reply),
-        // The token was dropped unanswered: the target is exiting (or ignored the request, which
-        // leaves the caller to its timeout, as in Erlang).
-        Some(Err(_)) => Err(timer.race(exited(pid)).await.unwrap_or_else(timed_out)),
-        None => Err(timed_out()),
+    match process::push_to_server(pid, build(from, reply_to), Some(watch)) {
+        Ok(()) => {}
+        Err(Unsent::NoProc(_)) => return Err(gone(pid)),
+        Err(Unsent::Exiting(_)) => {
+            return Err(timer.race(exited(pid)).await.unwrap_or_else(timed_out));
+        }
     }
+    loop {
+        match timer.race(&mut reply).await {
+            Some(Answer::Replied(value)) => return Ok(value),
+            Some(Answer::Exited(reason)) => return Err(CallError::Exited { pid, reason }),
+            // The token was dropped: with the target on its way out, its exit sequence brings the
+            // reason through the slot; otherwise nothing will.
+            Some(Answer::Dropped) if leaving(pid) => reply.wait_for_exit(),
+            Some(Answer::Dropped) => return Err(CallError::NoReply(pid)),
+            None => return Err(timed_out()),
+        }
+    }
+}
+
+/// Whether `pid` is exiting, stopping, or gone.
+fn leaving(pid: Pid) -> bool {
+    table()
+        .with(pid, |cell| lock(&cell.state).leaving())
+        .unwrap_or(true)
 }
 
 /// The error for a call to a pid that is not alive: its exit reason if the runtime still knows

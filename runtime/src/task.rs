@@ -2,20 +2,21 @@
 //!
 //! It is written by hand rather than as nested `async` blocks because it is allocated once per
 //! process: tokio aligns task cells to 128 bytes, and keeping this future small keeps an idle
-//! process inside two of those lines instead of three. It does three things around the process
+//! process inside two of those lines instead of three. It does four things around the process
 //! function:
 //! - calls the function inside the task, so the function body runs in the new process;
-//! - sets the current pid for the duration of every poll, for [`self_pid`];
-//! - catches a panic and turns it into the exit reason.
+//! - sets the current pid for the duration of every poll, for [`self_pid`], and marks the process
+//!   as running meanwhile, for introspection;
+//! - catches a panic and turns it into the exit reason;
+//! - drops the body (the process's state) once the exit reason is fixed, catching a panic in its
+//!   `Drop`, however the process ends.
 //!
-//! Its `ExitGuard` runs the exit sequence when tokio drops the future: right after it completes,
-//! or when the task is aborted because an exit signal killed the process.
+//! Its `ExitGuard` runs the rest of the exit sequence when tokio drops the future: right after it
+//! completes, or when the task is aborted because an exit signal killed the process.
 
 use std::{
-    any::Any,
     cell::Cell as ThreadCell,
     future::Future,
-    panic::{AssertUnwindSafe, catch_unwind},
     pin::Pin,
     sync::Arc,
     task::{Context as TaskContext, Poll},
@@ -27,6 +28,7 @@ use crate::{
     mailbox::lock,
     pid::Pid,
     process::Cell,
+    unwind::catch,
 };
 
 thread_local! {
@@ -59,11 +61,29 @@ pin_project_lite::pin_project! {
 
 pin_project_lite::pin_project! {
     pub(crate) struct ProcessTask<F, Fut> {
-        // Declared before the guard, so the process's own state (its private queue of messages)
-        // is dropped before the exit sequence tells anyone the process has gone.
+        // Dropped before the guard, so the process's own state (its private queue of messages)
+        // is gone before the exit sequence tells anyone the process has gone.
         #[pin]
         stage: Stage<F, Fut>,
         guard: ExitGuard,
+    }
+
+    impl<F, Fut> PinnedDrop for ProcessTask<F, Fut> {
+        // Aborted (killed) before completing: the exit reason is already fixed by the kill, so
+        // the body is dropped with it in place. A panic in its `Drop` is logged.
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            drop_stage(this.stage);
+        }
+    }
+}
+
+/// Drops the process function or its body; a panic in a `Drop` there is logged.
+fn drop_stage<F, Fut>(mut stage: Pin<&mut Stage<F, Fut>>) {
+    if !matches!(*stage, Stage::Done) {
+        if let Err(message) = catch(|| stage.set(Stage::Done)) {
+            tracing::error!(%message, "a Drop implementation in an exiting process panicked; the panic is ignored");
+        }
     }
 }
 
@@ -94,7 +114,8 @@ where
         let cell = &this.guard.0;
         let mut stage = this.stage;
         let previous = CURRENT.replace(Some(cell.pid));
-        let polled = catch_unwind(AssertUnwindSafe(|| {
+        cell.mailbox.set_running(true);
+        let polled = catch(|| {
             loop {
                 match stage.as_mut().project() {
                     StageProj::Init { f } => {
@@ -111,26 +132,24 @@ where
                     StageProj::Done => return Poll::Pending,
                 }
             }
-        }));
-        CURRENT.set(previous);
+        });
         let reason = match polled {
-            Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(reason)) => reason,
-            Err(payload) => ExitReason::Panic(panic_message(&*payload)),
+            Ok(Poll::Pending) => None,
+            Ok(Poll::Ready(reason)) => Some(reason),
+            Err(message) => Some(ExitReason::Panic(message)),
         };
-        // Drop the body now, while the reason is already fixed.
-        stage.set(Stage::Done);
-        lock(&cell.state).set_exit(reason);
-        Poll::Ready(())
-    }
-}
-
-fn panic_message(payload: &(dyn Any + Send)) -> Arc<str> {
-    if let Some(message) = payload.downcast_ref::<&'static str>() {
-        (*message).into()
-    } else if let Some(message) = payload.downcast_ref::<String>() {
-        message.as_str().into()
-    } else {
-        "non-string panic payload".into()
+        let done = reason.is_some();
+        if let Some(reason) = reason {
+            // The reason first, then the body: a reply token dropped with the body fails its
+            // caller with this reason, not as if the process were alive.
+            lock(&cell.state).set_exit(reason);
+            drop_stage(stage);
+        }
+        cell.mailbox.set_running(false);
+        CURRENT.set(previous);
+        match done {
+            true => Poll::Ready(()),
+            false => Poll::Pending,
+        }
     }
 }

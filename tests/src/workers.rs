@@ -14,6 +14,17 @@ pub enum Event {
     Terminated(&'static str, ExitReason),
 }
 
+impl Event {
+    /// What a child `id` reports when its `crash` handler panics: its `terminate` runs with the
+    /// panic.
+    pub fn crashed(id: &'static str) -> Self {
+        Event::Terminated(
+            id,
+            ExitReason::Panic(format!("{id} crashed on purpose").into()),
+        )
+    }
+}
+
 /// A test child's start argument.
 #[derive(Debug, Clone)]
 pub struct Setup {

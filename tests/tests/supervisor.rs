@@ -39,9 +39,11 @@ async fn abc(ctx: &mut Context, spec: Supervisor) -> ferrotp::supervisor::Superv
     sup
 }
 
-async fn crash(sup: &ferrotp::supervisor::SupervisorRef, id: &str) {
+/// Crashes child `id`, and checks that its `terminate` ran with the panic.
+async fn crash(ctx: &mut Context, sup: &ferrotp::supervisor::SupervisorRef, id: &'static str) {
     let child = sup.child::<Worker>(id).await.unwrap();
     let _ = child.crash().await;
+    assert_eq!(next_event(ctx).await, Event::crashed(id));
 }
 
 #[tokio::test(start_paused = true)]
@@ -74,7 +76,7 @@ async fn one_for_one_restarts_only_the_crashed_child() {
             .unwrap();
         events(&mut ctx, 2).await;
         let before = sup.child_pid("a".into()).await.unwrap();
-        crash(&sup, "a").await;
+        crash(&mut ctx, &sup, "a").await;
         assert_eq!(next_event(&mut ctx).await, Event::Started("a"));
         let after = sup.child_pid("a".into()).await.unwrap();
         assert_ne!(before, after, "a new process");
@@ -91,7 +93,7 @@ async fn one_for_one_restarts_only_the_crashed_child() {
 async fn one_for_all_restarts_everyone() {
     in_process(|mut ctx| async move {
         let sup = abc(&mut ctx, Supervisor::one_for_all().intensity(5, SECOND)).await;
-        crash(&sup, "b").await;
+        crash(&mut ctx, &sup, "b").await;
         assert_eq!(
             events(&mut ctx, 5).await,
             [
@@ -110,7 +112,7 @@ async fn one_for_all_restarts_everyone() {
 async fn rest_for_one_restarts_the_child_and_those_after_it() {
     in_process(|mut ctx| async move {
         let sup = abc(&mut ctx, Supervisor::rest_for_one().intensity(5, SECOND)).await;
-        crash(&sup, "b").await;
+        crash(&mut ctx, &sup, "b").await;
         assert_eq!(
             events(&mut ctx, 3).await,
             [
@@ -143,7 +145,7 @@ async fn restart_types_decide_after_crashes_and_normal_exits() {
                     .unwrap();
                 events(&mut ctx, 1).await;
 
-                crash(&sup, "x").await;
+                crash(&mut ctx, &sup, "x").await;
                 let restarted_after_crash = restart != Restart::Temporary;
                 if restarted_after_crash {
                     assert_eq!(
@@ -194,13 +196,13 @@ async fn exactly_max_restarts_in_the_window_are_tolerated_and_one_more_escalates
             .unwrap();
         events(&mut ctx, 1).await;
         for _ in 0..3 {
-            crash(&sup, "x").await;
+            crash(&mut ctx, &sup, "x").await;
             assert_eq!(next_event(&mut ctx).await, Event::Started("x"));
             tokio::time::advance(SECOND).await;
         }
         // Four restarts within five seconds: one too many.
         let monitor = ctx.monitor(sup.pid());
-        crash(&sup, "x").await;
+        crash(&mut ctx, &sup, "x").await;
         let down: Down = ctx.receive_if(|d: &Down| d.monitor == monitor).await;
         assert_eq!(down.reason, ExitReason::MaxRestartIntensity);
     })
@@ -219,7 +221,7 @@ async fn old_restarts_age_out_of_the_window() {
             .unwrap();
         events(&mut ctx, 1).await;
         for _ in 0..10 {
-            crash(&sup, "x").await;
+            crash(&mut ctx, &sup, "x").await;
             assert_eq!(next_event(&mut ctx).await, Event::Started("x"));
             // Three seconds apart: never more than two restarts within five seconds.
             tokio::time::advance(3 * SECOND).await;
@@ -272,6 +274,7 @@ async fn escalation_goes_up_a_three_level_tree() {
         for crash in 1..=7 {
             let leaf = leaf_of(top).await;
             let _ = leaf.crash().await;
+            assert_eq!(next_event(&mut ctx).await, Event::crashed("leaf"));
             assert_eq!(
                 ctx.receive::<Event>().await,
                 Event::Started("leaf"),
@@ -445,6 +448,7 @@ async fn a_named_child_is_found_by_name_after_a_restart() {
         events(&mut ctx, 1).await;
         let first = ServerRef::<Worker>::lookup("sup-named-db").unwrap();
         let _ = first.crash().await;
+        assert_eq!(next_event(&mut ctx).await, Event::crashed("db"));
         assert_eq!(next_event(&mut ctx).await, Event::Started("db"));
         let second = ServerRef::<Worker>::lookup("sup-named-db").unwrap();
         assert_ne!(first, second);
