@@ -2,7 +2,8 @@
 //!
 //! For `impl Echo { ... }` it emits, next to the user's impl block (minus the handler attributes):
 //! - `EchoClient`, the typed client (one async method per handler, plus `_timeout` and `cast_`
-//!   forms), which `ServerRef<Echo>` dereferences to;
+//!   forms) holding an address (a pid or a registered name), which `ServerRef<Echo>` and
+//!   `NamedRef<Echo>` dereference to;
 //! - inside an anonymous `const _: () = { ... }` block, so nothing else leaks into the user's
 //!   namespace: the call enum (one variant per handler), one dispatch function per handler, and the
 //!   `GenServer` impl whose `__dispatch` matches typed calls exhaustively, dynamic calls by name (an
@@ -104,7 +105,7 @@ fn generate(server: &Server) -> TokenStream {
         #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
         #[allow(unreachable_pub)]
         pub struct #client {
-            pid: ::ferrotp::Pid,
+            to: ::ferrotp::gen_server::Addr,
         }
 
         const _: () = {
@@ -114,12 +115,12 @@ fn generate(server: &Server) -> TokenStream {
             }
 
             impl ::ferrotp::gen_server::ServerClient for #client {
-                fn __new(pid: ::ferrotp::Pid) -> Self {
-                    #client { pid }
+                fn __new(to: ::ferrotp::gen_server::Addr) -> Self {
+                    #client { to }
                 }
 
-                fn pid(&self) -> ::ferrotp::Pid {
-                    self.pid
+                fn __addr(&self) -> ::ferrotp::gen_server::Addr {
+                    self.to
                 }
             }
 
@@ -380,12 +381,12 @@ fn client_methods(handler: &Handler) -> TokenStream {
 
         #[doc = #timeout_doc]
         pub async fn #timeout_ident(&self, #param timeout: ::core::time::Duration) -> #output {
-            #call(self.pid, timeout, move |reply_to| __Call::#ident(#arg, reply_to)).await
+            #call(self.to, timeout, move |reply_to| __Call::#ident(#arg, reply_to)).await
         }
 
         #[doc = #cast_doc]
         pub fn #cast_ident(&self, #param) {
-            ::ferrotp::gen_server::__cast(self.pid, __Call::#ident(#arg, ::ferrotp::ReplyTo::nobody()))
+            ::ferrotp::gen_server::__cast(self.to, __Call::#ident(#arg, ::ferrotp::ReplyTo::nobody()))
         }
     }
 }

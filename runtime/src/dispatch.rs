@@ -18,9 +18,8 @@ use serde_json::Value;
 use crate::{
     message::Message,
     pid::Pid,
-    process,
     reply::ReplyTo,
-    request::{CallError, DEFAULT_TIMEOUT, exchange},
+    request::{self, Addr, CallError, DEFAULT_TIMEOUT, exchange},
     task::self_pid,
 };
 
@@ -62,9 +61,19 @@ pub async fn call_timeout<R: DeserializeOwned>(
     body: impl Serialize,
     timeout: Duration,
 ) -> Result<R, CallError<Value>> {
+    call_to(Addr::Pid(pid), name, body, timeout).await
+}
+
+/// [`call_timeout`] to a pid or a registered name.
+pub(crate) async fn call_to<R: DeserializeOwned>(
+    to: Addr,
+    name: &str,
+    body: impl Serialize,
+    timeout: Duration,
+) -> Result<R, CallError<Value>> {
     let body = encode_body(name, body)?;
     let name = name.to_owned();
-    let reply = exchange(pid, timeout, |from, reply_to| {
+    let reply = exchange(to, timeout, |from, reply_to| {
         Message::new(DynamicCall {
             name: name.clone(),
             body,
@@ -87,16 +96,19 @@ pub async fn call_timeout<R: DeserializeOwned>(
 ///
 /// [`CallError::BadRequest`] when `body` cannot be encoded.
 pub fn cast(pid: Pid, name: &str, body: impl Serialize) -> Result<(), CallError<Value>> {
+    cast_to(Addr::Pid(pid), name, body)
+}
+
+/// [`cast`] to a pid or a registered name.
+pub(crate) fn cast_to(to: Addr, name: &str, body: impl Serialize) -> Result<(), CallError<Value>> {
     let body = encode_body(name, body)?;
-    process::cast_to_server(
-        pid,
-        Message::new(DynamicCall {
-            name: name.to_owned(),
-            body,
-            from: self_pid(),
-            reply_to: ReplyTo::nobody(),
-        }),
-    );
+    let call = DynamicCall {
+        name: name.to_owned(),
+        body,
+        from: self_pid(),
+        reply_to: ReplyTo::nobody(),
+    };
+    request::cast_to(to, Message::new(call));
     Ok(())
 }
 

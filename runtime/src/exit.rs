@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 /// | [`Panic`](ExitReason::Panic) | the process panicked; holds the panic message | yes |
 /// | [`NoProc`](ExitReason::NoProc) | the process did not exist (link or monitor of a dead pid) | yes |
 /// | [`Error`](ExitReason::Error) | the process function returned `Err(e)`; holds `e` as text | yes |
-/// | [`MaxRestartIntensity`](ExitReason::MaxRestartIntensity) | a supervisor gave up restarting its children | yes |
+/// | [`MaxRestartIntensity`](ExitReason::MaxRestartIntensity) | a supervisor gave up restarting its children (a shutdown for restart purposes: a transient parent does not restart it) | yes |
 ///
 /// Reasons are cheap to clone (messages are reference-counted) and serialisable, so they can cross
 /// nodes.
@@ -37,7 +37,9 @@ pub enum ExitReason {
     /// A user-defined error.
     Error(Arc<str>),
     /// A supervisor restarted its children more often than its intensity allows, stopped them,
-    /// and exited (escalating to its own supervisor, which restarts it).
+    /// and exited (escalating to its own supervisor, which restarts it if it is permanent). OTP
+    /// exits with `shutdown` here; ferrotp keeps the reason distinct for logs, `Down` and `Exit`,
+    /// and treats it as a shutdown for restart purposes: a transient parent does not restart it.
     MaxRestartIntensity,
 }
 

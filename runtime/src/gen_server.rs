@@ -29,6 +29,7 @@ use std::{
     ops::Deref,
     pin::Pin,
     sync::Arc,
+    time::Duration,
 };
 
 use serde::{Serialize, de::DeserializeOwned};
@@ -36,6 +37,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::{
+    call_timer::CallTimer,
     context::Context,
     dispatch,
     exit::ExitReason,
@@ -89,6 +91,7 @@ pub trait GenServer: Sized + Send + 'static {
         Start {
             arg,
             name: None,
+            keeper: None,
             link: false,
         }
     }
@@ -99,12 +102,13 @@ pub trait GenServer: Sized + Send + 'static {
     }
 }
 
-/// The typed client a `#[gen_server]` generates: a pid with one method per handler.
+/// The typed client a `#[gen_server]` generates: an address (a pid, or a registered name) with one
+/// method per handler. Reached through a [`ServerRef`] or a [`NamedRef`].
 pub trait ServerClient: Copy + Send + Sync + 'static {
     #[doc(hidden)]
-    fn __new(pid: Pid) -> Self;
-    /// The server's pid.
-    fn pid(&self) -> Pid;
+    fn __new(to: Addr) -> Self;
+    #[doc(hidden)]
+    fn __addr(&self) -> Addr;
 }
 
 /// What a server did with one message.
@@ -149,6 +153,23 @@ pub enum LookupError {
     /// The process is not alive.
     #[error("{0} is not alive")]
     NoProc(Pid),
+    /// A supervisor has no child with this id (ids are not registered names).
+    #[error("no child `{0}`")]
+    NoChild(Arc<str>),
+    /// A supervisor's child with this id is not running right now: stopped, or being restarted.
+    #[error("child `{0}` is not running")]
+    NotRunning(Arc<str>),
+    /// The process asked (a supervisor) did not answer in time; it is alive but busy.
+    #[error("{pid} did not answer within {timeout:?}")]
+    Timeout {
+        /// The process asked.
+        pid: Pid,
+        /// How long the lookup waited.
+        timeout: std::time::Duration,
+    },
+    /// Asking the process (a supervisor) failed otherwise.
+    #[error("the lookup failed: {0}")]
+    Call(CallError),
     /// The process is not a server of the expected type.
     #[error("{pid} is not a `{expected}` server (it is {})", actual.unwrap_or("not a gen_server"))]
     WrongType {
@@ -186,6 +207,8 @@ fn behaviour<S: 'static>() -> (TypeId, &'static str) {
 pub struct Start<S: GenServer> {
     arg: S::Arg,
     name: Option<Arc<str>>,
+    /// Who keeps the name for the server's successor (its supervisor).
+    keeper: Option<Pid>,
     link: bool,
 }
 
@@ -197,9 +220,11 @@ impl<S: GenServer> Start<S> {
         self
     }
 
-    /// [`name`](Start::name) with a name already shared (a supervisor restarting its child).
-    pub(crate) fn shared_name(mut self, name: Arc<str>) -> Self {
+    /// [`name`](Start::name) with a name already shared, kept by `keeper` across the server's
+    /// exits (a supervisor starting its child).
+    pub(crate) fn kept_name(mut self, name: Arc<str>, keeper: Option<Pid>) -> Self {
         self.name = Some(name);
+        self.keeper = keeper;
         self
     }
 
@@ -217,7 +242,12 @@ impl<S: GenServer> IntoFuture for Start<S> {
     /// Spawns the server process (`.await` calls this), so the process runs from here on; the
     /// returned future resolves once its `init` has finished.
     fn into_future(self) -> Starting<S> {
-        let Start { arg, name, link } = self;
+        let Start {
+            arg,
+            name,
+            keeper,
+            link,
+        } = self;
         let parent = match link {
             true => match self_pid() {
                 Some(parent) => Some(parent),
@@ -226,7 +256,7 @@ impl<S: GenServer> IntoFuture for Start<S> {
             false => None,
         };
         let (ack, started) = oneshot::channel();
-        let body = move |ctx| serve::<S>(ctx, arg, name, parent, ack);
+        let body = move |ctx| serve::<S>(ctx, arg, name.map(|name| (name, keeper)), parent, ack);
         let cell = match parent {
             Some(parent) => match link::start_linked(parent, body) {
                 Some(cell) => cell,
@@ -234,8 +264,13 @@ impl<S: GenServer> IntoFuture for Start<S> {
             },
             None => process::start(body, |_| {}),
         };
+        let _waiting = process::WaitingOn::new(cell.pid);
         Starting {
-            state: Stage::Waiting { cell, started },
+            state: Stage::Waiting {
+                cell,
+                started,
+                _waiting,
+            },
         }
     }
 }
@@ -257,6 +292,8 @@ enum Stage<S: GenServer> {
     Waiting {
         cell: Arc<Cell>,
         started: oneshot::Receiver<Ack<S::InitError>>,
+        /// The starter is blocked on the new server's `init` meanwhile.
+        _waiting: process::WaitingOn,
     },
     /// The start failed: the error (or, when `init` ended without answering because it panicked
     /// or the process was killed, the exit reason) once the process has exited, so that whoever
@@ -291,7 +328,7 @@ impl<S: GenServer> Future for Starting<S> {
         let this = self.get_mut();
         loop {
             match &mut this.state {
-                Stage::Waiting { cell, started } => {
+                Stage::Waiting { cell, started, .. } => {
                     let error = match Pin::new(started).poll(cx) {
                         Poll::Pending => return Poll::Pending,
                         Poll::Ready(Ok(Ok(()))) => {
@@ -349,7 +386,7 @@ pub(crate) struct SystemStop(pub(crate) ExitReason);
 fn serve<S: GenServer>(
     mut ctx: Context,
     arg: S::Arg,
-    name: Option<Arc<str>>,
+    name: Option<(Arc<str>, Option<Pid>)>,
     parent: Option<Pid>,
     ack: oneshot::Sender<Result<(), StartError<S::InitError>>>,
 ) -> impl Future<Output = ExitReason> + Send {
@@ -364,9 +401,9 @@ fn serve<S: GenServer>(
         }
     }
     let mut ack = Some(ack);
-    if let Some(name) = name {
+    if let Some((name, keeper)) = name {
         if let Err(registry::RegisterError::NameTaken { name, pid }) =
-            registry::register_shared(&name, ctx.pid())
+            registry::register_kept(&name, ctx.pid(), keeper)
         {
             // The starter learns of the failure from the reply, not from an exit signal.
             if let Some(parent) = parent {
@@ -457,8 +494,10 @@ fn parent_of(ctx: &Context) -> Option<Pid> {
 /// It dereferences to the client `#[gen_server]` generates, so the server's handlers are its
 /// methods: `server.echo(x).await`, `server.echo_timeout(x, d).await`, `server.cast_echo(x)`.
 /// It is a pid underneath: `Copy`, and still usable after the server exits, when calls fail at
-/// once with [`CallError::Exited`] and the server's exit reason.
+/// once with [`CallError::Exited`] and the server's exit reason. To follow a server across
+/// restarts, call it by name instead: [`ServerRef::named`].
 pub struct ServerRef<S: GenServer> {
+    pid: Pid,
     client: S::Client,
     server: PhantomData<fn() -> S>,
 }
@@ -466,17 +505,56 @@ pub struct ServerRef<S: GenServer> {
 impl<S: GenServer> ServerRef<S> {
     fn unchecked(pid: Pid) -> Self {
         ServerRef {
-            client: S::Client::__new(pid),
+            pid,
+            client: S::Client::__new(Addr::Pid(pid)),
             server: PhantomData,
         }
     }
 
     /// The server's pid.
     pub fn pid(&self) -> Pid {
-        self.client.pid()
+        self.pid
     }
 
-    /// The `S` server registered under `name`.
+    /// A reference to whichever `S` server is registered under `name` at each call (Elixir's
+    /// `GenServer.call(:name, ...)`): it follows the server across restarts. No server needs to
+    /// be registered under the name yet.
+    ///
+    /// While a supervisor restarts a child registered under the name, the name stays reserved: a
+    /// call made meanwhile waits for the new server (within the call's timeout) and fails at once
+    /// with the supervisor's reason if there will be none; a cast waits for it too. With no
+    /// server under the name, a call fails with [`CallError::NotRegistered`] and a cast is dropped.
+    ///
+    /// Names given to `named` are kept for the life of the program (Erlang keeps its atoms the
+    /// same way): use it with a fixed set of names, not one per request.
+    ///
+    /// ```
+    /// # use ferrotp::prelude::*;
+    /// # struct Kv;
+    /// # #[gen_server]
+    /// # impl Kv {
+    /// #     async fn init(_: ()) -> Self { Kv }
+    /// #     #[install("get")]
+    /// #     async fn get(&mut self, key: String) -> Option<String> { None }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let kv = ServerRef::<Kv>::named("doc-kv");
+    /// assert_eq!(kv.get("a".into()).await, Err(CallError::NotRegistered("doc-kv".into())));
+    /// Kv::start(()).name("doc-kv").await.unwrap();
+    /// assert_eq!(kv.get("a".into()).await, Ok(None));
+    /// # }
+    /// ```
+    pub fn named(name: &str) -> NamedRef<S> {
+        let name = registry::intern(name);
+        NamedRef {
+            name,
+            client: S::Client::__new(Addr::Name(name)),
+            server: PhantomData,
+        }
+    }
+
+    /// The `S` server registered under `name` now (OTP's `whereis`, typed). To call whichever
+    /// server has the name at each call, use [`named`](ServerRef::named).
     ///
     /// # Errors
     ///
@@ -506,30 +584,34 @@ impl<S: GenServer> ServerRef<S> {
     }
 
     /// Asks the server to stop with `reason` and waits until it has: its `terminate` runs first
-    /// (OTP's `gen_server:stop/2`).
+    /// (OTP's `gen_server:stop/2`). It waits for as long as the server takes; see
+    /// [`stop_timeout`](ServerRef::stop_timeout).
     ///
     /// # Errors
     ///
     /// [`CallError::NoProc`] or [`CallError::Exited`] if it was not alive;
-    /// [`CallError::Exited`] if it exited with another reason than `reason`; [`CallError::SelfCall`] from inside the server itself (return
-    /// [`Reply::Stop`](crate::Reply::Stop) from a handler instead).
+    /// [`CallError::Exited`] if it exited with another reason than `reason`;
+    /// [`CallError::SelfCall`] from inside the server itself (return
+    /// [`Reply::Stop`](crate::Reply::Stop) from a handler instead); [`CallError::Deadlock`] when
+    /// the server cannot stop because it is itself waiting for the caller (stopping the caller,
+    /// or waiting for the caller's `init`): OTP would wait forever there.
     pub async fn stop(&self, reason: ExitReason) -> Result<(), CallError> {
-        let pid = self.pid();
-        if self_pid() == Some(pid) {
-            return Err(CallError::SelfCall(pid));
-        }
-        let cell = table().get(pid).ok_or_else(|| gone(pid))?;
-        if cell
-            .mailbox
-            .push(Message::new(SystemStop(reason.clone())))
-            .is_err()
-        {
-            return Err(gone(pid));
-        }
-        match cell.exited().await {
-            exited if exited == reason => Ok(()),
-            other => Err(CallError::Exited { pid, reason: other }),
-        }
+        stop_server(self.pid, reason, crate::INFINITY).await
+    }
+
+    /// [`stop`](ServerRef::stop), waiting at most `timeout` (OTP's `gen_server:stop/3`). The server
+    /// goes on stopping after a timeout.
+    ///
+    /// # Errors
+    ///
+    /// As [`stop`](ServerRef::stop), and [`CallError::Timeout`] when the server has not exited
+    /// within `timeout`.
+    pub async fn stop_timeout(
+        &self,
+        reason: ExitReason,
+        timeout: Duration,
+    ) -> Result<(), CallError> {
+        stop_server(self.pid, reason, timeout).await
     }
 
     /// A dynamic call by handler name (see [`call`](crate::call)).
@@ -552,6 +634,34 @@ impl<S: GenServer> ServerRef<S> {
     /// [`CallError::BadRequest`] when `body` cannot be encoded.
     pub fn cast(&self, name: &str, body: impl Serialize) -> Result<(), CallError<Value>> {
         dispatch::cast(self.pid(), name, body)
+    }
+}
+
+/// Stops `pid` (see [`ServerRef::stop`]).
+async fn stop_server(pid: Pid, reason: ExitReason, timeout: Duration) -> Result<(), CallError> {
+    if self_pid() == Some(pid) {
+        return Err(CallError::SelfCall(pid));
+    }
+    let cell = table().get(pid).ok_or_else(|| gone(pid))?;
+    // Waiting for `pid` from here on; a cycle of such waits through `pid` back to the caller
+    // would never end.
+    let waiting = process::WaitingOn::new(pid);
+    if let Some(cycle) = waiting.cycle() {
+        return Err(CallError::Deadlock(cycle));
+    }
+    if cell
+        .mailbox
+        .push(Message::new(SystemStop(reason.clone())))
+        .is_err()
+    {
+        return Err(gone(pid));
+    }
+    let exited = CallTimer::after(timeout).race(cell.exited()).await;
+    drop(waiting);
+    match exited {
+        None => Err(CallError::Timeout { pid, timeout }),
+        Some(exited) if exited == reason => Ok(()),
+        Some(other) => Err(CallError::Exited { pid, reason: other }),
     }
 }
 
@@ -591,11 +701,111 @@ impl<S: GenServer> fmt::Debug for ServerRef<S> {
     }
 }
 
+/// A typed reference to whichever `S` server is registered under a name at each call: made by
+/// [`ServerRef::named`], which describes what happens while the server restarts.
+///
+/// It dereferences to the same client as a [`ServerRef`], so typed calls and casts look the same;
+/// `Copy`, and usable before any server has the name.
+pub struct NamedRef<S: GenServer> {
+    name: &'static str,
+    client: S::Client,
+    server: PhantomData<fn() -> S>,
+}
+
+impl<S: GenServer> NamedRef<S> {
+    /// The name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The server registered under the name now, checked to be an `S` server.
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError`] when no process has the name (also while it is reserved for a restart), or
+    /// it runs another type of server.
+    pub fn lookup(&self) -> Result<ServerRef<S>, LookupError> {
+        ServerRef::lookup(self.name)
+    }
+
+    /// Resolves the name, then stops that server as [`ServerRef::stop`] does.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::NotRegistered`] when no process has the name; otherwise as
+    /// [`ServerRef::stop`].
+    pub async fn stop(&self, reason: ExitReason) -> Result<(), CallError> {
+        let pid = registry::whereis(self.name)
+            .ok_or_else(|| CallError::NotRegistered(self.name.into()))?;
+        stop_server(pid, reason, crate::INFINITY).await
+    }
+
+    /// A dynamic call by handler name to the server registered under the name.
+    ///
+    /// # Errors
+    ///
+    /// See [`CallError`].
+    pub async fn call<R: DeserializeOwned>(
+        &self,
+        handler: &str,
+        body: impl Serialize,
+    ) -> Result<R, CallError<Value>> {
+        dispatch::call_to(Addr::Name(self.name), handler, body, crate::DEFAULT_TIMEOUT).await
+    }
+
+    /// A dynamic cast by handler name to the server registered under the name.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::BadRequest`] when `body` cannot be encoded.
+    pub fn cast(&self, handler: &str, body: impl Serialize) -> Result<(), CallError<Value>> {
+        dispatch::cast_to(Addr::Name(self.name), handler, body)
+    }
+}
+
+impl<S: GenServer> Deref for NamedRef<S> {
+    type Target = S::Client;
+
+    fn deref(&self) -> &S::Client {
+        &self.client
+    }
+}
+
+impl<S: GenServer> Clone for NamedRef<S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S: GenServer> Copy for NamedRef<S> {}
+
+impl<S: GenServer> PartialEq for NamedRef<S> {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl<S: GenServer> Eq for NamedRef<S> {}
+
+impl<S: GenServer> Hash for NamedRef<S> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+impl<S: GenServer> fmt::Debug for NamedRef<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NamedRef<{}>({:?})", type_name::<S>(), self.name)
+    }
+}
+
 mod generated;
 
 #[doc(hidden)]
 pub use crate::dispatch::{
     __decode, __encode, __encode_result, __reply_to, __unknown, DynamicCall as __DynamicCall,
 };
+#[doc(hidden)]
+pub use crate::request::Addr;
 #[doc(hidden)]
 pub use generated::*;

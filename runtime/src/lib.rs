@@ -81,7 +81,7 @@ mod unwind;
 pub use context::{Context, Timeout};
 pub use dispatch::{Encoded, call, call_timeout, cast};
 pub use exit::{ExitReason, ProcessOutput};
-pub use gen_server::{GenServer, LookupError, ServerRef, Start, StartError, Starting};
+pub use gen_server::{GenServer, LookupError, NamedRef, ServerRef, Start, StartError, Starting};
 pub use info::{ProcessInfo, Status, process_info, processes};
 pub use link::{Down, Exit, MonitorRef, NoProc, exit};
 pub use message::Message;

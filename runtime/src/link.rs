@@ -273,6 +273,29 @@ where
     Some(spawn_linked(&parent, f))
 }
 
+/// [`start_linked`] after `prepare` (which can refuse, and then nothing of the process is left)
+/// has run on the new process before it can run.
+pub(crate) fn try_start_linked<F, Fut>(
+    parent: Pid,
+    f: F,
+    prepare: impl FnOnce(&Arc<Cell>) -> Result<(), ExitReason>,
+) -> Result<Arc<Cell>, ExitReason>
+where
+    F: FnOnce(Context) -> Fut + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: ProcessOutput,
+{
+    let parent = table().get(parent).ok_or(ExitReason::NoProc)?;
+    let child = process::try_start(f, |child| {
+        prepare(child)?;
+        lock(&parent.state).relations().links.insert(child.pid);
+        lock(&child.state).relations().links.insert(parent.pid);
+        Ok(())
+    })?;
+    tracing::debug!(pid = %parent.pid, to = %child.pid, "link");
+    Ok(child)
+}
+
 /// Sends an exit signal with `reason` to `pid` (Erlang's `exit/2`).
 ///
 /// An exit signal, from here or from a link, does this to its target:
@@ -353,6 +376,8 @@ pub(crate) fn notify_exit(pid: Pid, reason: &ExitReason, relations: Relations) {
         monitored_by,
         monitoring,
         waiters: _,
+        kept: _,
+        waiting_on: _,
     } = relations;
     for linked in links {
         link_signal(linked, pid, reason);

@@ -16,9 +16,10 @@
 //!    process's life). [`Node::default_subscriber`]`(false)` leaves the subscriber to you.
 //! 2. The applications start in order, each its root supervisor. If one fails to start, those
 //!    already started are stopped and the node ends with [`NodeExit::StartFailed`].
-//! 3. The node runs until every application has exited by itself ([`NodeExit::Completed`]), until
-//!    SIGINT or SIGTERM ([`NodeExit::Signal`]), or until an application whose exit stops the node
-//!    exits ([`NodeExit::AppExited`]).
+//! 3. The node runs until every application has exited by itself ([`NodeExit::Completed`], or
+//!    [`NodeExit::Failed`] if one ended abnormally), until SIGINT or SIGTERM ([`NodeExit::Signal`],
+//!    an orderly stop with status 0), or until an application whose exit stops the node exits
+//!    ([`NodeExit::AppExited`]).
 //! 4. The applications still running stop in reverse order (their supervisors stop their trees,
 //!    running every gen_server's `terminate`), and each one's stop hook runs.
 //!
@@ -37,11 +38,20 @@ use crate::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum NodeExit {
-    /// Every application exited by itself (and none of their exits stops the node).
+    /// Every application exited by itself, normally (and none of their exits stops the node).
     Completed,
-    /// A shutdown was requested: by a signal (`"SIGINT"`, `"SIGTERM"`) or by
-    /// [`Node::run_until`]'s future (`"requested"`).
+    /// A shutdown was requested, by a signal (`"SIGINT"`, `"SIGTERM"`) or by
+    /// [`Node::run_until`]'s future (with the name it gave), and every application still running
+    /// stopped cleanly: an orderly stop, as OTP's `init:stop`.
     Signal(&'static str),
+    /// The node ended, by itself or on request, and these applications ended abnormally: with a
+    /// reason other than `normal` or `shutdown`, on their own or when asked to stop.
+    Failed {
+        /// The shutdown request that ended the node, if one did.
+        signal: Option<&'static str>,
+        /// Each application that ended abnormally, with its root supervisor's exit reason.
+        apps: Vec<(Arc<str>, ExitReason)>,
+    },
     /// An application whose exit stops the node exited.
     AppExited {
         /// The application.
@@ -59,17 +69,17 @@ pub enum NodeExit {
 }
 
 impl NodeExit {
-    /// The process exit status: 0 for a clean end (all applications done, or a permanent one that
-    /// exited normally), 1 for an abnormal application exit, 2 for a failed start, and 128 plus
-    /// the signal number for a signal (130 for SIGINT, 143 for SIGTERM).
+    /// The process exit status: 0 for a clean end (every application done normally, a permanent
+    /// one that exited normally, or an orderly stop on SIGINT or SIGTERM in which every
+    /// application stopped cleanly), 1 for an abnormal application exit, 2 for a failed start.
+    ///
+    /// A signal is an orderly stop, not a failure: systemd, Docker and Kubernetes send SIGTERM to
+    /// stop a service and read a non-zero status (143 above all) as a failure.
     pub fn code(&self) -> u8 {
         match self {
-            NodeExit::Completed => 0,
-            NodeExit::Signal("SIGINT") => 130,
-            NodeExit::Signal("SIGTERM") => 143,
-            NodeExit::Signal(_) => 0,
+            NodeExit::Completed | NodeExit::Signal(_) => 0,
             NodeExit::AppExited { reason, .. } if reason.is_normal() => 0,
-            NodeExit::AppExited { .. } => 1,
+            NodeExit::AppExited { .. } | NodeExit::Failed { .. } => 1,
             NodeExit::StartFailed { .. } => 2,
         }
     }
@@ -127,13 +137,26 @@ impl Node {
         self
     }
 
-    /// Builds a tokio runtime (multi-threaded unless [`single_threaded`](Node::single_threaded)) and runs the node until a signal, a permanent
-    /// application's exit, or the end of every application.
+    /// Builds a tokio runtime (multi-threaded unless [`single_threaded`](Node::single_threaded))
+    /// and runs the node until a signal, a permanent application's exit, or the end of every
+    /// application.
+    ///
+    /// Called inside a tokio runtime (which cannot block on another), it returns
+    /// [`NodeExit::StartFailed`] saying to use [`run_async`](Node::run_async) there instead.
     pub fn run(self) -> NodeExit {
-        let runtime = match tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-        {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return NodeExit::StartFailed {
+                app: "ferrotp".into(),
+                error: "Node::run (or node::run) was called inside a tokio runtime, which cannot \
+                        block on a runtime of its own: use `Node::run_async().await` there"
+                    .into(),
+            };
+        }
+        let mut builder = match self.single_threaded {
+            true => tokio::runtime::Builder::new_current_thread(),
+            false => tokio::runtime::Builder::new_multi_thread(),
+        };
+        let runtime = match builder.enable_all().build() {
             Ok(runtime) => runtime,
             Err(error) => {
                 return NodeExit::StartFailed {
@@ -189,7 +212,8 @@ impl Node {
     }
 }
 
-/// Runs these applications on a new node: [`Node::run`].
+/// Runs these applications on a new node: [`Node::run`] (which says what happens when called
+/// inside a tokio runtime).
 pub fn run(apps: impl IntoIterator<Item = Application>) -> NodeExit {
     apps.into_iter().fold(Node::new(), Node::app).run()
 }
@@ -227,10 +251,18 @@ async fn control(mut ctx: Context, apps: Vec<Application>) -> NodeExit {
             }
         }
     }
+    // Applications that ended abnormally by themselves without stopping the node.
+    let mut failed = Vec::new();
     loop {
         if running.is_empty() {
             tracing::info!("every application has exited; the node stops");
-            return NodeExit::Completed;
+            return match failed.is_empty() {
+                true => NodeExit::Completed,
+                false => NodeExit::Failed {
+                    signal: None,
+                    apps: failed,
+                },
+            };
         }
         let message = ctx
             .receive_matching(|m| m.is::<Exit>() || m.is::<ShutdownRequest>())
@@ -238,8 +270,14 @@ async fn control(mut ctx: Context, apps: Vec<Application>) -> NodeExit {
         let message = match message.downcast::<ShutdownRequest>() {
             Ok(ShutdownRequest(name)) => {
                 tracing::info!(signal = name, "shutdown requested; stopping applications");
-                stop_all(running).await;
-                return NodeExit::Signal(name);
+                let unclean = stop_all(running).await;
+                return match unclean.is_empty() {
+                    true => NodeExit::Signal(name),
+                    false => NodeExit::Failed {
+                        signal: Some(name),
+                        apps: unclean,
+                    },
+                };
             }
             Err(message) => message,
         };
@@ -261,13 +299,16 @@ async fn control(mut ctx: Context, apps: Vec<Application>) -> NodeExit {
             tracing::info!(app = %app.name, %reason, "application exited");
         } else {
             tracing::warn!(app = %app.name, %reason, "application exited");
+            failed.push((app.name.clone(), reason.clone()));
         }
         run_stop_hook(app, &reason);
     }
 }
 
-/// Stops applications in reverse start order, each after the one started after it.
-async fn stop_all(running: Vec<RunningApp>) {
+/// Stops applications in reverse start order, each after the one started after it; returns those
+/// that did not stop cleanly.
+async fn stop_all(running: Vec<RunningApp>) -> Vec<(Arc<str>, ExitReason)> {
+    let mut unclean = Vec::new();
     for RunningApp { app, root } in running.into_iter().rev() {
         let reason = match root.stop(ExitReason::Shutdown).await {
             Ok(()) => ExitReason::Shutdown,
@@ -275,8 +316,12 @@ async fn stop_all(running: Vec<RunningApp>) {
             Err(_) => ExitReason::NoProc,
         };
         tracing::info!(app = %app.name, %reason, "application stopped");
+        if !reason.is_normal() {
+            unclean.push((app.name.clone(), reason.clone()));
+        }
         run_stop_hook(app, &reason);
     }
+    unclean
 }
 
 fn run_stop_hook(app: Application, reason: &ExitReason) {

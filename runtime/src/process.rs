@@ -12,7 +12,8 @@
 //!    dropped, with its state and everything it held (a reply token dropped here fails its caller
 //!    with the exit reason, which is already fixed);
 //! 2. the mailbox is closed and its messages dropped;
-//! 3. the registered name is released and the pid leaves the process table;
+//! 3. the registered name is released (or reserved for its keeper, see the registry), names this
+//!    process keeps for others are released, and the pid leaves the process table;
 //! 4. linked processes get exit signals, monitors get `Down`, calls still unanswered fail with the
 //!    exit reason, and waiters (`wait`, `join`, `stop`) get it.
 //!
@@ -102,6 +103,10 @@ pub(crate) struct Relations {
     /// Who waits for the exit. Waiters that gave up are pruned whenever the vector is full, so it
     /// holds about twice the waiters still waiting.
     pub(crate) waiters: Vec<oneshot::Sender<ExitReason>>,
+    /// Names this process keeps for the processes it starts (a supervisor's named children).
+    pub(crate) kept: Vec<Arc<str>>,
+    /// The process this one is blocked on: stopping it, or waiting for its `init`.
+    pub(crate) waiting_on: Option<Pid>,
 }
 
 impl State {
@@ -196,6 +201,7 @@ impl Cell {
         if let Some(name) = &name {
             registry::release(name, self.pid);
         }
+        registry::release_kept(self.pid, std::mem::take(&mut relations.kept), &reason);
         table().remove(self.pid, reason.clone());
         match &reason {
             ExitReason::Panic(_) | ExitReason::Error(_) => {
@@ -220,6 +226,58 @@ impl Cell {
         let late = late.map(|relations| relations.waiters).unwrap_or_default();
         for waiter in waiters.into_iter().chain(late) {
             let _ = waiter.send(reason.clone());
+        }
+    }
+}
+
+/// Records, while it lives, that the current process is blocked until `target` acts (exits, or
+/// finishes its `init`), so that a wait closing a cycle of such waits can fail at once instead of
+/// hanging forever.
+pub(crate) struct WaitingOn {
+    me: Option<Arc<Cell>>,
+    target: Pid,
+}
+
+/// How far a chain of waits is followed before giving up looking for a cycle.
+const WAIT_CHAIN_LIMIT: usize = 64;
+
+impl WaitingOn {
+    pub(crate) fn new(target: Pid) -> Self {
+        let me = self_pid().and_then(|pid| table().get(pid));
+        if let Some(me) = &me {
+            lock(&me.state).relations().waiting_on = Some(target);
+        }
+        WaitingOn { me, target }
+    }
+
+    /// The processes of a cycle of waits from the current process through `target` back to it,
+    /// if there is one. Each side records its own wait before looking at the others', so of two
+    /// processes starting to wait for each other at the same time at least one sees the cycle.
+    pub(crate) fn cycle(&self) -> Option<Vec<Pid>> {
+        let me = self.me.as_ref()?.pid;
+        let mut cycle = vec![me];
+        let mut next = self.target;
+        for _ in 0..WAIT_CHAIN_LIMIT {
+            if next == me {
+                return Some(cycle);
+            }
+            cycle.push(next);
+            next = table()
+                .with(next, |cell| lock(&cell.state).relations_ref()?.waiting_on)
+                .flatten()?;
+        }
+        None
+    }
+}
+
+impl Drop for WaitingOn {
+    fn drop(&mut self) {
+        if let Some(me) = &self.me {
+            if let Some(relations) = lock(&me.state).relations.as_mut() {
+                if relations.waiting_on == Some(self.target) {
+                    relations.waiting_on = None;
+                }
+            }
         }
     }
 }

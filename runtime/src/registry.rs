@@ -2,26 +2,93 @@
 //!
 //! A name belongs to at most one process and a process has at most one name. The name is released
 //! when its process exits, before anyone waiting for that exit is told.
+//!
+//! A name can also be *kept* by another process (its keeper: a supervisor, for a named child).
+//! When the process holding a kept name exits while its keeper lives, the name is not released
+//! but reserved for the keeper, until the keeper either registers the next process under it (a
+//! restart) or releases it with a reason (no restart, or the keeper exits). Meanwhile
+//! [`whereis`] finds nobody, [`register`] by anyone else fails, a call by name waits for the
+//! outcome, and casts and [`send_named`] messages are parked and delivered, in order, to the next
+//! process. Names nobody keeps behave as in OTP.
 
 use std::{
     any::Any,
     collections::HashMap,
-    sync::{Arc, LazyLock, RwLock},
+    sync::{Arc, LazyLock, Mutex, RwLock},
 };
 
-use crate::{mailbox::lock, message::Message, pid::Pid, process, table::table};
+use tokio::sync::Notify;
 
-static NAMES: LazyLock<RwLock<HashMap<Arc<str>, Pid>>> = LazyLock::new(Default::default);
+use crate::{
+    exit::ExitReason, mailbox::lock, message::Message, pid::Pid, process, table::table,
+    unwind::drop_quietly,
+};
+
+static NAMES: LazyLock<RwLock<HashMap<Arc<str>, Entry>>> = LazyLock::new(Default::default);
+
+enum Entry {
+    /// Registered to a live process.
+    Held { pid: Pid, keeper: Option<Pid> },
+    /// Kept for the keeper's next process.
+    Reserved(Arc<Reservation>),
+}
+
+/// A name between two processes of its keeper.
+pub(crate) struct Reservation {
+    keeper: Pid,
+    /// The process that held the name last.
+    pub(crate) last: Pid,
+    outcome: Mutex<Outcome>,
+    /// Woken when the outcome is decided.
+    decided: Notify,
+}
+
+/// How a reservation ends.
+#[derive(Clone)]
+pub(crate) enum Outcome {
+    /// Not yet decided; messages sent to the name meanwhile wait here.
+    Open(Arc<Mutex<Vec<Message>>>),
+    /// The keeper registered the name again (look it up to find the process).
+    Claimed,
+    /// The keeper released the name: no process will have it again through this keeper.
+    Released(ExitReason),
+}
+
+impl Reservation {
+    /// The outcome, once decided: waits for it (cancel safe).
+    pub(crate) async fn outcome(&self) -> Outcome {
+        loop {
+            let decided = self.decided.notified();
+            let mut decided = std::pin::pin!(decided);
+            // Registered before the check, so a decision in between is not missed.
+            decided.as_mut().enable();
+            match &*lock(&self.outcome) {
+                Outcome::Open(_) => {}
+                outcome => return outcome.clone(),
+            }
+            decided.await;
+        }
+    }
+
+    fn decide(&self, outcome: Outcome) -> Vec<Message> {
+        let previous = std::mem::replace(&mut *lock(&self.outcome), outcome);
+        self.decided.notify_waiters();
+        match previous {
+            Outcome::Open(parked) => std::mem::take(&mut *lock(&parked)),
+            _ => Vec::new(),
+        }
+    }
+}
 
 /// Why [`register`] refused a name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegisterError {
-    /// Another process has the name.
+    /// Another process has the name (or keeps it, for the next process it starts).
     #[error("the name `{name}` is already registered to {pid}")]
     NameTaken {
         /// The name asked for.
         name: Arc<str>,
-        /// The process that has it.
+        /// The process that has it, or the one keeping it for the next process it starts.
         pid: Pid,
     },
     /// The process already has a name.
@@ -60,28 +127,46 @@ pub struct NotRegistered(pub Arc<str>);
 ///
 /// [`RegisterError`] when the name is taken, the process already has a name, or it is not alive.
 pub fn register(name: &str, pid: Pid) -> Result<(), RegisterError> {
-    register_with(name, pid, || name.into())
+    register_with(name, pid, None, || name.into())
 }
 
-/// [`register`] with a name already shared (a server restarted under its name): no new copy.
-pub(crate) fn register_shared(name: &Arc<str>, pid: Pid) -> Result<(), RegisterError> {
-    register_with(name, pid, || name.clone())
+/// [`register`] with a name already shared, kept by `keeper` if given (a supervisor starting its
+/// named child): the name is then reserved for `keeper` when `pid` exits.
+pub(crate) fn register_kept(
+    name: &Arc<str>,
+    pid: Pid,
+    keeper: Option<Pid>,
+) -> Result<(), RegisterError> {
+    register_with(name, pid, keeper, || name.clone())
 }
 
 fn register_with(
     name: &str,
     pid: Pid,
+    keeper: Option<Pid>,
     shared: impl FnOnce() -> Arc<str>,
 ) -> Result<(), RegisterError> {
     let mut names = NAMES
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((name, &owner)) = names.get_key_value(name) {
-        return Err(RegisterError::NameTaken {
-            name: name.clone(),
-            pid: owner,
-        });
-    }
+    let claimed = match names.get_key_value(name) {
+        Some((name, Entry::Held { pid: owner, .. })) => {
+            return Err(RegisterError::NameTaken {
+                name: name.clone(),
+                pid: *owner,
+            });
+        }
+        Some((name, Entry::Reserved(reservation))) => {
+            if keeper != Some(reservation.keeper) {
+                return Err(RegisterError::NameTaken {
+                    name: name.clone(),
+                    pid: reservation.keeper,
+                });
+            }
+            Some(reservation.clone())
+        }
+        None => None,
+    };
     let name = shared();
     // Lock order: names, then the process state (the exit sequence never holds both).
     let cell = table().get(pid).ok_or(RegisterError::NoProc(pid))?;
@@ -98,17 +183,40 @@ fn register_with(
         }
         state.relations().name = Some(name.clone());
     }
+    if let Some(keeper) = keeper {
+        table().with(keeper, |cell| {
+            let mut state = lock(&cell.state);
+            let kept = &mut state.relations().kept;
+            if !kept.contains(&name) {
+                kept.push(name.clone());
+            }
+        });
+    }
+    if let Some(reservation) = claimed {
+        // Under the names lock: whoever finds the name registered finds the parked messages
+        // ahead of its own.
+        for message in reservation.decide(Outcome::Claimed) {
+            let _ = cell.mailbox.push(message);
+        }
+    }
     tracing::debug!(%pid, %name, "registered");
-    names.insert(name, pid);
+    names.insert(name, Entry::Held { pid, keeper });
     Ok(())
 }
 
-/// Removes a name; returns the process that had it.
+/// Removes a name; returns the process that had it. A name reserved for a keeper is left alone
+/// (nobody has it to unregister).
 pub fn unregister(name: &str) -> Option<Pid> {
-    let pid = NAMES
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .remove(name)?;
+    let pid = {
+        let mut names = NAMES
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(&Entry::Held { pid, .. }) = names.get(name) else {
+            return None;
+        };
+        names.remove(name);
+        pid
+    };
     table().with(pid, |cell| {
         if let Some(relations) = lock(&cell.state).relations.as_mut() {
             relations.name = None;
@@ -118,33 +226,164 @@ pub fn unregister(name: &str) -> Option<Pid> {
     Some(pid)
 }
 
-/// The process registered under `name`, if any.
+/// The process registered under `name`, if any (none while the name is reserved for a restart).
 pub fn whereis(name: &str) -> Option<Pid> {
-    NAMES
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get(name)
-        .copied()
+    match resolve(name) {
+        Resolved::Held(pid) => Some(pid),
+        Resolved::Reserved(_) | Resolved::Unknown => None,
+    }
 }
 
-/// Sends `message` to the process registered under `name`.
+/// What a name stands for right now.
+pub(crate) enum Resolved {
+    Held(Pid),
+    Reserved(Arc<Reservation>),
+    Unknown,
+}
+
+pub(crate) fn resolve(name: &str) -> Resolved {
+    let names = NAMES
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match names.get(name) {
+        Some(Entry::Held { pid, .. }) => Resolved::Held(*pid),
+        Some(Entry::Reserved(reservation)) => Resolved::Reserved(reservation.clone()),
+        None => Resolved::Unknown,
+    }
+}
+
+/// `name` as a string that lives as long as the program: one copy per distinct name, kept forever
+/// (names used by reference are few, as Erlang's atoms are).
+pub(crate) fn intern(name: &str) -> &'static str {
+    static INTERNED: LazyLock<Mutex<std::collections::HashSet<&'static str>>> =
+        LazyLock::new(Default::default);
+    let mut interned = lock(&INTERNED);
+    match interned.get(name) {
+        Some(&name) => name,
+        None => {
+            let name: &'static str = Box::leak(name.into());
+            interned.insert(name);
+            name
+        }
+    }
+}
+
+/// Sends `message` to the process registered under `name`. While the name is reserved for a
+/// supervisor restarting its child, the message waits and goes to the new process.
 ///
 /// # Errors
 ///
 /// [`NotRegistered`] when no process has the name (Erlang raises `badarg` here too: a name, unlike
 /// a pid, can be misspelt).
 pub fn send_named<M: Any + Send>(name: &str, message: M) -> Result<(), NotRegistered> {
-    let pid = whereis(name).ok_or_else(|| NotRegistered(name.into()))?;
-    process::deliver(pid, Message::new(message));
-    Ok(())
+    send_to_name(name, Message::new(message), process::deliver)
 }
 
-/// Step 3 of the exit sequence: frees `name` if `pid` still holds it.
-pub(crate) fn release(name: &str, pid: Pid) {
+/// Sends `message` to the process `name` stands for, with `push`, or parks it in the name's
+/// reservation.
+pub(crate) fn send_to_name(
+    name: &str,
+    message: Message,
+    push: impl FnOnce(Pid, Message) -> bool,
+) -> Result<(), NotRegistered> {
+    let mut message = Some(message);
+    loop {
+        let Some(parcel) = message.take() else {
+            return Ok(());
+        };
+        match resolve(name) {
+            Resolved::Held(pid) => {
+                push(pid, parcel);
+                return Ok(());
+            }
+            Resolved::Reserved(reservation) => match &*lock(&reservation.outcome) {
+                Outcome::Open(parked) => lock(parked).push(parcel),
+                // Decided meanwhile: look again.
+                _ => message = Some(parcel),
+            },
+            Resolved::Unknown => {
+                drop_quietly(parcel, "a message to an unregistered name");
+                return Err(NotRegistered(name.into()));
+            }
+        }
+    }
+}
+
+/// Step 3 of the exit sequence: frees `name` if `pid` still holds it, or reserves it for its
+/// keeper if that is alive.
+pub(crate) fn release(name: &Arc<str>, pid: Pid) {
     let mut names = NAMES
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if names.get(name) == Some(&pid) {
-        names.remove(name);
+    let Some(&Entry::Held { pid: owner, keeper }) = names.get(name) else {
+        return;
+    };
+    if owner != pid {
+        return;
+    }
+    // A keeper past step 1 of its own exit has released what it keeps, or is about to; a keeper
+    // that finishes after this check releases this reservation itself.
+    let keeper = keeper.filter(|&keeper| {
+        table()
+            .with(keeper, |cell| !lock(&cell.state).finished)
+            .unwrap_or(false)
+    });
+    match keeper {
+        Some(keeper) => {
+            tracing::debug!(%pid, %name, %keeper, "name reserved for the keeper's next process");
+            let reservation = Reservation {
+                keeper,
+                last: pid,
+                outcome: Mutex::new(Outcome::Open(Default::default())),
+                decided: Notify::new(),
+            };
+            names.insert(name.clone(), Entry::Reserved(Arc::new(reservation)));
+        }
+        None => {
+            names.remove(name);
+        }
+    }
+}
+
+/// The keeper will not register `name` again: its reservation (if any) ends with `reason`, and
+/// the messages parked in it are dropped.
+pub(crate) fn unreserve(name: &Arc<str>, keeper: Pid, reason: &ExitReason) {
+    let parked = {
+        let mut names = NAMES
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match names.get(name) {
+            Some(Entry::Reserved(reservation)) if reservation.keeper == keeper => {
+                let reservation = reservation.clone();
+                names.remove(name);
+                reservation.decide(Outcome::Released(reason.clone()))
+            }
+            // Held: the keeper's child is running; it keeps its name until it exits.
+            Some(Entry::Held {
+                keeper: Some(k), ..
+            }) if *k == keeper => {
+                if let Some(Entry::Held { keeper, .. }) = names.get_mut(name) {
+                    *keeper = None;
+                }
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    };
+    for message in parked {
+        tracing::debug!(%name, message_type = message.type_name(), "message to a released name dropped");
+        drop_quietly(message, "a message to a released name");
+    }
+    table().with(keeper, |cell| {
+        if let Some(relations) = lock(&cell.state).relations.as_mut() {
+            relations.kept.retain(|kept| kept != name);
+        }
+    });
+}
+
+/// Step 3 of a keeper's exit sequence: every name it keeps is released with its exit reason.
+pub(crate) fn release_kept(keeper: Pid, kept: Vec<Arc<str>>, reason: &ExitReason) {
+    for name in &kept {
+        unreserve(name, keeper, reason);
     }
 }

@@ -10,7 +10,12 @@
 //! is dropped unanswered while the target lives on, [`CallError::NoReply`]. If the target is alive
 //! but does not answer, the caller gets [`CallError::Timeout`].
 
-use std::{any::Any, convert::Infallible, sync::Arc, time::Duration};
+use std::{
+    any::Any,
+    convert::Infallible,
+    sync::{Arc, Weak},
+    time::Duration,
+};
 
 use crate::{
     call_timer::CallTimer,
@@ -19,6 +24,7 @@ use crate::{
     message::Message,
     pid::Pid,
     process::{self, Unsent},
+    registry::{self, Outcome, Resolved},
     reply::ReplyTo,
     reply_slot::{Answer, Watch},
     table::table,
@@ -87,6 +93,15 @@ pub enum CallError<E = Infallible> {
     /// A process called itself, which could only deadlock.
     #[error("{0} called itself, which would deadlock")]
     SelfCall(Pid),
+    /// The call could only deadlock: the processes of the cycle, the caller first, each blocked
+    /// until the next acts (stops, or finishes its `init`), the last on the caller. OTP would wait
+    /// forever here.
+    #[error("deadlock: {} would wait for each other forever", display_cycle(.0))]
+    Deadlock(Vec<Pid>),
+    /// A call by name found no process registered under the name, and none being restarted
+    /// under it.
+    #[error("no process is registered as `{0}`")]
+    NotRegistered(Arc<str>),
     /// A dynamic call named a handler the server does not have.
     #[error("no handler named `{name}` (the server has: {})", available.join(", "))]
     UnknownHandler {
@@ -116,15 +131,17 @@ pub enum CallError<E = Infallible> {
     Handler(E),
 }
 
-impl CallError {
-    /// The same error in a context where handler errors have type `E` (this one has none).
-    pub fn widen<E>(self) -> CallError<E> {
-        match self {
+/// Moves every variant but [`CallError::Handler`] from one handler error type to another.
+macro_rules! convert_call_error {
+    ($error:expr, $handler:pat => $on_handler:expr) => {
+        match $error {
             CallError::NoProc(pid) => CallError::NoProc(pid),
             CallError::Exited { pid, reason } => CallError::Exited { pid, reason },
             CallError::Timeout { pid, timeout } => CallError::Timeout { pid, timeout },
             CallError::NoReply(pid) => CallError::NoReply(pid),
             CallError::SelfCall(pid) => CallError::SelfCall(pid),
+            CallError::Deadlock(cycle) => CallError::Deadlock(cycle),
+            CallError::NotRegistered(name) => CallError::NotRegistered(name),
             CallError::UnknownHandler { name, available } => {
                 CallError::UnknownHandler { name, available }
             }
@@ -132,9 +149,28 @@ impl CallError {
                 CallError::BadRequest { handler, message }
             }
             CallError::BadReply { handler, message } => CallError::BadReply { handler, message },
-            CallError::Handler(never) => match never {},
+            CallError::Handler($handler) => $on_handler,
         }
+    };
+}
+
+impl CallError {
+    /// The same error in a context where handler errors have type `E` (this one has none).
+    pub fn widen<E>(self) -> CallError<E> {
+        convert_call_error!(self, never => match never {})
     }
+}
+
+impl<E> CallError<E> {
+    /// The handler's own error, or the error of the call itself.
+    pub(crate) fn split(self) -> Result<CallError, E> {
+        Ok(convert_call_error!(self, error => return Err(error)))
+    }
+}
+
+fn display_cycle(cycle: &[Pid]) -> String {
+    let pids: Vec<String> = cycle.iter().map(Pid::to_string).collect();
+    pids.join(" -> ")
 }
 
 /// A request as the target receives it: the body, who sent it, and where the reply goes.
@@ -193,7 +229,7 @@ where
     Q: Any + Send,
     R: Any + Send,
 {
-    exchange(pid, timeout, |from, reply_to| {
+    exchange(Addr::Pid(pid), timeout, |from, reply_to| {
         Message::new(Request {
             body,
             from,
@@ -203,28 +239,67 @@ where
     .await
 }
 
-/// Puts the message `build` makes (around a fresh reply token) into `pid`'s mailbox and waits for
-/// the reply: the one mechanism under requests, typed calls and dynamic calls.
+/// Where a call or cast goes: a pid, or a registered name resolved at every call.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Addr {
+    Pid(Pid),
+    /// Interned: names used by reference live as long as the program, as Erlang's atoms do.
+    Name(&'static str),
+}
+
+/// Puts the message `build` makes (around a fresh reply token) into the mailbox of the process
+/// `to` stands for, and waits for the reply: the one mechanism under requests, typed calls and
+/// dynamic calls.
+///
+/// By name, the name is resolved now. While it is reserved for a supervisor restarting its
+/// process, the call waits for the new process (within its timeout) and fails with the
+/// supervisor's reason if there will be none; if the process found is exiting, the call waits
+/// for the exit and looks again.
 pub(crate) async fn exchange<R: Send + 'static>(
-    pid: Pid,
+    to: Addr,
     timeout: Duration,
     build: impl FnOnce(Option<Pid>, ReplyTo<R>) -> Message,
 ) -> Result<R, CallError> {
     let from = self_pid();
-    if from == Some(pid) {
-        return Err(CallError::SelfCall(pid));
-    }
     let (reply_to, mut reply) = ReplyTo::channel();
-    let watch = Arc::downgrade(reply.slot()) as std::sync::Weak<dyn Watch>;
+    let mut message = build(from, reply_to);
     let mut timer = CallTimer::after(timeout);
-    let timed_out = || CallError::Timeout { pid, timeout };
-    match process::push_to_server(pid, build(from, reply_to), Some(watch)) {
-        Ok(()) => {}
-        Err(Unsent::NoProc(_)) => return Err(gone(pid)),
-        Err(Unsent::Exiting(_)) => {
-            return Err(timer.race(exited(pid)).await.unwrap_or_else(timed_out));
+    let timed_out = |pid| CallError::Timeout { pid, timeout };
+    let pid = loop {
+        let pid = match to {
+            Addr::Pid(pid) => pid,
+            Addr::Name(name) => match registry::resolve(name) {
+                Resolved::Held(pid) => pid,
+                Resolved::Unknown => return Err(CallError::NotRegistered(name.into())),
+                Resolved::Reserved(reservation) => match timer.race(reservation.outcome()).await {
+                    None => return Err(timed_out(reservation.last)),
+                    Some(Outcome::Released(reason)) => {
+                        let pid = reservation.last;
+                        return Err(CallError::Exited { pid, reason });
+                    }
+                    Some(_) => continue,
+                },
+            },
+        };
+        if from == Some(pid) {
+            return Err(CallError::SelfCall(pid));
         }
-    }
+        let watch = Arc::downgrade(reply.slot()) as Weak<dyn Watch>;
+        match process::push_to_server(pid, message, Some(watch)) {
+            Ok(()) => break pid,
+            Err(Unsent::NoProc(_)) => return Err(gone(pid)),
+            Err(Unsent::Exiting(unsent)) => {
+                let exited = timer.race(exited(pid)).await;
+                match (to, exited) {
+                    (_, None) => return Err(timed_out(pid)),
+                    (Addr::Pid(_), Some(error)) => return Err(error),
+                    // Its name is released or reserved by now: look again.
+                    (Addr::Name(_), Some(_)) => message = unsent,
+                }
+            }
+        }
+    };
     loop {
         match timer.race(&mut reply).await {
             Some(Answer::Replied(value)) => return Ok(value),
@@ -233,7 +308,24 @@ pub(crate) async fn exchange<R: Send + 'static>(
             // reason through the slot; otherwise nothing will.
             Some(Answer::Dropped) if leaving(pid) => reply.wait_for_exit(),
             Some(Answer::Dropped) => return Err(CallError::NoReply(pid)),
-            None => return Err(timed_out()),
+            None => return Err(timed_out(pid)),
+        }
+    }
+}
+
+/// Casts `message` to the process `to` stands for: dropped (and logged) if there is none; by a
+/// name reserved for a restart, delivered to the new process.
+pub(crate) fn cast_to(to: Addr, message: Message) {
+    match to {
+        Addr::Pid(pid) => process::cast_to_server(pid, message),
+        Addr::Name(name) => {
+            let cast = |pid, message| {
+                process::cast_to_server(pid, message);
+                true
+            };
+            if registry::send_to_name(name, message, cast).is_err() {
+                tracing::debug!(name, "cast to an unregistered name dropped");
+            }
         }
     }
 }

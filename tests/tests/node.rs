@@ -175,7 +175,7 @@ async fn a_transient_application_stops_the_node_only_when_it_fails() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn temporary_applications_are_logged_and_the_node_completes_when_all_are_done() {
+async fn temporary_applications_are_logged_and_the_node_ends_when_all_are_done() {
     let (exit, log) = scenario(|mut ctx, log| async move {
         let me = ctx.pid();
         let (_stop, node) = launch(Node::new().app(app("node-tmp-1", me, &log)).app(app(
@@ -190,8 +190,15 @@ async fn temporary_applications_are_logged_and_the_node_completes_when_all_are_d
         node.await.unwrap()
     })
     .await;
-    assert_eq!(exit, NodeExit::Completed);
-    assert_eq!(exit.code(), 0);
+    // One of them ended abnormally: the node ends, and says so.
+    assert_eq!(
+        exit,
+        NodeExit::Failed {
+            signal: None,
+            apps: vec![("node-tmp-1".into(), ExitReason::MaxRestartIntensity)]
+        }
+    );
+    assert_eq!(exit.code(), 1);
     assert_eq!(
         log,
         [

@@ -306,7 +306,7 @@ async fn a_child_that_ignores_shutdown_is_killed_after_its_timeout() {
             .start()
             .await
             .unwrap();
-        let pid = sup.child_pid("stubborn".into()).await.unwrap().unwrap();
+        let pid = sup.child_pid("stubborn".into()).await.unwrap();
         let monitor = ctx.monitor(pid);
         let started = tokio::time::Instant::now();
         sup.stop(ExitReason::Shutdown).await.unwrap();
@@ -417,7 +417,10 @@ async fn the_run_time_api_manages_children() {
             next_event(&mut ctx).await,
             Event::Terminated("b", ExitReason::Shutdown)
         );
-        assert_eq!(sup.child_pid("b".into()).await, Ok(None));
+        assert_eq!(
+            sup.child_pid("b".into()).await,
+            Err(CallError::Handler(SupervisorError::NotRunning("b".into())))
+        );
 
         let b2 = sup.restart_child("b".into()).await.unwrap();
         assert_ne!(b2, b);

@@ -7,9 +7,8 @@ use std::{fmt, future::Future, pin::Pin, time::Duration};
 use crate::{
     message::Message,
     pid::Pid,
-    process,
     reply::{Caller, Reply, ReplyTo},
-    request::{CallError, exchange},
+    request::{Addr, CallError, cast_to, exchange},
     task::self_pid,
 };
 
@@ -49,11 +48,11 @@ fn sender_pid(from: Option<Pid>) -> Pid {
 /// Generated client code: a typed call. `make` builds the call enum around the reply token.
 #[doc(hidden)]
 pub async fn __call<C: Send + 'static, X: Send + 'static>(
-    pid: Pid,
+    to: Addr,
     timeout: Duration,
     make: impl FnOnce(ReplyTo<X>) -> C,
 ) -> Result<X, CallError> {
-    exchange(pid, timeout, |from, reply_to| {
+    exchange(to, timeout, |from, reply_to| {
         Message::new(TypedCall {
             from: sender_pid(from),
             call: make(reply_to),
@@ -65,11 +64,11 @@ pub async fn __call<C: Send + 'static, X: Send + 'static>(
 /// Generated client code: a typed call to a handler returning `Result<T, E>`.
 #[doc(hidden)]
 pub async fn __call_fallible<C: Send + 'static, T: Send + 'static, E: Send + 'static>(
-    pid: Pid,
+    to: Addr,
     timeout: Duration,
     make: impl FnOnce(ReplyTo<Result<T, E>>) -> C,
 ) -> Result<T, CallError<E>> {
-    __call(pid, timeout, make)
+    __call(to, timeout, make)
         .await
         .map_err(CallError::widen)?
         .map_err(CallError::Handler)
@@ -77,12 +76,12 @@ pub async fn __call_fallible<C: Send + 'static, T: Send + 'static, E: Send + 'st
 
 /// Generated client code: a typed cast.
 #[doc(hidden)]
-pub fn __cast<C: Send + 'static>(pid: Pid, call: C) {
+pub fn __cast<C: Send + 'static>(to: Addr, call: C) {
     let call = Message::new(TypedCall {
         from: sender_pid(self_pid()),
         call,
     });
-    process::cast_to_server(pid, call);
+    cast_to(to, call);
 }
 
 pin_project_lite::pin_project! {

@@ -1,6 +1,12 @@
 //! Child specifications: what a supervisor starts, and how it restarts and stops it.
 
-use std::{fmt, future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{
+    fmt,
+    future::Future,
+    pin::Pin,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -10,6 +16,7 @@ use crate::{
     exit::{ExitReason, ProcessOutput},
     gen_server::GenServer,
     link,
+    mailbox::lock,
     pid::Pid,
     registry,
     task::self_pid,
@@ -22,7 +29,8 @@ pub enum Restart {
     /// Always restarted.
     Permanent,
     /// Restarted only when it exits abnormally: not for [`ExitReason::Normal`] or
-    /// [`ExitReason::Shutdown`].
+    /// [`ExitReason::Shutdown`], nor for [`ExitReason::MaxRestartIntensity`] (a supervisor that
+    /// gave up has stopped its children in order, as OTP's exits with `shutdown`).
     Transient,
     /// Never restarted; the supervisor forgets it once it exits.
     Temporary,
@@ -33,7 +41,7 @@ impl Restart {
     pub fn restarts_after(self, reason: &ExitReason) -> bool {
         match self {
             Restart::Permanent => true,
-            Restart::Transient => !reason.is_normal(),
+            Restart::Transient => !reason.is_normal() && *reason != ExitReason::MaxRestartIntensity,
             Restart::Temporary => false,
         }
     }
@@ -70,9 +78,49 @@ pub(crate) enum StopBy {
 
 type StartFuture = Pin<Box<dyn Future<Output = Result<Pid, ExitReason>> + Send>>;
 
-/// How a child is started, given the name to register it under; runs inside the supervisor
-/// process, so `start_link` links to it.
-pub(crate) type StartFn = Arc<dyn Fn(Option<Arc<str>>) -> StartFuture + Send + Sync>;
+/// What a supervisor gives a child's start function.
+pub(crate) struct Launch {
+    /// The name to register the child under, kept by the supervisor across restarts.
+    pub(crate) name: Option<Arc<str>>,
+    /// For a supervisor child: where it lists its own running children.
+    pub(crate) roster: Option<Arc<Roster>>,
+}
+
+/// How a child is started; runs inside the supervisor process, so `start_link` links to it.
+pub(crate) type StartFn = Arc<dyn Fn(Launch) -> StartFuture + Send + Sync>;
+
+/// A supervisor's running children, shared with its own supervisor: if it dies without stopping
+/// them (killed, or its shutdown timed out), its supervisor finishes the job before it starts a
+/// new one, so that a restarted subtree never meets the old one (its names above all).
+#[derive(Default)]
+pub(crate) struct Roster(Mutex<Vec<Member>>);
+
+/// A running child as its supervisor's supervisor needs to know it, to stop it.
+#[derive(Clone)]
+pub(crate) struct Member {
+    pub(crate) pid: Pid,
+    pub(crate) id: Arc<str>,
+    pub(crate) shutdown: Shutdown,
+    pub(crate) stop_by: StopBy,
+    pub(crate) roster: Option<Arc<Roster>>,
+}
+
+impl Roster {
+    pub(crate) fn add(&self, member: Member) {
+        lock(&self.0).push(member);
+    }
+
+    pub(crate) fn remove(&self, pid: Pid) {
+        lock(&self.0).retain(|member| member.pid != pid);
+    }
+
+    /// Everyone still listed, last started first, leaving the roster empty.
+    pub(crate) fn take(&self) -> Vec<Member> {
+        let mut members = std::mem::take(&mut *lock(&self.0));
+        members.reverse();
+        members
+    }
+}
 
 /// One child of a supervisor: an id, how to start it, and how to treat its exits.
 ///
@@ -116,12 +164,12 @@ impl Child {
     {
         let mut child = Child::with_start(
             id,
-            Arc::new(move |name: Option<Arc<str>>| -> StartFuture {
+            Arc::new(move |launch: Launch| -> StartFuture {
                 let arg = arg.clone();
                 Box::pin(async move {
                     let mut start = S::start_link(arg);
-                    if let Some(name) = name {
-                        start = start.shared_name(name);
+                    if let Some(name) = launch.name {
+                        start = start.kept_name(name, self_pid());
                     }
                     start
                         .await
@@ -145,16 +193,21 @@ impl Child {
         let f = Arc::new(f);
         Child::with_start(
             id,
-            Arc::new(move |name: Option<Arc<str>>| -> StartFuture {
+            Arc::new(move |launch: Launch| -> StartFuture {
                 let f = f.clone();
                 Box::pin(async move {
                     let parent = self_pid().ok_or(ExitReason::NoProc)?;
-                    let child =
-                        link::start_linked(parent, move |ctx| f(ctx)).ok_or(ExitReason::NoProc)?;
-                    if let Some(name) = &name {
-                        registry::register_shared(name, child.pid)
-                            .map_err(|e| ExitReason::error(&e))?;
-                    }
+                    // The name is registered before the process can run: if it is taken, the
+                    // process never runs and nothing is left behind.
+                    let child = link::try_start_linked(
+                        parent,
+                        move |ctx| f(ctx),
+                        |child| match &launch.name {
+                            Some(name) => registry::register_kept(name, child.pid, Some(parent))
+                                .map_err(|e| ExitReason::error(&e)),
+                            None => Ok(()),
+                        },
+                    )?;
                     Ok(child.pid)
                 })
             }),
@@ -166,11 +219,11 @@ impl Child {
         let spec: Supervisor = spec.into();
         let mut child = Child::with_start(
             id,
-            Arc::new(move |name: Option<Arc<str>>| -> StartFuture {
+            Arc::new(move |launch: Launch| -> StartFuture {
                 let mut spec = spec.clone();
-                if let Some(name) = &name {
-                    spec = spec.name(name);
-                }
+                spec.name = launch.name;
+                spec.keeper = self_pid();
+                spec.roster = launch.roster;
                 Box::pin(async move {
                     let sup = spec.start_link().await.map_err(|e| ExitReason::error(&e))?;
                     Ok(sup.pid())

@@ -57,6 +57,7 @@ mod child;
 mod dynamic;
 mod server;
 
+use child::Roster;
 pub use child::{Child, ChildKind, Restart, Shutdown};
 pub use dynamic::{DynamicRef, DynamicSupervisor};
 pub use server::{SupervisorProcess, SupervisorProcessClient};
@@ -93,6 +94,10 @@ pub struct Supervisor {
     pub(crate) auto_shutdown: AutoShutdown,
     pub(crate) children: Vec<Child>,
     pub(crate) name: Option<Arc<str>>,
+    /// Who keeps the name across restarts: the parent supervisor of a named subtree.
+    pub(crate) keeper: Option<Pid>,
+    /// Where the supervisor lists its running children for its parent supervisor.
+    pub(crate) roster: Option<Arc<Roster>>,
     pub(crate) template: Option<Template>,
 }
 
@@ -112,6 +117,8 @@ impl Supervisor {
             auto_shutdown: AutoShutdown::Never,
             children: Vec::new(),
             name: None,
+            keeper: None,
+            roster: None,
             template: None,
         }
     }
@@ -177,13 +184,13 @@ impl Supervisor {
     }
 
     fn starting(self, link: bool) -> Start<SupervisorProcess> {
-        let name = self.name.clone();
+        let (name, keeper) = (self.name.clone(), self.keeper);
         let mut start = SupervisorProcess::start(self);
         if link {
             start = start.link();
         }
-        if let Some(name) = &name {
-            start = start.name(name);
+        if let Some(name) = name {
+            start = start.kept_name(name, keeper);
         }
         start
     }
@@ -218,6 +225,9 @@ pub enum SupervisorError {
     /// The child is running; terminate it first.
     #[error("child `{0}` is running")]
     Running(String),
+    /// The child exists but is not running (stopped, or waiting to be restarted).
+    #[error("child `{0}` is not running")]
+    NotRunning(String),
     /// A child with this id exists already.
     #[error("a child `{0}` exists already")]
     AlreadyPresent(String),

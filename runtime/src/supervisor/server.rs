@@ -1,8 +1,17 @@
 //! The supervisor process: a `#[gen_server]` that starts its children, restarts them by its
 //! strategy, and stops them.
+//!
+//! Three rules keep restarts honest:
+//! - a child is started again only once the old one is fully gone, subtree included: a
+//!   supervisor child that died without stopping its own children (killed, or its shutdown timed
+//!   out) has them stopped by its parent first, from the roster it shared;
+//! - a restart that fails is tried again through the supervisor's own mailbox (as OTP does), each
+//!   attempt charged to the restart intensity, so the supervisor answers calls meanwhile;
+//! - a named child's name stays reserved for the supervisor while it restarts the child, and is
+//!   released (failing the calls waiting for it) once the supervisor decides not to.
 
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
+    collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
     sync::Arc,
     time::Duration,
 };
@@ -10,23 +19,31 @@ use std::{
 use tokio::time::Instant;
 
 use super::{
-    AutoShutdown, Child, ChildCounts, ChildInfo, ChildKind, DynamicArg, Restart, Shutdown,
-    Strategy, Supervisor, SupervisorError, Template, child::StopBy,
+    AutoShutdown, Child, ChildCounts, ChildInfo, ChildKind, DynamicArg, Restart, Roster, Shutdown,
+    Strategy, Supervisor, SupervisorError, Template,
+    child::{Launch, Member, StopBy},
 };
 use crate::{
     context::Context,
     exit::ExitReason,
     gen_server::{GenServer, LookupError, ServerRef, SystemStop},
-    link::{Down, Exit, exit},
+    link::{Down, Exit, MonitorRef, exit},
     message::Message,
     pid::Pid,
-    process,
+    process, registry,
+    request::CallError,
+    unwind::{CatchUnwind, catch, drop_quietly},
 };
 
 struct Running {
     spec: Child,
     pid: Option<Pid>,
+    /// A running supervisor child's list of its own children.
+    roster: Option<Arc<Roster>>,
 }
+
+/// Sent by a supervisor to itself to try failed restarts again.
+struct RetryRestart;
 
 /// The supervisor process's state. Reach it through a [`SupervisorRef`](super::SupervisorRef).
 pub struct SupervisorProcess {
@@ -41,6 +58,10 @@ pub struct SupervisorProcess {
     next: u64,
     /// When the restarts inside the current period happened.
     restarts: VecDeque<Instant>,
+    /// Children to be started again after a failed attempt, in start order.
+    pending: BTreeSet<u64>,
+    /// The running children, shared with this supervisor's own supervisor.
+    roster: Arc<Roster>,
     template: Option<Template>,
 }
 
@@ -58,6 +79,8 @@ impl SupervisorProcess {
             by_pid: HashMap::new(),
             next: 0,
             restarts: VecDeque::new(),
+            pending: BTreeSet::new(),
+            roster: spec.roster.unwrap_or_default(),
             template: spec.template,
         };
         for child in spec.children {
@@ -103,13 +126,17 @@ impl SupervisorProcess {
         }
     }
 
-    /// The pid of the child `id`, if it is running.
+    /// The pid of the running child `id`.
     #[install("child_pid")]
-    async fn child_pid(&mut self, id: String) -> Option<Pid> {
-        self.by_id
+    async fn child_pid(&mut self, id: String) -> Result<Pid, SupervisorError> {
+        let seq = *self
+            .by_id
             .get(id.as_str())
-            .and_then(|seq| self.children.get(seq))
+            .ok_or_else(|| SupervisorError::NotFound(id.clone()))?;
+        self.children
+            .get(&seq)
             .and_then(|c| c.pid)
+            .ok_or(SupervisorError::NotRunning(id))
     }
 
     /// Adds a child and starts it (OTP's `start_child`).
@@ -122,7 +149,12 @@ impl SupervisorProcess {
     #[install("start_dynamic", local)]
     async fn start_dynamic(&mut self, arg: DynamicArg) -> Result<Pid, SupervisorError> {
         let template = self.template.clone().ok_or(SupervisorError::NotDynamic)?;
-        let mut child = template(arg.0)?;
+        // The template is user code: its panic fails this start only.
+        let mut child =
+            catch(|| template(arg.0)).map_err(|panic| SupervisorError::StartFailed {
+                id: "template".to_owned(),
+                reason: ExitReason::Panic(panic),
+            })??;
         child.id = format!("{}-{}", child.id, self.next).into();
         self.add(child).await
     }
@@ -140,7 +172,13 @@ impl SupervisorProcess {
             .get(id.as_str())
             .ok_or(SupervisorError::NotFound(id))?;
         self.stop(seq, ctx).await;
-        self.forget_if_temporary(seq);
+        self.pending.remove(&seq);
+        self.release_name(seq, &ExitReason::Shutdown, ctx.pid());
+        if self.template.is_some() {
+            self.forget(seq, &ExitReason::Shutdown, ctx.pid());
+        } else {
+            self.forget_if_temporary(seq, &ExitReason::Shutdown, ctx.pid());
+        }
         Ok(())
     }
 
@@ -152,7 +190,7 @@ impl SupervisorProcess {
             .get(&pid)
             .ok_or_else(|| SupervisorError::NotFound(pid.to_string()))?;
         self.stop(seq, ctx).await;
-        self.forget(seq);
+        self.forget(seq, &ExitReason::Shutdown, ctx.pid());
         Ok(())
     }
 
@@ -160,45 +198,71 @@ impl SupervisorProcess {
     #[install("restart_child")]
     async fn restart_child(&mut self, id: String) -> Result<Pid, SupervisorError> {
         let seq = self.stopped(&id)?;
-        self.launch(seq)
+        let pid = self
+            .launch(seq)
             .await
-            .map_err(|reason| SupervisorError::StartFailed { id, reason })
+            .map_err(|reason| SupervisorError::StartFailed { id, reason })?;
+        self.pending.remove(&seq);
+        Ok(pid)
     }
 
     /// Forgets the stopped child `id` (OTP's `delete_child`).
     #[install("delete_child")]
-    async fn delete_child(&mut self, id: String) -> Result<(), SupervisorError> {
+    async fn delete_child(&mut self, id: String, ctx: &mut Context) -> Result<(), SupervisorError> {
         let seq = self.stopped(&id)?;
-        self.forget(seq);
+        self.forget(seq, &ExitReason::Shutdown, ctx.pid());
         Ok(())
     }
 
     /// A linked process exited: a child to restart, or not.
     #[info]
     async fn on_exit(&mut self, exit: Exit, ctx: &mut Context) -> crate::Reply<()> {
+        let me = ctx.pid();
         let Some(seq) = self.by_pid.remove(&exit.from) else {
-            tracing::debug!(supervisor = %ctx.pid(), from = %exit.from, reason = %exit.reason, "exit signal from a process that is not a child");
+            tracing::debug!(supervisor = %me, from = %exit.from, reason = %exit.reason, "exit signal from a process that is not a child");
             return crate::Reply::NoReply;
         };
+        self.roster.remove(exit.from);
         let Some(child) = self.children.get_mut(&seq) else {
             return crate::Reply::NoReply;
         };
         child.pid = None;
+        let orphans = child.roster.take();
         let (id, restart, significant) = (
             child.spec.id.clone(),
             child.spec.restart,
             child.spec.significant,
         );
+        // A supervisor child that died without stopping its children: stop them first.
+        if let Some(orphans) = orphans {
+            stop_together(ctx, orphans.take(), false).await;
+        }
         if !restart.restarts_after(&exit.reason) {
-            tracing::debug!(supervisor = %ctx.pid(), child = %id, reason = %exit.reason, "child exited; not restarted ({restart:?})");
-            self.forget_if_temporary(seq);
+            tracing::debug!(supervisor = %me, child = %id, reason = %exit.reason, "child exited; not restarted ({restart:?})");
+            self.release_name(seq, &exit.reason, me);
+            if self.template.is_some() {
+                // A dynamic supervisor keeps only children it will restart (OTP's
+                // simple_one_for_one).
+                self.forget(seq, &exit.reason, me);
+            } else {
+                self.forget_if_temporary(seq, &exit.reason, me);
+            }
             if significant && self.auto_shutdown_due() {
-                tracing::debug!(supervisor = %ctx.pid(), child = %id, "significant child exited; shutting down");
+                tracing::debug!(supervisor = %me, child = %id, "significant child exited; shutting down");
                 return crate::Reply::Stop(ExitReason::Shutdown);
             }
             return crate::Reply::NoReply;
         }
         match self.restart(seq, &id, &exit.reason, ctx).await {
+            Ok(()) => crate::Reply::NoReply,
+            Err(reason) => crate::Reply::Stop(reason),
+        }
+    }
+
+    /// Failed restarts, tried again.
+    #[info]
+    async fn on_retry(&mut self, _: RetryRestart, ctx: &mut Context) -> crate::Reply<()> {
+        match self.launch_pending(ctx).await {
             Ok(()) => crate::Reply::NoReply,
             Err(reason) => crate::Reply::Stop(reason),
         }
@@ -232,46 +296,80 @@ impl SupervisorProcess {
             Running {
                 spec: child,
                 pid: None,
+                roster: None,
             },
         );
-        self.launch(seq).await.map_err(|reason| {
-            self.forget(seq);
-            SupervisorError::StartFailed {
-                id: id.to_string(),
-                reason,
+        match self.launch(seq).await {
+            Ok(pid) => Ok(pid),
+            Err(reason) => {
+                let me = crate::self_pid().unwrap_or(Pid::ROOT);
+                self.forget(seq, &reason, me);
+                Err(SupervisorError::StartFailed {
+                    id: id.to_string(),
+                    reason,
+                })
             }
-        })
+        }
     }
 
-    /// Starts the (stopped) child `seq`.
+    /// Starts the (stopped) child `seq`. A panic in its start function (a template, a `clone`
+    /// of its argument) fails this start only.
     async fn launch(&mut self, seq: u64) -> Result<Pid, ExitReason> {
         let Some(child) = self.children.get(&seq) else {
             return Err(ExitReason::NoProc);
         };
-        let pid = (child.spec.start)(child.spec.name.clone()).await?;
+        let roster =
+            (child.spec.kind == ChildKind::Supervisor).then(|| Arc::new(Roster::default()));
+        let launch = Launch {
+            name: child.spec.name.clone(),
+            roster: roster.clone(),
+        };
+        let start = catch(|| (child.spec.start)(launch)).map_err(ExitReason::Panic)?;
+        let pid = CatchUnwind::new(start).await.map_err(ExitReason::Panic)??;
         if let Some(child) = self.children.get_mut(&seq) {
             child.pid = Some(pid);
+            child.roster = roster.clone();
+            self.roster.add(Member {
+                pid,
+                id: child.spec.id.clone(),
+                shutdown: child.spec.shutdown,
+                stop_by: child.spec.stop_by,
+                roster,
+            });
         }
         self.by_pid.insert(pid, seq);
         Ok(pid)
     }
 
-    fn forget(&mut self, seq: u64) {
+    /// Forgets child `seq` for good: its name (if it has one) is released with `reason`.
+    fn forget(&mut self, seq: u64, reason: &ExitReason, me: Pid) {
+        self.release_name(seq, reason, me);
+        self.pending.remove(&seq);
         if let Some(child) = self.children.remove(&seq) {
             self.by_id.remove(&child.spec.id);
             if let Some(pid) = child.pid {
                 self.by_pid.remove(&pid);
+                self.roster.remove(pid);
             }
+            // The specification holds user values (the start argument), whose `Drop` is user code.
+            drop_quietly(child, "a child specification");
         }
     }
 
-    fn forget_if_temporary(&mut self, seq: u64) {
+    fn forget_if_temporary(&mut self, seq: u64, reason: &ExitReason, me: Pid) {
         if self
             .children
             .get(&seq)
             .is_some_and(|c| c.spec.restart == Restart::Temporary)
         {
-            self.forget(seq);
+            self.forget(seq, reason, me);
+        }
+    }
+
+    /// The child `seq` will not run again for now: calls waiting for its name fail with `reason`.
+    fn release_name(&self, seq: u64, reason: &ExitReason, me: Pid) {
+        if let Some(name) = self.children.get(&seq).and_then(|c| c.spec.name.as_ref()) {
+            registry::unreserve(name, me, reason);
         }
     }
 
@@ -324,81 +422,172 @@ impl SupervisorProcess {
         // Temporary siblings are stopped and not started again.
         for &other in &group {
             if other != seq {
-                self.forget_if_temporary(other);
+                self.forget_if_temporary(other, &ExitReason::Shutdown, me);
             }
         }
-        let mut pending: VecDeque<u64> = group
-            .into_iter()
-            .filter(|k| self.children.contains_key(k))
-            .collect();
-        while let Some(next) = pending.front().copied() {
-            match self.launch(next).await {
+        self.pending.extend(
+            group
+                .into_iter()
+                .filter(|seq| self.children.contains_key(seq)),
+        );
+        self.launch_pending(ctx).await
+    }
+
+    /// Starts the children waiting to be restarted, in order. A failed start is charged to the
+    /// restart intensity and tried again through the mailbox; under `rest_for_one` and
+    /// `one_for_all` the children after it wait for it.
+    async fn launch_pending(&mut self, ctx: &mut Context) -> Result<(), ExitReason> {
+        let me = ctx.pid();
+        let ordered = self.strategy != Strategy::OneForOne;
+        let mut failed = false;
+        for seq in self.pending.clone() {
+            if failed && ordered {
+                break;
+            }
+            if self.children.get(&seq).is_none_or(|c| c.pid.is_some()) {
+                self.pending.remove(&seq);
+                continue;
+            }
+            match self.launch(seq).await {
                 Ok(_) => {
-                    pending.pop_front();
+                    self.pending.remove(&seq);
                 }
                 Err(error) => {
-                    let id = self.children.get(&next).map(|c| c.spec.id.clone());
+                    let id = self.children.get(&seq).map(|c| c.spec.id.clone());
                     tracing::warn!(supervisor = %me, child = ?id, reason = %error, "child failed to restart; trying again");
                     if !self.allow_restart() {
                         tracing::error!(supervisor = %me, child = ?id, "reached max restart intensity; shutting down");
                         return Err(ExitReason::MaxRestartIntensity);
                     }
+                    failed = true;
                 }
             }
+        }
+        if failed {
+            process::send(me, RetryRestart);
         }
         Ok(())
     }
 
-    /// Stops every running child, last started first.
+    /// Stops every running child: a static supervisor last started first, each after the one
+    /// before; a dynamic one all together, under one shutdown timer (OTP's `simple_one_for_one`).
     async fn stop_all(&mut self, ctx: &mut Context) {
         let order: Vec<u64> = self.children.keys().rev().copied().collect();
-        for seq in order {
-            self.stop(seq, ctx).await;
+        if self.template.is_some() {
+            let members = order
+                .into_iter()
+                .filter_map(|seq| self.detach(seq))
+                .collect();
+            stop_together(ctx, members, true).await;
+        } else {
+            for seq in order {
+                self.stop(seq, ctx).await;
+            }
         }
     }
 
-    /// Stops child `seq` if it runs: asks it to stop, waits for its shutdown time, then kills it.
+    /// Stops child `seq` if it runs: asks it to stop, waits for its shutdown time, then kills it;
+    /// a supervisor child's own children are stopped too if it did not stop them.
     async fn stop(&mut self, seq: u64, ctx: &mut Context) {
-        let Some(child) = self.children.get_mut(&seq) else {
-            return;
-        };
-        let Some(pid) = child.pid.take() else {
-            return;
-        };
+        if let Some(member) = self.detach(seq) {
+            stop_together(ctx, vec![member], true).await;
+        }
+    }
+
+    /// Takes child `seq` out of the running set, for stopping: `None` if it is not running.
+    fn detach(&mut self, seq: u64) -> Option<Member> {
+        let child = self.children.get_mut(&seq)?;
+        let pid = child.pid.take()?;
         self.by_pid.remove(&pid);
-        let (shutdown, stop_by, id) = (
-            child.spec.shutdown,
-            child.spec.stop_by,
-            child.spec.id.clone(),
-        );
-        // Monitor, then unlink, so the end is seen as one `Down` and not as a crash to restart.
-        let monitor = ctx.monitor(pid);
-        ctx.unlink(pid);
-        ctx.purge(|m| m.downcast_ref::<Exit>().is_some_and(|e| e.from == pid));
-        let is_down = move |down: &Down| down.monitor == monitor;
-        let reason = match shutdown {
-            Shutdown::BrutalKill => {
-                exit(pid, ExitReason::Kill);
-                ctx.receive_if(is_down).await.reason
+        self.roster.remove(pid);
+        Some(Member {
+            pid,
+            id: child.spec.id.clone(),
+            shutdown: child.spec.shutdown,
+            stop_by: child.spec.stop_by,
+            roster: child.roster.take(),
+        })
+    }
+}
+
+/// A process being stopped, and by when it is killed if it has not stopped.
+struct Stopping {
+    member: Member,
+    deadline: Option<Instant>,
+}
+
+/// Stops `members` together: each is asked to stop (or killed, for `BrutalKill`) at once and
+/// killed if its shutdown time passes first. `linked`: they are this supervisor's children
+/// (unlinked first, so that their ends are not taken for crashes); otherwise orphans of a dead
+/// supervisor child. A supervisor among them that dies leaving children of its own gets them
+/// stopped as well before this returns.
+async fn stop_together(ctx: &mut Context, members: Vec<Member>, linked: bool) {
+    let mut waiting: HashMap<MonitorRef, Stopping> = HashMap::new();
+    for member in members {
+        begin_stop(ctx, member, linked, &mut waiting);
+    }
+    while !waiting.is_empty() {
+        let is_ours = |down: &Down| waiting.contains_key(&down.monitor);
+        let next_deadline = waiting.values().filter_map(|s| s.deadline).min();
+        let down = match next_deadline {
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                ctx.receive_if_timeout(is_ours, left).await.ok()
             }
-            Shutdown::Timeout(limit) => {
-                ask_to_stop(pid, stop_by);
-                match ctx.receive_if_timeout(is_down, limit).await {
-                    Ok(down) => down.reason,
-                    Err(_) => {
-                        tracing::warn!(supervisor = %ctx.pid(), child = %id, %pid, ?limit, "child did not stop in time; killing it");
-                        exit(pid, ExitReason::Kill);
-                        ctx.receive_if(is_down).await.reason
-                    }
+            None => Some(ctx.receive_if(is_ours).await),
+        };
+        let Some(down) = down else {
+            let now = Instant::now();
+            for stopping in waiting.values_mut() {
+                if stopping.deadline.is_some_and(|deadline| deadline <= now) {
+                    let Member { pid, id, .. } = &stopping.member;
+                    tracing::warn!(supervisor = %ctx.pid(), child = %id, %pid, "child did not stop in time; killing it");
+                    exit(*pid, ExitReason::Kill);
+                    stopping.deadline = None;
                 }
             }
-            Shutdown::Infinity => {
-                ask_to_stop(pid, stop_by);
-                ctx.receive_if(is_down).await.reason
-            }
+            continue;
         };
-        tracing::debug!(supervisor = %ctx.pid(), child = %id, %pid, %reason, "child stopped");
+        if let Some(Stopping { member, .. }) = waiting.remove(&down.monitor) {
+            tracing::debug!(supervisor = %ctx.pid(), child = %member.id, pid = %member.pid, reason = %down.reason, "child stopped");
+            if let Some(roster) = member.roster {
+                for orphan in roster.take() {
+                    begin_stop(ctx, orphan, false, &mut waiting);
+                }
+            }
+        }
     }
+}
+
+fn begin_stop(
+    ctx: &mut Context,
+    member: Member,
+    linked: bool,
+    waiting: &mut HashMap<MonitorRef, Stopping>,
+) {
+    let pid = member.pid;
+    // Monitor, then unlink, so the end is seen as one `Down` and not as a crash to restart.
+    let monitor = ctx.monitor(pid);
+    if linked {
+        ctx.unlink(pid);
+        ctx.purge(|m| m.downcast_ref::<Exit>().is_some_and(|e| e.from == pid));
+    }
+    let deadline = match member.shutdown {
+        Shutdown::BrutalKill => {
+            exit(pid, ExitReason::Kill);
+            None
+        }
+        Shutdown::Timeout(limit) => {
+            ask_to_stop(pid, member.stop_by);
+            // A limit past the end of time never expires.
+            Instant::now().checked_add(limit)
+        }
+        Shutdown::Infinity => {
+            ask_to_stop(pid, member.stop_by);
+            None
+        }
+    };
+    waiting.insert(monitor, Stopping { member, deadline });
 }
 
 fn ask_to_stop(pid: Pid, stop_by: StopBy) {
@@ -416,15 +605,24 @@ impl SupervisorProcessClient {
     ///
     /// # Errors
     ///
-    /// [`LookupError::NotRegistered`] when no child `id` runs, [`LookupError::WrongType`] when it
-    /// is not an `S` server, or a [`LookupError::NoProc`] if the supervisor is gone.
+    /// [`LookupError::NoChild`] when the supervisor has no child `id`,
+    /// [`LookupError::NotRunning`] when it has one that is not running right now (stopped, or
+    /// being restarted), [`LookupError::WrongType`] when it is not an `S` server,
+    /// [`LookupError::Timeout`] when the supervisor is too busy to answer within
+    /// [`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT), and [`LookupError::NoProc`] when the
+    /// supervisor is gone.
     pub async fn child<S: GenServer>(&self, id: &str) -> Result<ServerRef<S>, LookupError> {
-        use crate::gen_server::ServerClient;
-        let pid = self
-            .child_pid(id.to_owned())
-            .await
-            .map_err(|_| LookupError::NoProc(self.pid()))?
-            .ok_or_else(|| LookupError::NotRegistered(id.into()))?;
-        ServerRef::from_pid(pid)
+        let error = match self.child_pid(id.to_owned()).await {
+            Ok(pid) => return ServerRef::from_pid(pid),
+            Err(error) => error.split(),
+        };
+        Err(match error {
+            Err(SupervisorError::NotRunning(_)) => LookupError::NotRunning(id.into()),
+            Err(_) => LookupError::NoChild(id.into()),
+            Ok(CallError::Timeout { pid, timeout }) => LookupError::Timeout { pid, timeout },
+            Ok(CallError::NoProc(pid) | CallError::Exited { pid, .. }) => LookupError::NoProc(pid),
+            Ok(CallError::NotRegistered(name)) => LookupError::NotRegistered(name),
+            Ok(error) => LookupError::Call(error),
+        })
     }
 }
