@@ -463,6 +463,8 @@ fn serve<S: GenServer>(
         if let Err(panic) = CatchUnwind::new(server.__terminate(&reason, &mut ctx)).await {
             tracing::error!(pid = %ctx.pid(), server = type_name::<S>(), %panic, %reason, "terminate panicked; the server exits with its reason");
         }
+        // The state's `Drop` is user code: it does not change the reason either.
+        drop_quietly(server, "a server's state");
         reason
     }
 }

@@ -243,6 +243,13 @@ impl Mailbox {
         }
     }
 
+    /// How many call watchers are registered (answered ones included until pruned).
+    #[cfg(test)]
+    pub(crate) fn watchers(&self) -> usize {
+        let queue = lock(&self.queue);
+        queue.rest.as_ref().map_or(0, |rest| rest.watchers.len())
+    }
+
     /// Messages waiting, in the shared queue and the owner's private one, at one instant.
     pub(crate) fn len(&self) -> usize {
         let queue = lock(&self.queue);

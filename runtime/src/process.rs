@@ -64,8 +64,9 @@ pub(crate) struct State {
     pub(crate) finished: bool,
     /// The exit sequence has run to its end: waiters are told at once.
     done: bool,
-    /// A gen_server has decided to stop (a handler returned a stop, or panicked) and is running
-    /// its `terminate`: a reply token it drops now is followed by its exit reason.
+    /// The process is on its way out without an exit reason yet: a gen_server has decided to
+    /// stop (a handler returned a stop, or panicked) and runs its `terminate`, or the process is
+    /// unwinding from a panic. A reply token it drops now is followed by its exit reason.
     pub(crate) stopping: bool,
     pub(crate) trap_exit: bool,
     /// The server type, for a gen_server process (checked by typed look-ups).
@@ -282,7 +283,7 @@ impl Drop for WaitingOn {
     }
 }
 
-/// Marks the gen_server running this code as stopping (see [`State::stopping`]).
+/// Marks the process running this code as stopping (see [`State::stopping`]).
 pub(crate) fn mark_stopping() {
     if let Some(pid) = self_pid() {
         table().with(pid, |cell| lock(&cell.state).stopping = true);
@@ -576,4 +577,52 @@ pub fn is_alive(pid: Pid) -> bool {
     table()
         .with(pid, |cell| !lock(&cell.state).finished)
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::request::{CallError, Request, request_timeout};
+
+    fn waiters(pid: Pid) -> usize {
+        table()
+            .with(pid, |cell| {
+                lock(&cell.state)
+                    .relations_ref()
+                    .map_or(0, |relations| relations.waiters.len())
+            })
+            .unwrap_or(0)
+    }
+
+    /// Nothing is kept for a caller that stopped waiting: 10,000 abandoned waits and calls leave
+    /// a handful of entries on the live process, not 10,000.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn abandoned_waits_and_calls_are_pruned() {
+        // Drops every request: each call fails at once, leaving its watcher behind.
+        let target = spawn(|mut ctx| async move {
+            loop {
+                drop(ctx.receive::<Request<(), ()>>().await);
+            }
+        });
+        for _ in 0..10_000 {
+            // Polled once (so it registers), then abandoned, as by a `select!`.
+            let mut abandoned = std::pin::pin!(wait(target));
+            std::future::poll_fn(|cx| {
+                assert!(abandoned.as_mut().poll(cx).is_pending());
+                std::task::Poll::Ready(())
+            })
+            .await;
+            let call = request_timeout::<(), ()>(target, (), Duration::from_secs(60)).await;
+            assert_eq!(call, Err(CallError::NoReply(target)));
+        }
+        assert!(waiters(target) <= 8, "{} waiters kept", waiters(target));
+        let watchers = table()
+            .with(target, |cell| cell.mailbox.watchers())
+            .unwrap_or(0);
+        assert!(watchers <= 8, "{watchers} call watchers kept");
+        crate::exit(target, ExitReason::Kill);
+        assert_eq!(wait(target).await, ExitReason::Killed);
+    }
 }

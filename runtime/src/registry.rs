@@ -381,6 +381,22 @@ pub(crate) fn unreserve(name: &Arc<str>, keeper: Pid, reason: &ExitReason) {
     });
 }
 
+/// The keeper `keeper` (the current process) gives up: every name it keeps is released with
+/// `reason` now, before it stops its remaining processes.
+pub(crate) fn release_all_kept(keeper: Pid, reason: &ExitReason) {
+    let kept = table()
+        .with(keeper, |cell| {
+            let mut state = lock(&cell.state);
+            state
+                .relations
+                .as_mut()
+                .map(|relations| std::mem::take(&mut relations.kept))
+        })
+        .flatten()
+        .unwrap_or_default();
+    release_kept(keeper, kept, reason);
+}
+
 /// Step 3 of a keeper's exit sequence: every name it keeps is released with its exit reason.
 pub(crate) fn release_kept(keeper: Pid, kept: Vec<Arc<str>>, reason: &ExitReason) {
     for name in &kept {

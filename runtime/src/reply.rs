@@ -75,6 +75,15 @@ impl<R> ReplyTo<R> {
 
 impl<R> Drop for ReplyTo<R> {
     fn drop(&mut self) {
+        if matches!(self.0, Route::Nobody) {
+            return;
+        }
+        // Dropped while its holder unwinds from a panic, which ends that process (a gen_server
+        // stops, any other process exits): mark it before the caller is woken, so that a caller
+        // of this very process waits for its exit reason instead of failing with `NoReply`.
+        if std::thread::panicking() {
+            crate::process::mark_stopping();
+        }
         match &self.0 {
             Route::Local(slot) => slot.token_dropped(),
             Route::Encoded(encoding) => encoding.slot.token_dropped(),

@@ -29,6 +29,7 @@ use crate::{
     reply_slot::{Answer, Watch},
     table::table,
     task::self_pid,
+    unwind::drop_quietly,
 };
 
 /// How long a call waits for its reply unless told otherwise: five seconds, as Erlang's
@@ -286,17 +287,21 @@ pub(crate) async fn exchange<R: Send + 'static>(
             return Err(CallError::SelfCall(pid));
         }
         let watch = Arc::downgrade(reply.slot()) as Weak<dyn Watch>;
-        match process::push_to_server(pid, message, Some(watch)) {
+        let unsent = match process::push_to_server(pid, message, Some(watch)) {
             Ok(()) => break pid,
-            Err(Unsent::NoProc(_)) => return Err(gone(pid)),
-            Err(Unsent::Exiting(unsent)) => {
-                let exited = timer.race(exited(pid)).await;
-                match (to, exited) {
-                    (_, None) => return Err(timed_out(pid)),
-                    (Addr::Pid(_), Some(error)) => return Err(error),
-                    // Its name is released or reserved by now: look again.
-                    (Addr::Name(_), Some(_)) => message = unsent,
-                }
+            Err(Unsent::NoProc(unsent)) => {
+                drop_quietly(unsent, "a call to a dead process");
+                return Err(gone(pid));
+            }
+            Err(Unsent::Exiting(unsent)) => unsent,
+        };
+        let exited = timer.race(exited(pid)).await;
+        match (to, exited) {
+            // Its name is released or reserved by now: look again.
+            (Addr::Name(_), Some(_)) => message = unsent,
+            (_, exited) => {
+                drop_quietly(unsent, "a call to a dead process");
+                return Err(exited.unwrap_or_else(|| timed_out(pid)));
             }
         }
     };

@@ -5,7 +5,7 @@
 
 use std::{any::Any, time::Duration};
 
-use tokio::task::AbortHandle;
+use tokio::{task::AbortHandle, time::Instant};
 
 use crate::{message::Message, pid::Pid, process};
 
@@ -24,7 +24,8 @@ impl TimerRef {
     }
 }
 
-/// Sends `message` to `pid` after `delay` (Erlang's `erlang:send_after/3`).
+/// Sends `message` to `pid` after `delay` (Erlang's `erlang:send_after/3`). A delay too long to
+/// add to the current time never fires.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
@@ -52,20 +53,50 @@ pub fn send_after<M: Any + Send>(delay: Duration, pid: Pid, message: M) -> Timer
 /// Sends a clone of `message` to `pid` every `period`, the first after one period, until
 /// cancelled or until `pid` is no longer alive (Erlang's `timer:send_interval/3`).
 ///
+/// A late tick is delivered once, not in a burst of catch-up messages, and the next one comes a
+/// period after it. A zero period is taken as one millisecond, the resolution of the timers; a
+/// period too long to add to the current time never ticks.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// use std::time::Duration;
+///
+/// let pid = ferrotp::spawn(|mut ctx| async move {
+///     let ticker = ferrotp::send_interval(Duration::from_secs(1), ctx.pid(), "tick");
+///     for _ in 0..3 {
+///         assert_eq!(ctx.receive::<&str>().await, "tick");
+///     }
+///     ticker.cancel();
+/// });
+/// assert!(ferrotp::wait(pid).await.is_normal());
+/// # }
+/// ```
+///
 /// # Panics
 ///
-/// Panics if called outside a Tokio runtime, or if `period` is zero.
+/// Panics if called outside a Tokio runtime.
 pub fn send_interval<M: Any + Send + Clone>(period: Duration, pid: Pid, message: M) -> TimerRef {
-    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    // A late tick is delivered once, not in a burst of catch-up messages.
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let period = period.max(RESOLUTION);
     let task = tokio::spawn(async move {
-        loop {
-            interval.tick().await;
+        let mut next = Instant::now().checked_add(period);
+        while let Some(due) = next {
+            tokio::time::sleep_until(due).await;
             if !process::deliver(pid, Message::new(message.clone())) {
                 return;
             }
+            // Late (as tokio counts it: by more than 5 ms): the next tick is a period from now.
+            let now = Instant::now();
+            let late = due.checked_add(LATE).is_some_and(|limit| now > limit);
+            next = if late { now } else { due }.checked_add(period);
         }
+        // The next tick would come after the end of time: nothing to do but go with the target.
+        crate::wait(pid).await;
     });
     TimerRef(task.abort_handle())
 }
+
+/// The resolution of tokio's timers.
+const RESOLUTION: Duration = Duration::from_millis(1);
+
+/// How late a tick must be to count as missed (tokio's own threshold).
+const LATE: Duration = Duration::from_millis(5);

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use ferrotp::prelude::*;
+use ferrotp::supervisor::{Child, Supervisor, SupervisorProcess};
 use ferrotp::{StartError, whereis};
 use ferrotp_tests::in_process;
 
@@ -308,6 +309,123 @@ async fn a_local_handler_is_not_reachable_by_name() {
         let lab = Lab::start(config(ctx.pid())).await.unwrap();
         let result = lab.call::<bool>("link", ctx.pid()).await;
         assert!(matches!(result, Err(CallError::UnknownHandler { ref available, .. }) if available == &["sync", "crash"]), "{result:?}");
+    })
+    .await;
+}
+
+/// A server that stops another from inside a handler.
+struct Peer;
+
+/// Lets a `Peer` go on.
+struct Go;
+
+#[gen_server]
+impl Peer {
+    async fn init(_: ()) -> Self {
+        Peer
+    }
+
+    #[install("stop_peer", local)]
+    async fn stop_peer(&mut self, peer: ServerRef<Peer>) -> Result<(), CallError> {
+        peer.stop(ExitReason::Shutdown).await
+    }
+
+    /// Waits for `Go`, then stops `peer`.
+    #[install("stop_peer_on_go", local)]
+    async fn stop_peer_on_go(
+        &mut self,
+        peer: ServerRef<Peer>,
+        ctx: &mut Context,
+    ) -> Result<(), CallError> {
+        ctx.receive::<Go>().await;
+        peer.stop(ExitReason::Shutdown).await
+    }
+}
+
+/// Two servers stopping each other would wait for each other forever (OTP's `infinity` does):
+/// the stop that would close the cycle fails at once instead, and the other one completes.
+#[tokio::test(start_paused = true)]
+async fn two_servers_stopping_each_other_do_not_deadlock() {
+    let a = Peer::start(()).await.unwrap();
+    let b = Peer::start(()).await.unwrap();
+    let by_b = tokio::spawn(async move { b.stop_peer_on_go_timeout(a, ferrotp::INFINITY).await });
+    tokio::task::yield_now().await;
+    let by_a = tokio::spawn(async move { a.stop_peer_timeout(b, ferrotp::INFINITY).await });
+    tokio::task::yield_now().await;
+    // `a` now waits for `b` to stop, and `b` is about to stop `a`.
+    send(b.pid(), Go);
+    let start = tokio::time::Instant::now();
+    assert_eq!(
+        by_b.await.unwrap(),
+        Err(CallError::Handler(CallError::Deadlock(vec![
+            b.pid(),
+            a.pid()
+        ])))
+    );
+    assert_eq!(by_a.await.unwrap(), Ok(()));
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert_eq!(wait(b.pid()).await, ExitReason::Shutdown);
+    assert!(ferrotp::is_alive(a.pid()));
+}
+
+/// The same race, unarranged, on the multi-threaded runtime: it never hangs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_stopping_each_other_at_once_never_hang() {
+    for _ in 0..100 {
+        let a = Peer::start(()).await.unwrap();
+        let b = Peer::start(()).await.unwrap();
+        let both = async {
+            tokio::join!(
+                a.stop_peer_timeout(b, ferrotp::INFINITY),
+                b.stop_peer_timeout(a, ferrotp::INFINITY)
+            )
+        };
+        let (by_a, by_b) = tokio::time::timeout(Duration::from_secs(20), both)
+            .await
+            .expect("the two stops deadlocked");
+        for outcome in [by_a, by_b] {
+            // Stopped the other, found the cycle, or was stopped before its call was read.
+            assert!(
+                matches!(
+                    outcome,
+                    Ok(())
+                        | Err(CallError::Handler(CallError::Deadlock(_)))
+                        | Err(CallError::Exited { .. })
+                ),
+                "{outcome:?}"
+            );
+        }
+        for pid in [a.pid(), b.pid()] {
+            exit(pid, ExitReason::Kill);
+        }
+    }
+}
+
+/// A child whose `init` stops its own supervisor.
+struct Rebel;
+
+#[gen_server]
+impl Rebel {
+    async fn init(witness: Pid) -> Self {
+        let sup = ServerRef::<SupervisorProcess>::lookup("rebel-sup").unwrap();
+        send(witness, sup.stop(ExitReason::Shutdown).await);
+        Rebel
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_child_stopping_its_supervisor_from_init_fails_at_once() {
+    in_process(|mut ctx| async move {
+        let sup = Supervisor::one_for_one()
+            .name("rebel-sup")
+            .child(Child::server::<Rebel>("rebel", ctx.pid()))
+            .start()
+            .await
+            .unwrap();
+        let rebel = sup.child_pid("rebel".into()).await.unwrap();
+        let stopped: Result<(), CallError> = ctx.receive().await;
+        assert_eq!(stopped, Err(CallError::Deadlock(vec![rebel, sup.pid()])));
+        sup.stop(ExitReason::Shutdown).await.unwrap();
     })
     .await;
 }

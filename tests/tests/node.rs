@@ -238,3 +238,17 @@ async fn an_application_that_fails_to_start_stops_the_ones_before_it() {
     assert_eq!(exit.code(), 2);
     assert_eq!(log, ["node-before stopped: shutdown"]);
 }
+
+#[tokio::test]
+async fn node_run_inside_a_runtime_fails_with_an_error_naming_run_async() {
+    let exit = ferrotp::node::run([Application::new(
+        "never-started",
+        |()| Supervisor::one_for_one(),
+        (),
+    )]);
+    let NodeExit::StartFailed { error, .. } = &exit else {
+        panic!("{exit:?}");
+    };
+    assert!(error.contains("run_async"), "{error}");
+    assert_eq!(exit.code(), 2);
+}

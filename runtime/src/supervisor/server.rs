@@ -253,18 +253,26 @@ impl SupervisorProcess {
             }
             return crate::Reply::NoReply;
         }
-        match self.restart(seq, &id, &exit.reason, ctx).await {
-            Ok(()) => crate::Reply::NoReply,
-            Err(reason) => crate::Reply::Stop(reason),
-        }
+        let restarted = self.restart(seq, &id, &exit.reason, ctx).await;
+        give_up_on_error(restarted, me)
     }
 
     /// Failed restarts, tried again.
     #[info]
     async fn on_retry(&mut self, _: RetryRestart, ctx: &mut Context) -> crate::Reply<()> {
-        match self.launch_pending(ctx).await {
-            Ok(()) => crate::Reply::NoReply,
-            Err(reason) => crate::Reply::Stop(reason),
+        let restarted = self.launch_pending(ctx).await;
+        give_up_on_error(restarted, ctx.pid())
+    }
+}
+
+/// What a failed restart means: the supervisor stops with the reason, and the calls waiting for
+/// the names it keeps fail with it now rather than after it has stopped its other children.
+fn give_up_on_error(restarted: Result<(), ExitReason>, me: Pid) -> crate::Reply<()> {
+    match restarted {
+        Ok(()) => crate::Reply::NoReply,
+        Err(reason) => {
+            registry::release_all_kept(me, &reason);
+            crate::Reply::Stop(reason)
         }
     }
 }
