@@ -60,9 +60,11 @@ impl CallTimer {
     ///
     /// Outside a tokio runtime, as any tokio timer.
     pub(crate) fn after(timeout: Duration) -> Self {
-        let deadline = Instant::now()
-            .checked_add(timeout)
-            .and_then(|deadline| deadline.checked_add(SLACK).map(|_| deadline));
+        // `deadline + SLACK` must fit too: `until` adds it.
+        let deadline = timeout
+            .checked_add(SLACK)
+            .and_then(|limit| Instant::now().checked_add(limit))
+            .map(|limit| limit - SLACK);
         match deadline {
             Some(deadline) => CallTimer::until(deadline),
             None => CallTimer { kept: None },

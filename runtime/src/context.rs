@@ -242,7 +242,7 @@ impl Drop for Context {
     fn drop(&mut self) {
         // One at a time, so that a message whose `Drop` panics neither stops the others from
         // being dropped nor unwinds into the exit sequence.
-        if let Some(private) = self.private.take() {
+        if let Some(private) = self.private.take().filter(|private| !private.is_empty()) {
             for message in *private {
                 drop_quietly(message, "a message left in an exiting process's mailbox");
             }

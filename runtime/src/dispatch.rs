@@ -19,7 +19,7 @@ use crate::{
     message::Message,
     pid::Pid,
     reply::ReplyTo,
-    request::{self, Addr, CallError, DEFAULT_TIMEOUT, exchange},
+    request::{self, Addr, CallError, DEFAULT_TIMEOUT, Token, exchange},
     task::self_pid,
 };
 
@@ -61,7 +61,7 @@ pub async fn call_timeout<R: DeserializeOwned>(
     body: impl Serialize,
     timeout: Duration,
 ) -> Result<R, CallError<Value>> {
-    call_to(Addr::Pid(pid), name, body, timeout).await
+    call_to(Addr::pid(pid), name, body, timeout).await
 }
 
 /// [`call_timeout`] to a pid or a registered name.
@@ -73,7 +73,7 @@ pub(crate) async fn call_to<R: DeserializeOwned>(
 ) -> Result<R, CallError<Value>> {
     let body = encode_body(name, body)?;
     let name = name.to_owned();
-    let reply = exchange(to, timeout, |from, reply_to| {
+    let reply = exchange(to, timeout, Token::Handler, |from, reply_to| {
         Message::new(DynamicCall {
             name: name.clone(),
             body,
@@ -96,7 +96,7 @@ pub(crate) async fn call_to<R: DeserializeOwned>(
 ///
 /// [`CallError::BadRequest`] when `body` cannot be encoded.
 pub fn cast(pid: Pid, name: &str, body: impl Serialize) -> Result<(), CallError<Value>> {
-    cast_to(Addr::Pid(pid), name, body)
+    cast_to(Addr::pid(pid), name, body)
 }
 
 /// [`cast`] to a pid or a registered name.

@@ -264,7 +264,9 @@ impl<S: GenServer> IntoFuture for Start<S> {
             },
             None => process::start(body, |_| {}),
         };
-        let _waiting = process::WaitingOn::new(cell.pid);
+        // A linked start is a parent starting its child (a supervisor, above all): it is blocked
+        // on the child's `init` meanwhile, which a `stop` of the parent from that `init` must see.
+        let _waiting = parent.map(|_| process::WaitingOn::new(cell.pid));
         Starting {
             state: Stage::Waiting {
                 cell,
@@ -292,8 +294,8 @@ enum Stage<S: GenServer> {
     Waiting {
         cell: Arc<Cell>,
         started: oneshot::Receiver<Ack<S::InitError>>,
-        /// The starter is blocked on the new server's `init` meanwhile.
-        _waiting: process::WaitingOn,
+        /// A parent is blocked on the new server's `init` meanwhile.
+        _waiting: Option<process::WaitingOn>,
     },
     /// The start failed: the error (or, when `init` ended without answering because it panicked
     /// or the process was killed, the exit reason) once the process has exited, so that whoever
@@ -499,7 +501,6 @@ fn parent_of(ctx: &Context) -> Option<Pid> {
 /// once with [`CallError::Exited`] and the server's exit reason. To follow a server across
 /// restarts, call it by name instead: [`ServerRef::named`].
 pub struct ServerRef<S: GenServer> {
-    pid: Pid,
     client: S::Client,
     server: PhantomData<fn() -> S>,
 }
@@ -507,15 +508,15 @@ pub struct ServerRef<S: GenServer> {
 impl<S: GenServer> ServerRef<S> {
     fn unchecked(pid: Pid) -> Self {
         ServerRef {
-            pid,
-            client: S::Client::__new(Addr::Pid(pid)),
+            client: S::Client::__new(Addr::pid(pid)),
             server: PhantomData,
         }
     }
 
     /// The server's pid.
     pub fn pid(&self) -> Pid {
-        self.pid
+        // A `ServerRef` is only ever made from a pid.
+        self.client.__addr().as_pid().unwrap_or(Pid::ROOT)
     }
 
     /// A reference to whichever `S` server is registered under `name` at each call (Elixir's
@@ -547,10 +548,8 @@ impl<S: GenServer> ServerRef<S> {
     /// # }
     /// ```
     pub fn named(name: &str) -> NamedRef<S> {
-        let name = registry::intern(name);
         NamedRef {
-            name,
-            client: S::Client::__new(Addr::Name(name)),
+            client: S::Client::__new(Addr::name(name)),
             server: PhantomData,
         }
     }
@@ -598,7 +597,7 @@ impl<S: GenServer> ServerRef<S> {
     /// the server cannot stop because it is itself waiting for the caller (stopping the caller,
     /// or waiting for the caller's `init`): OTP would wait forever there.
     pub async fn stop(&self, reason: ExitReason) -> Result<(), CallError> {
-        stop_server(self.pid, reason, crate::INFINITY).await
+        stop_server(self.pid(), reason, crate::INFINITY).await
     }
 
     /// [`stop`](ServerRef::stop), waiting at most `timeout` (OTP's `gen_server:stop/3`). The server
@@ -613,7 +612,7 @@ impl<S: GenServer> ServerRef<S> {
         reason: ExitReason,
         timeout: Duration,
     ) -> Result<(), CallError> {
-        stop_server(self.pid, reason, timeout).await
+        stop_server(self.pid(), reason, timeout).await
     }
 
     /// A dynamic call by handler name (see [`call`](crate::call)).
@@ -709,7 +708,6 @@ impl<S: GenServer> fmt::Debug for ServerRef<S> {
 /// It dereferences to the same client as a [`ServerRef`], so typed calls and casts look the same;
 /// `Copy`, and usable before any server has the name.
 pub struct NamedRef<S: GenServer> {
-    name: &'static str,
     client: S::Client,
     server: PhantomData<fn() -> S>,
 }
@@ -717,7 +715,8 @@ pub struct NamedRef<S: GenServer> {
 impl<S: GenServer> NamedRef<S> {
     /// The name.
     pub fn name(&self) -> &'static str {
-        self.name
+        // A `NamedRef` is only ever made from a name.
+        self.client.__addr().as_name().unwrap_or("")
     }
 
     /// The server registered under the name now, checked to be an `S` server.
@@ -727,7 +726,7 @@ impl<S: GenServer> NamedRef<S> {
     /// [`LookupError`] when no process has the name (also while it is reserved for a restart), or
     /// it runs another type of server.
     pub fn lookup(&self) -> Result<ServerRef<S>, LookupError> {
-        ServerRef::lookup(self.name)
+        ServerRef::lookup(self.name())
     }
 
     /// Resolves the name, then stops that server as [`ServerRef::stop`] does.
@@ -737,8 +736,8 @@ impl<S: GenServer> NamedRef<S> {
     /// [`CallError::NotRegistered`] when no process has the name; otherwise as
     /// [`ServerRef::stop`].
     pub async fn stop(&self, reason: ExitReason) -> Result<(), CallError> {
-        let pid = registry::whereis(self.name)
-            .ok_or_else(|| CallError::NotRegistered(self.name.into()))?;
+        let pid = registry::whereis(self.name())
+            .ok_or_else(|| CallError::NotRegistered(self.name().into()))?;
         stop_server(pid, reason, crate::INFINITY).await
     }
 
@@ -752,7 +751,7 @@ impl<S: GenServer> NamedRef<S> {
         handler: &str,
         body: impl Serialize,
     ) -> Result<R, CallError<Value>> {
-        dispatch::call_to(Addr::Name(self.name), handler, body, crate::DEFAULT_TIMEOUT).await
+        dispatch::call_to(self.client.__addr(), handler, body, crate::DEFAULT_TIMEOUT).await
     }
 
     /// A dynamic cast by handler name to the server registered under the name.
@@ -761,7 +760,7 @@ impl<S: GenServer> NamedRef<S> {
     ///
     /// [`CallError::BadRequest`] when `body` cannot be encoded.
     pub fn cast(&self, handler: &str, body: impl Serialize) -> Result<(), CallError<Value>> {
-        dispatch::cast_to(Addr::Name(self.name), handler, body)
+        dispatch::cast_to(self.client.__addr(), handler, body)
     }
 }
 
@@ -783,7 +782,7 @@ impl<S: GenServer> Copy for NamedRef<S> {}
 
 impl<S: GenServer> PartialEq for NamedRef<S> {
     fn eq(&self, other: &Self) -> bool {
-        self.name == other.name
+        self.client.__addr() == other.client.__addr()
     }
 }
 
@@ -791,13 +790,13 @@ impl<S: GenServer> Eq for NamedRef<S> {}
 
 impl<S: GenServer> Hash for NamedRef<S> {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.name.hash(state);
+        self.client.__addr().hash(state);
     }
 }
 
 impl<S: GenServer> fmt::Debug for NamedRef<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "NamedRef<{}>({:?})", type_name::<S>(), self.name)
+        write!(f, "NamedRef<{}>({:?})", type_name::<S>(), self.name())
     }
 }
 

@@ -21,9 +21,9 @@
 //! message from the private queue lowers the published length without the lock: that store is
 //! the instant the message is taken.
 //!
-//! Calls: a call pushed here registers its reply slot as a [`Watch`] under the same lock, so that
-//! the exit sequence can fail every call still unanswered, even one whose reply token has left
-//! this process.
+//! Calls: a reply token that may leave this process (a raw request, handed to user code; a
+//! gen_server reply deferred by its handler) has its reply slot registered here as a [`Watch`], so
+//! that the exit sequence can fail its call even when the token lives on in another process.
 
 use std::{
     collections::VecDeque,
@@ -63,7 +63,7 @@ pub(crate) fn batch_len(batch: &Batch) -> usize {
 /// What the shared queue needs only once it has held two messages or a call: allocated on first
 /// use, so that an idle process's record stays small.
 #[derive(Default)]
-struct Rest {
+pub(crate) struct Rest {
     /// Messages after the one in `head`, in order (empty unless `head` holds a message).
     queue: VecDeque<Message>,
     /// The reply slots of calls pushed here, to be failed if the process exits. Answered calls
@@ -105,8 +105,29 @@ pub(crate) enum Taken {
 
 /// What a mailbox held when it was closed: the caller drops the messages and fails the calls.
 pub(crate) struct Closed {
-    pub(crate) messages: Vec<Message>,
-    pub(crate) watchers: Vec<Weak<dyn Watch>>,
+    pub(crate) first: Option<Message>,
+    pub(crate) rest: Option<Box<Rest>>,
+}
+
+impl Closed {
+    /// Whether it held no message.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    /// The messages, in arrival order.
+    pub(crate) fn messages(&mut self) -> impl Iterator<Item = Message> + '_ {
+        let rest = self.rest.as_mut().map(|rest| rest.queue.drain(..));
+        self.first
+            .take()
+            .into_iter()
+            .chain(rest.into_iter().flatten())
+    }
+
+    /// The calls to fail.
+    pub(crate) fn watchers(&self) -> &[Weak<dyn Watch>] {
+        self.rest.as_ref().map_or(&[], |rest| &rest.watchers)
+    }
 }
 
 fn store_len(counter: &AtomicU32, len: usize) {
@@ -118,21 +139,10 @@ impl Mailbox {
     ///
     /// Returns the message back if the mailbox is closed (its process has exited).
     pub(crate) fn push(&self, message: Message) -> Result<(), Message> {
-        self.push_with(message, None)
-    }
-
-    /// Appends a message (a call brings its reply slot as `watch`, watched until the process
-    /// exits) and wakes the receiver if it is waiting. Returns the message back if the mailbox is
-    /// closed.
-    pub(crate) fn push_with(
-        &self,
-        message: Message,
-        watch: Option<Weak<dyn Watch>>,
-    ) -> Result<(), Message> {
         let waker = {
             let mut queue = lock(&self.queue);
             let Queue { head, rest } = &mut *queue;
-            let waker = match head {
+            match head {
                 Slot::Closed => return Err(message),
                 Slot::One(_) => {
                     rest.get_or_insert_default().queue.push_back(message);
@@ -142,21 +152,27 @@ impl Mailbox {
                     Slot::Waiting(waker) => Some(waker),
                     _ => None,
                 },
-            };
-            if let Some(watch) = watch {
-                let watchers = &mut rest.get_or_insert_default().watchers;
-                if watchers.len() == watchers.capacity() {
-                    watchers.retain(|watch| watch.strong_count() > 0);
-                }
-                watchers.push(watch);
             }
-            waker
         };
         // Wake outside the lock so the woken receiver does not contend for it.
         if let Some(waker) = waker {
             waker.wake();
         }
         Ok(())
+    }
+
+    /// Watches a call's reply slot until the process exits; `false` if it has exited already.
+    pub(crate) fn watch(&self, watch: Weak<dyn Watch>) -> bool {
+        let mut queue = lock(&self.queue);
+        if matches!(queue.head, Slot::Closed) {
+            return false;
+        }
+        let watchers = &mut queue.rest.get_or_insert_default().watchers;
+        if watchers.len() == watchers.capacity() {
+            watchers.retain(|watch| watch.strong_count() > 0);
+        }
+        watchers.push(watch);
+        true
     }
 
     /// Takes what is queued: a lone message is handed over as it is; several are moved onto the
@@ -236,10 +252,9 @@ impl Mailbox {
             Slot::One(message) => Some(message),
             _ => None,
         };
-        let rest = queue.rest.take().map(|rest| *rest).unwrap_or_default();
         Closed {
-            messages: first.into_iter().chain(rest.queue).collect(),
-            watchers: rest.watchers,
+            first,
+            rest: queue.rest.take(),
         }
     }
 
@@ -344,8 +359,8 @@ mod tests {
         assert_eq!(mailbox.len(), 5, "counted in the private queue now");
 
         assert!(mailbox.poll_take(&mut private, &mut cx).is_pending());
-        let closed = mailbox.close();
-        assert!(closed.messages.is_empty() && closed.watchers.is_empty());
+        let mut closed = mailbox.close();
+        assert!(closed.messages().next().is_none() && closed.watchers().is_empty());
         assert!(
             mailbox.push(Message::new(7_u32)).is_err(),
             "a closed mailbox refuses"

@@ -191,18 +191,24 @@ impl Cell {
             state.finished = true;
             (reason, state.relations.take())
         };
-        let mut relations = relations.map(|relations| *relations).unwrap_or_default();
+        let mut relations = relations.map(|relations| *relations);
 
-        let closed = self.mailbox.close();
-        for message in closed.messages {
-            drop_quietly(message, "a message left in an exiting process's mailbox");
+        let mut closed = self.mailbox.close();
+        if !closed.is_empty() {
+            for message in closed.messages() {
+                drop_quietly(message, "a message left in an exiting process's mailbox");
+            }
         }
 
-        let name = relations.name.take();
+        let name = relations
+            .as_mut()
+            .and_then(|relations| relations.name.take());
         if let Some(name) = &name {
             registry::release(name, self.pid);
         }
-        registry::release_kept(self.pid, std::mem::take(&mut relations.kept), &reason);
+        if let Some(relations) = relations.as_mut().filter(|r| !r.kept.is_empty()) {
+            registry::release_kept(self.pid, std::mem::take(&mut relations.kept), &reason);
+        }
         table().remove(self.pid, reason.clone());
         match &reason {
             ExitReason::Panic(_) | ExitReason::Error(_) => {
@@ -213,9 +219,12 @@ impl Cell {
             }
         }
 
-        let waiters = std::mem::take(&mut relations.waiters);
-        link::notify_exit(self.pid, &reason, relations);
-        for watch in closed.watchers.iter().filter_map(Weak::upgrade) {
+        let mut waiters = None;
+        if let Some(mut relations) = relations {
+            waiters = Some(std::mem::take(&mut relations.waiters));
+            link::notify_exit(self.pid, &reason, relations);
+        }
+        for watch in closed.watchers().iter().filter_map(Weak::upgrade) {
             watch.callee_exited(&reason);
         }
         // Waiters that came after step 1 are in relations made afresh since.
@@ -224,8 +233,8 @@ impl Cell {
             state.done = true;
             state.relations.take()
         };
-        let late = late.map(|relations| relations.waiters).unwrap_or_default();
-        for waiter in waiters.into_iter().chain(late) {
+        let late = late.map(|relations| relations.waiters);
+        for waiter in waiters.into_iter().chain(late).flatten() {
             let _ = waiter.send(reason.clone());
         }
     }
@@ -256,18 +265,25 @@ impl WaitingOn {
     /// processes starting to wait for each other at the same time at least one sees the cycle.
     pub(crate) fn cycle(&self) -> Option<Vec<Pid>> {
         let me = self.me.as_ref()?.pid;
+        let waits_on =
+            |pid| table().with(pid, |cell| lock(&cell.state).relations_ref()?.waiting_on);
+        // Walked once to find a cycle, which is rare, and again to name it only then.
+        let mut next = self.target;
+        let mut hops = 0;
+        while next != me {
+            hops += 1;
+            if hops > WAIT_CHAIN_LIMIT {
+                return None;
+            }
+            next = waits_on(next).flatten()?;
+        }
         let mut cycle = vec![me];
         let mut next = self.target;
-        for _ in 0..WAIT_CHAIN_LIMIT {
-            if next == me {
-                return Some(cycle);
-            }
+        while next != me && cycle.len() <= WAIT_CHAIN_LIMIT {
             cycle.push(next);
-            next = table()
-                .with(next, |cell| lock(&cell.state).relations_ref()?.waiting_on)
-                .flatten()?;
+            next = waits_on(next).flatten()?;
         }
-        None
+        Some(cycle)
     }
 }
 
@@ -280,6 +296,14 @@ impl Drop for WaitingOn {
                 }
             }
         }
+    }
+}
+
+/// Watches a call's reply slot from the process running this code, until it exits (a reply token
+/// it may hand to another process: see the mailbox).
+pub(crate) fn watch_here(watch: Weak<dyn Watch>) {
+    if let Some(pid) = self_pid() {
+        table().with(pid, |cell| cell.mailbox.watch(watch));
     }
 }
 
@@ -501,20 +525,14 @@ impl Unsent {
     }
 }
 
-/// Pushes a call or cast onto server `pid`'s mailbox; a call's reply slot comes as `watch`.
+/// Pushes a call or cast onto server `pid`'s mailbox.
 ///
 /// A cached record is always right about its own pid: pids are never reused, and a process that
 /// has exited has a closed mailbox, so a stale record refuses the message as the table would.
-pub(crate) fn push_to_server(
-    pid: Pid,
-    message: Message,
-    watch: Option<Weak<dyn Watch>>,
-) -> Result<(), Unsent> {
-    let mut parcel = Some((message, watch));
+pub(crate) fn push_to_server(pid: Pid, message: Message) -> Result<(), Unsent> {
+    let mut parcel = Some(message);
     let cached = LAST_SERVER.try_with(|last| match (last.borrow().as_ref(), parcel.take()) {
-        (Some(cell), Some((message, watch))) if cell.pid == pid => {
-            Some(cell.mailbox.push_with(message, watch))
-        }
+        (Some(cell), Some(message)) if cell.pid == pid => Some(cell.mailbox.push(message)),
         (_, unsent) => {
             parcel = unsent;
             None
@@ -522,11 +540,11 @@ pub(crate) fn push_to_server(
     });
     let pushed = match (cached, parcel) {
         (Ok(Some(pushed)), _) => pushed,
-        (_, Some((message, watch))) => {
+        (_, Some(message)) => {
             let Some(cell) = table().get(pid) else {
                 return Err(Unsent::NoProc(message));
             };
-            let pushed = cell.mailbox.push_with(message, watch);
+            let pushed = cell.mailbox.push(message);
             // The record replaced is dropped here, outside the cell's borrow.
             let _previous = LAST_SERVER.try_with(|last| last.replace(Some(cell)));
             pushed
@@ -538,7 +556,7 @@ pub(crate) fn push_to_server(
 
 /// Casts to server `pid` (typed or dynamic): as [`push_to_server`], with a dropped cast logged.
 pub(crate) fn cast_to_server(pid: Pid, message: Message) {
-    if let Err(unsent) = push_to_server(pid, message, None) {
+    if let Err(unsent) = push_to_server(pid, message) {
         unsent.drop_quietly(pid, "cast");
     }
 }

@@ -252,19 +252,55 @@ pub(crate) fn resolve(name: &str) -> Resolved {
     }
 }
 
-/// `name` as a string that lives as long as the program: one copy per distinct name, kept forever
-/// (names used by reference are few, as Erlang's atoms are).
-pub(crate) fn intern(name: &str) -> &'static str {
-    static INTERNED: LazyLock<Mutex<std::collections::HashSet<&'static str>>> =
-        LazyLock::new(Default::default);
-    let mut interned = lock(&INTERNED);
-    match interned.get(name) {
-        Some(&name) => name,
-        None => {
-            let name: &'static str = Box::leak(name.into());
-            interned.insert(name);
-            name
+/// A name interned for the life of the program, as Erlang's atoms are: four bytes and `Copy`, for
+/// references that call by name. Names used so are few (a fixed set of servers), so keeping each
+/// one forever costs nothing that matters.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Atom(u32);
+
+#[derive(Default)]
+struct Atoms {
+    ids: HashMap<&'static str, u32>,
+    names: Vec<&'static str>,
+}
+
+static ATOMS: LazyLock<RwLock<Atoms>> = LazyLock::new(Default::default);
+
+impl Atom {
+    pub(crate) fn new(name: &str) -> Atom {
+        if let Some(&id) = ATOMS
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .ids
+            .get(name)
+        {
+            return Atom(id);
         }
+        let mut atoms = ATOMS
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(&id) = atoms.ids.get(name) {
+            return Atom(id);
+        }
+        // More than four billion distinct names would exhaust memory long before.
+        let id = u32::try_from(atoms.names.len()).unwrap_or(u32::MAX);
+        let name: &'static str = Box::leak(name.into());
+        atoms.names.push(name);
+        atoms.ids.insert(name, id);
+        Atom(id)
+    }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        let atoms = ATOMS
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        atoms.names.get(self.0 as usize).copied().unwrap_or("")
+    }
+}
+
+impl std::fmt::Debug for Atom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
     }
 }
 

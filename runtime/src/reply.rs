@@ -1,12 +1,12 @@
 //! Answering calls: the reply token, the caller, and what a handler returns.
 
-use std::{fmt, sync::Arc};
+use std::{fmt, sync::Weak};
 
 use crate::{
     dispatch::Encoded,
     exit::ExitReason,
     pid::Pid,
-    reply_slot::{ReplySlot, Waiting},
+    reply_slot::{self, Channel, Waiting, Watch},
 };
 
 /// The right to answer one call or request, once.
@@ -25,7 +25,7 @@ pub struct ReplyTo<R>(Route<R>);
 
 enum Route<R> {
     /// A typed caller on this node waits for the value itself.
-    Local(Arc<ReplySlot<R>>),
+    Typed(Channel<R>),
     /// A dynamic (string-keyed) caller waits for the value encoded. Boxed, so that a token is 16
     /// bytes in every typed call and cast; a dynamic call allocates its JSON anyway.
     Encoded(Box<Encoding<R>>),
@@ -37,15 +37,15 @@ enum Route<R> {
 const _: () = assert!(std::mem::size_of::<ReplyTo<u64>>() == 16);
 
 struct Encoding<R> {
-    slot: Arc<ReplySlot<Encoded>>,
+    channel: Channel<Encoded>,
     encode: fn(R) -> Encoded,
 }
 
 impl<R> ReplyTo<R> {
     /// A token and the caller's side of its call.
     pub(crate) fn channel() -> (Self, Waiting<R>) {
-        let slot = ReplySlot::new();
-        (ReplyTo(Route::Local(slot.clone())), Waiting::new(slot))
+        let (channel, waiting) = reply_slot::channel();
+        (ReplyTo(Route::Typed(channel)), waiting)
     }
 
     /// A token nobody waits on: sending through it does nothing.
@@ -57,17 +57,38 @@ impl<R> ReplyTo<R> {
     /// call was a cast).
     pub fn send(mut self, reply: R) -> bool {
         match std::mem::replace(&mut self.0, Route::Nobody) {
-            Route::Local(slot) => slot.send(reply).is_ok(),
-            Route::Encoded(encoding) => encoding.slot.send((encoding.encode)(reply)).is_ok(),
+            Route::Typed(channel) => channel.send(reply),
+            Route::Encoded(encoding) => encoding.channel.send((encoding.encode)(reply)),
             Route::Nobody => false,
         }
+    }
+
+    /// The same token, its call failed by the exit of the process `watch` is registered with
+    /// (see [`reply_slot`](crate::reply_slot)), wherever the token is by then.
+    pub(crate) fn watched(mut self) -> (Self, Option<Weak<dyn Watch>>)
+    where
+        R: Send + 'static,
+    {
+        let (route, watch) = match std::mem::replace(&mut self.0, Route::Nobody) {
+            Route::Typed(channel) => {
+                let (channel, watch) = channel.watched();
+                (Route::Typed(channel), Some(watch))
+            }
+            Route::Encoded(mut encoding) => {
+                let (channel, watch) = encoding.channel.watched();
+                encoding.channel = channel;
+                (Route::Encoded(encoding), Some(watch))
+            }
+            Route::Nobody => (Route::Nobody, None),
+        };
+        (ReplyTo(route), watch)
     }
 
     /// Whether a caller still waits for this reply.
     pub fn is_waiting(&self) -> bool {
         match &self.0 {
-            Route::Local(slot) => slot.is_waiting(),
-            Route::Encoded(encoding) => encoding.slot.is_waiting(),
+            Route::Typed(channel) => channel.is_waiting(),
+            Route::Encoded(encoding) => encoding.channel.is_waiting(),
             Route::Nobody => false,
         }
     }
@@ -84,11 +105,6 @@ impl<R> Drop for ReplyTo<R> {
         if std::thread::panicking() {
             crate::process::mark_stopping();
         }
-        match &self.0 {
-            Route::Local(slot) => slot.token_dropped(),
-            Route::Encoded(encoding) => encoding.slot.token_dropped(),
-            Route::Nobody => {}
-        }
     }
 }
 
@@ -97,13 +113,11 @@ impl ReplyTo<Encoded> {
     /// reply on the way.
     pub(crate) fn encoding<R>(mut self, encode: fn(R) -> Encoded) -> ReplyTo<R> {
         match std::mem::replace(&mut self.0, Route::Nobody) {
-            Route::Local(slot) => ReplyTo(Route::Encoded(Box::new(Encoding { slot, encode }))),
-            // Dynamic calls always carry a local token; any other is answered as dropped.
-            Route::Encoded(encoding) => {
-                encoding.slot.token_dropped();
-                ReplyTo(Route::Nobody)
+            Route::Typed(channel) => {
+                ReplyTo(Route::Encoded(Box::new(Encoding { channel, encode })))
             }
-            Route::Nobody => ReplyTo(Route::Nobody),
+            // Dynamic calls always carry a typed token; any other is dropped, as unanswered.
+            Route::Encoded(_) | Route::Nobody => ReplyTo(Route::Nobody),
         }
     }
 }
@@ -111,7 +125,7 @@ impl ReplyTo<Encoded> {
 impl<R> fmt::Debug for ReplyTo<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let route = match self.0 {
-            Route::Local(_) => "local",
+            Route::Typed(_) => "typed",
             Route::Encoded(..) => "encoded",
             Route::Nobody => "nobody",
         };
@@ -169,8 +183,19 @@ impl<X> Caller<X> {
 
     /// Takes the reply token, to answer later. For a cast, or when taken already, the token
     /// answers nobody.
-    pub fn defer(&mut self) -> ReplyTo<X> {
-        self.reply_to.take().unwrap_or_else(ReplyTo::nobody)
+    pub fn defer(&mut self) -> ReplyTo<X>
+    where
+        X: Send + 'static,
+    {
+        let Some(token) = self.reply_to.take() else {
+            return ReplyTo::nobody();
+        };
+        // The token may now leave this server: its exit must still fail the call.
+        let (token, watch) = token.watched();
+        if let Some(watch) = watch {
+            crate::process::watch_here(watch);
+        }
+        token
     }
 
     /// Whether a caller waits for the reply (a call, not a cast) and the token is still here.

@@ -24,7 +24,7 @@ use crate::{
     message::Message,
     pid::Pid,
     process::{self, Unsent},
-    registry::{self, Outcome, Resolved},
+    registry::{self, Atom, Outcome, Resolved},
     reply::ReplyTo,
     reply_slot::{Answer, Watch},
     table::table,
@@ -230,7 +230,7 @@ where
     Q: Any + Send,
     R: Any + Send,
 {
-    exchange(Addr::Pid(pid), timeout, |from, reply_to| {
+    exchange(Addr::pid(pid), timeout, Token::Raw, |from, reply_to| {
         Message::new(Request {
             body,
             from,
@@ -243,10 +243,38 @@ where
 /// Where a call or cast goes: a pid, or a registered name resolved at every call.
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Addr {
+pub struct Addr(Target);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Target {
     Pid(Pid),
-    /// Interned: names used by reference live as long as the program, as Erlang's atoms do.
-    Name(&'static str),
+    Name(Atom),
+}
+
+impl Addr {
+    pub(crate) fn pid(pid: Pid) -> Self {
+        Addr(Target::Pid(pid))
+    }
+
+    pub(crate) fn name(name: &str) -> Self {
+        Addr(Target::Name(Atom::new(name)))
+    }
+
+    /// The pid, for an address made from one.
+    pub(crate) fn as_pid(self) -> Option<Pid> {
+        match self.0 {
+            Target::Pid(pid) => Some(pid),
+            Target::Name(_) => None,
+        }
+    }
+
+    /// The name, for an address made from one.
+    pub(crate) fn as_name(self) -> Option<&'static str> {
+        match self.0 {
+            Target::Pid(_) => None,
+            Target::Name(name) => Some(name.as_str()),
+        }
+    }
 }
 
 /// Puts the message `build` makes (around a fresh reply token) into the mailbox of the process
@@ -260,70 +288,136 @@ pub enum Addr {
 pub(crate) async fn exchange<R: Send + 'static>(
     to: Addr,
     timeout: Duration,
+    token: Token,
     build: impl FnOnce(Option<Pid>, ReplyTo<R>) -> Message,
 ) -> Result<R, CallError> {
     let from = self_pid();
-    let (reply_to, mut reply) = ReplyTo::channel();
-    let mut message = build(from, reply_to);
+    let (reply_to, reply) = ReplyTo::channel();
+    let (reply_to, watch) = match token {
+        Token::Raw => reply_to.watched(),
+        Token::Handler => (reply_to, None),
+    };
+    let message = build(from, reply_to);
     let mut timer = CallTimer::after(timeout);
-    let timed_out = |pid| CallError::Timeout { pid, timeout };
-    let pid = loop {
-        let pid = match to {
-            Addr::Pid(pid) => pid,
-            Addr::Name(name) => match registry::resolve(name) {
-                Resolved::Held(pid) => pid,
-                Resolved::Unknown => return Err(CallError::NotRegistered(name.into())),
-                Resolved::Reserved(reservation) => match timer.race(reservation.outcome()).await {
-                    None => return Err(timed_out(reservation.last)),
+    // The rare paths (a name to resolve, a target exiting) are boxed, so that the future of every
+    // call stays small: it is moved whole into each caller's future.
+    let pid = match to.0 {
+        Target::Pid(pid) => match push_call(pid, from, message, watch.as_ref()) {
+            Ok(()) => pid,
+            Err(Failed::Now(error)) => return Err(error),
+            Err(Failed::Exiting(unsent)) => {
+                drop_quietly(unsent, "a call to a dead process");
+                let exited = Box::pin(timer.race(exited(pid))).await;
+                return Err(exited.unwrap_or(CallError::Timeout { pid, timeout }));
+            }
+        },
+        Target::Name(name) => {
+            let sent = deliver_by_name(name, from, message, watch.as_ref(), &mut timer, timeout);
+            Box::pin(sent).await?
+        }
+    };
+    match timer.race(reply).await {
+        Some(Answer::Replied(value)) => Ok(value),
+        // The target exited while another process held the token.
+        Some(Answer::Exited(reason)) => Err(CallError::Exited { pid, reason }),
+        // The token was dropped: with the target on its way out, its exit reason follows.
+        Some(Answer::Dropped) if leaving(pid) => {
+            let exited = Box::pin(timer.race(exited(pid))).await;
+            Err(exited.unwrap_or(CallError::Timeout { pid, timeout }))
+        }
+        Some(Answer::Dropped) => Err(CallError::NoReply(pid)),
+        None => Err(CallError::Timeout { pid, timeout }),
+    }
+}
+
+/// Why a call could not be pushed.
+enum Failed {
+    Now(CallError),
+    /// The target is exiting: its exit reason is on its way. The message comes back.
+    Exiting(Message),
+}
+
+/// Pushes a call into `pid`'s mailbox, after watching its reply slot there if it comes as `watch`
+/// (before the push, so that no moment passes with the token out of reach).
+fn push_call(
+    pid: Pid,
+    from: Option<Pid>,
+    message: Message,
+    watch: Option<&Weak<dyn Watch>>,
+) -> Result<(), Failed> {
+    if from == Some(pid) {
+        drop_quietly(message, "a call to oneself");
+        return Err(Failed::Now(CallError::SelfCall(pid)));
+    }
+    if let Some(watch) = watch {
+        table().with(pid, |target| target.mailbox.watch(watch.clone()));
+    }
+    match process::push_to_server(pid, message) {
+        Ok(()) => Ok(()),
+        Err(Unsent::NoProc(unsent)) => {
+            drop_quietly(unsent, "a call to a dead process");
+            Err(Failed::Now(gone(pid)))
+        }
+        Err(Unsent::Exiting(unsent)) => Err(Failed::Exiting(unsent)),
+    }
+}
+
+/// Delivers a call to the process registered under `name`, waiting (within the call's timeout)
+/// while the name is reserved for a restart or its process is exiting; the pid it went to.
+async fn deliver_by_name(
+    name: Atom,
+    from: Option<Pid>,
+    mut message: Message,
+    watch: Option<&Weak<dyn Watch>>,
+    timer: &mut CallTimer,
+    timeout: Duration,
+) -> Result<Pid, CallError> {
+    loop {
+        let pid = match registry::resolve(name.as_str()) {
+            Resolved::Held(pid) => pid,
+            Resolved::Unknown => return Err(CallError::NotRegistered(name.as_str().into())),
+            Resolved::Reserved(reservation) => {
+                let pid = reservation.last;
+                match timer.race(reservation.outcome()).await {
+                    None => return Err(CallError::Timeout { pid, timeout }),
                     Some(Outcome::Released(reason)) => {
-                        let pid = reservation.last;
                         return Err(CallError::Exited { pid, reason });
                     }
                     Some(_) => continue,
-                },
-            },
-        };
-        if from == Some(pid) {
-            return Err(CallError::SelfCall(pid));
-        }
-        let watch = Arc::downgrade(reply.slot()) as Weak<dyn Watch>;
-        let unsent = match process::push_to_server(pid, message, Some(watch)) {
-            Ok(()) => break pid,
-            Err(Unsent::NoProc(unsent)) => {
-                drop_quietly(unsent, "a call to a dead process");
-                return Err(gone(pid));
+                }
             }
-            Err(Unsent::Exiting(unsent)) => unsent,
         };
-        let exited = timer.race(exited(pid)).await;
-        match (to, exited) {
-            // Its name is released or reserved by now: look again.
-            (Addr::Name(_), Some(_)) => message = unsent,
-            (_, exited) => {
-                drop_quietly(unsent, "a call to a dead process");
-                return Err(exited.unwrap_or_else(|| timed_out(pid)));
+        match push_call(pid, from, message, watch) {
+            Ok(()) => return Ok(pid),
+            Err(Failed::Now(error)) => return Err(error),
+            Err(Failed::Exiting(unsent)) => {
+                // Its name is released or reserved once it has exited: look again then.
+                if timer.race(exited(pid)).await.is_none() {
+                    drop_quietly(unsent, "a call that timed out");
+                    return Err(CallError::Timeout { pid, timeout });
+                }
+                message = unsent;
             }
-        }
-    };
-    loop {
-        match timer.race(&mut reply).await {
-            Some(Answer::Replied(value)) => return Ok(value),
-            Some(Answer::Exited(reason)) => return Err(CallError::Exited { pid, reason }),
-            // The token was dropped: with the target on its way out, its exit sequence brings the
-            // reason through the slot; otherwise nothing will.
-            Some(Answer::Dropped) if leaving(pid) => reply.wait_for_exit(),
-            Some(Answer::Dropped) => return Err(CallError::NoReply(pid)),
-            None => return Err(timed_out(pid)),
         }
     }
+}
+
+/// Where a call's reply token goes, which decides when the target's exit is watched for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Token {
+    /// To user code, in a raw [`Request`]: watched from the start.
+    Raw,
+    /// Into a gen_server's `Caller`: watched once its handler defers the reply.
+    Handler,
 }
 
 /// Casts `message` to the process `to` stands for: dropped (and logged) if there is none; by a
 /// name reserved for a restart, delivered to the new process.
 pub(crate) fn cast_to(to: Addr, message: Message) {
-    match to {
-        Addr::Pid(pid) => process::cast_to_server(pid, message),
-        Addr::Name(name) => {
+    match to.0 {
+        Target::Pid(pid) => process::cast_to_server(pid, message),
+        Target::Name(name) => {
+            let name = name.as_str();
             let cast = |pid, message| {
                 process::cast_to_server(pid, message);
                 true

@@ -8,7 +8,7 @@ use crate::{
     message::Message,
     pid::Pid,
     reply::{Caller, Reply, ReplyTo},
-    request::{Addr, CallError, cast_to, exchange},
+    request::{Addr, CallError, Token, cast_to, exchange},
     task::self_pid,
 };
 
@@ -47,31 +47,32 @@ fn sender_pid(from: Option<Pid>) -> Pid {
 
 /// Generated client code: a typed call. `make` builds the call enum around the reply token.
 #[doc(hidden)]
-pub async fn __call<C: Send + 'static, X: Send + 'static>(
+pub fn __call<C: Send + 'static, X: Send + 'static>(
     to: Addr,
     timeout: Duration,
-    make: impl FnOnce(ReplyTo<X>) -> C,
-) -> Result<X, CallError> {
-    exchange(to, timeout, |from, reply_to| {
+    make: impl FnOnce(ReplyTo<X>) -> C + Send + 'static,
+) -> impl Future<Output = Result<X, CallError>> + Send + 'static {
+    exchange(to, timeout, Token::Handler, |from, reply_to| {
         Message::new(TypedCall {
             from: sender_pid(from),
             call: make(reply_to),
         })
     })
-    .await
 }
 
 /// Generated client code: a typed call to a handler returning `Result<T, E>`.
 #[doc(hidden)]
-pub async fn __call_fallible<C: Send + 'static, T: Send + 'static, E: Send + 'static>(
+pub fn __call_fallible<C: Send + 'static, T: Send + 'static, E: Send + 'static>(
     to: Addr,
     timeout: Duration,
-    make: impl FnOnce(ReplyTo<Result<T, E>>) -> C,
-) -> Result<T, CallError<E>> {
-    __call(to, timeout, make)
-        .await
-        .map_err(CallError::widen)?
-        .map_err(CallError::Handler)
+    make: impl FnOnce(ReplyTo<Result<T, E>>) -> C + Send + 'static,
+) -> impl Future<Output = Result<T, CallError<E>>> + Send + 'static {
+    let call = __call(to, timeout, make);
+    async move {
+        call.await
+            .map_err(CallError::widen)?
+            .map_err(CallError::Handler)
+    }
 }
 
 /// Generated client code: a typed cast.
