@@ -81,25 +81,31 @@ async fn status_is_waiting_wherever_a_process_is_parked() {
                 held.push(ctx.receive::<ferrotp::Request<(), ()>>().await);
             }
         });
-        ctx.receive_if(|s: &&str| *s == "silent").await;
+        // Running until it reaches its await; parked, and so waiting, from then on.
+        let assert_parked = |what: &str, pid| {
+            let what = what.to_string();
+            async move {
+                let mut status = process_info(pid).unwrap().status;
+                while status == Status::Running {
+                    tokio::task::yield_now().await;
+                    status = process_info(pid).unwrap().status;
+                }
+                for _ in 0..100 {
+                    assert_eq!(process_info(pid).unwrap().status, Status::Waiting, "{what}");
+                }
+            }
+        };
+        for (what, pid) in [("sleeper", sleeper), ("silent", silent)] {
+            ctx.receive_if(|s: &&str| *s == what).await;
+            assert_parked(what, pid).await;
+        }
+        // Spawned only now: its request wakes `silent`.
         let caller = spawn(move |_ctx| async move {
             send(me, "caller");
             let _ = ferrotp::request_timeout::<(), ()>(silent, (), Duration::from_secs(3600)).await;
         });
-        for (what, pid) in [("sleeper", sleeper), ("silent", silent), ("caller", caller)] {
-            if what != "silent" {
-                ctx.receive_if(|s: &&str| *s == what).await;
-            }
-            // Running until it reaches its await; parked, and so waiting, from then on.
-            let mut status = process_info(pid).unwrap().status;
-            while status == Status::Running {
-                tokio::task::yield_now().await;
-                status = process_info(pid).unwrap().status;
-            }
-            for _ in 0..100 {
-                assert_eq!(process_info(pid).unwrap().status, Status::Waiting, "{what}");
-            }
-        }
+        ctx.receive_if(|s: &&str| *s == "caller").await;
+        assert_parked("caller", caller).await;
         // A process looking at itself is running.
         assert_eq!(process_info(me).unwrap().status, Status::Running);
         for pid in [sleeper, silent, caller] {
