@@ -60,72 +60,72 @@ impl CallTimer {
     ///
     /// Outside a tokio runtime, as any tokio timer.
     pub(crate) fn after(timeout: Duration) -> Self {
-        // `deadline + SLACK` must fit too: `until` adds it.
-        let deadline = timeout
-            .checked_add(SLACK)
-            .and_then(|limit| Instant::now().checked_add(limit))
-            .map(|limit| limit - SLACK);
-        match deadline {
-            Some(deadline) => CallTimer::until(deadline),
-            None => CallTimer { kept: None },
-        }
-    }
-
-    fn until(deadline: Instant) -> Self {
+        let never = || CallTimer { kept: None };
+        let Some(deadline) = Instant::now().checked_add(timeout) else {
+            return never();
+        };
+        let Some(limit) = deadline.checked_add(SLACK) else {
+            return never();
+        };
         let runtime = Handle::current().id();
         let kept = match KEPT.with(|kept| kept.borrow_mut().take()) {
             Some(mut kept) if kept.runtime == runtime => {
                 let current = kept.sleep.deadline();
-                if kept.sleep.is_elapsed() || current < deadline || current > deadline + SLACK {
+                if kept.sleep.is_elapsed() || current < deadline || current > limit {
                     // Firing takes the registered waker, and the timer may have fired since the
                     // check above: register again at the next poll.
                     kept.waker = None;
-                    kept.sleep.as_mut().reset(deadline + SLACK);
+                    kept.sleep.as_mut().reset(limit);
                 }
                 kept
             }
             _ => Kept {
                 runtime,
-                sleep: Box::pin(tokio::time::sleep_until(deadline + SLACK)),
+                sleep: Box::pin(tokio::time::sleep_until(limit)),
                 waker: None,
             },
         };
         CallTimer { kept: Some(kept) }
     }
 
-    /// Polls `work` first and the timer second: `None` when the deadline passed first.
     pub(crate) async fn race<T>(&mut self, work: impl Future<Output = T>) -> Option<T> {
         let mut work = std::pin::pin!(work);
         std::future::poll_fn(|cx: &mut Context<'_>| {
             if let Poll::Ready(done) = work.as_mut().poll(cx) {
                 return Poll::Ready(Some(done));
             }
-            let Some(kept) = self.kept.as_mut() else {
-                return Poll::Pending;
-            };
-            if kept.sleep.is_elapsed() {
-                kept.waker = None;
-                return Poll::Ready(None);
-            }
-            if kept
-                .waker
-                .as_ref()
-                .is_some_and(|waker| waker.will_wake(cx.waker()))
-            {
-                return Poll::Pending;
-            }
-            match kept.sleep.as_mut().poll(cx) {
-                Poll::Ready(()) => {
-                    kept.waker = None;
-                    Poll::Ready(None)
-                }
-                Poll::Pending => {
-                    kept.waker = Some(cx.waker().clone());
-                    Poll::Pending
-                }
-            }
+            self.poll_expired(cx).map(|()| None)
         })
         .await
+    }
+
+    /// Ready once the deadline has passed; otherwise registers `cx`'s task to be woken then.
+    #[inline]
+    pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(kept) = self.kept.as_mut() else {
+            return Poll::Pending;
+        };
+        if kept.sleep.is_elapsed() {
+            kept.waker = None;
+            return Poll::Ready(());
+        }
+        if kept
+            .waker
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()))
+        {
+            return Poll::Pending;
+        }
+        match kept.sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                kept.waker = None;
+                Poll::Ready(())
+            }
+            Poll::Pending => {
+                kept.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
     }
 }
 

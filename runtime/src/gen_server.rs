@@ -12,13 +12,15 @@
 //! | [`call`](crate::call) / [`cast`](crate::cast) with a name and a serde body | the same handler, found by name | |
 //! | [`send`](crate::send) of any value | `#[info] async fn on_x(&mut self, x: X)` | `!` → `handle_info/2` |
 //! | [`ServerRef::stop`] | `terminate(&reason)`, then exit | `gen_server:stop/3` → `terminate/2` |
+//! | [`ServerRef::named`]`("kv").get(k).await` | the server registered as `"kv"` at each call | `gen_server:call(kv, ...)` |
 //!
 //! Defaults, as OTP's: an info message no `#[info]` handler takes is logged at `warn` and dropped;
 //! a server does not trap exits unless its `init` turns trapping on; when it does, an exit signal
 //! from the process that started it with `start_link` runs `terminate` and stops the server with
-//! the signal's reason. `terminate` runs when a handler returns a stop, on [`ServerRef::stop`] (a
-//! supervisor's shutdown) and on such a trapped exit; it does not run when the server is killed or
-//! panics.
+//! the signal's reason. `terminate` runs when a handler returns a stop, when a handler panics (with
+//! the panic as the reason, which the server then exits with), on [`ServerRef::stop`] (a
+//! supervisor's shutdown) and on such a trapped exit; it does not run when the server is killed. A
+//! panic inside `terminate`, or in the `Drop` of the server's state, is logged and changes nothing.
 
 use std::{
     any::{TypeId, type_name},

@@ -108,8 +108,9 @@ pub mod __private {
 /// Everything a typical process needs, for `use ferrotp::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        CallError, Caller, Context, Down, Exit, ExitReason, GenServer, Message, MonitorRef, Pid,
-        Reply, ReplyTo, Request, ServerRef, exit, fallback, gen_server, info, install, register,
-        request, request_timeout, send, send_after, send_named, spawn, wait, whereis,
+        CallError, Caller, Context, Down, Exit, ExitReason, GenServer, INFINITY, Message,
+        MonitorRef, NamedRef, Pid, Reply, ReplyTo, Request, ServerRef, exit, fallback, gen_server,
+        info, install, register, request, request_timeout, send, send_after, send_named, spawn,
+        wait, whereis,
     };
 }

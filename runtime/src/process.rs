@@ -225,7 +225,7 @@ impl Cell {
             link::notify_exit(self.pid, &reason, relations);
         }
         for watch in closed.watchers().iter().filter_map(Weak::upgrade) {
-            watch.callee_exited(&reason);
+            watch.callee_exited();
         }
         // Waiters that came after step 1 are in relations made afresh since.
         let late = {

@@ -182,7 +182,8 @@ impl<X> Caller<X> {
     }
 
     /// Takes the reply token, to answer later. For a cast, or when taken already, the token
-    /// answers nobody.
+    /// answers nobody. From here on the server's exit fails the call at once, even while another
+    /// process holds the token.
     pub fn defer(&mut self) -> ReplyTo<X>
     where
         X: Send + 'static,

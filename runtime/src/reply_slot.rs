@@ -7,15 +7,16 @@
 //!   panicked, or handed to another process that dropped it);
 //! - the callee exits while the token is elsewhere: a token that may outlive its callee (a raw
 //!   request's, handed to user code; a gen_server reply its handler deferred) shares its sender
-//!   with a [`Watch`] registered in the callee's mailbox, and the exit sequence sends the exit
-//!   reason through it;
+//!   with a [`Watch`] registered in the callee's mailbox, and the exit sequence drops that sender
+//!   for the token;
 //! - the caller stops waiting (a timeout, or its future dropped): the token then answers nobody.
 //!
 //! Every other token (a gen_server's reply its handler gives by returning, the common case) is a
 //! plain tokio oneshot sender: nothing is shared, nothing registered.
 //!
-//! A token dropped while the callee is exiting is followed by the callee's exit reason, which the
-//! caller then waits for.
+//! A caller that finds its token dropped while the callee is on its way out (or gone) waits for
+//! the callee's exit reason and fails with it: nothing but the reply ever travels through the
+//! channel.
 
 use std::{
     future::Future,
@@ -26,45 +27,35 @@ use std::{
 
 use tokio::sync::oneshot;
 
-use crate::{exit::ExitReason, mailbox::lock, unwind::drop_quietly};
-
-/// What travels through the channel.
-pub(crate) enum Outcome<R> {
-    Replied(R),
-    /// The callee exited before answering.
-    Exited(ExitReason),
-}
+use crate::{mailbox::lock, unwind::drop_quietly};
 
 /// How a call ended, as its caller sees it.
 pub(crate) enum Answer<R> {
     Replied(R),
-    /// The token was dropped unanswered.
+    /// The token was dropped unanswered, or the callee's exit took it.
     Dropped,
-    Exited(ExitReason),
 }
 
 /// The sending half of a call's channel.
 pub(crate) enum Channel<R> {
     /// Held by the token alone.
-    Direct(oneshot::Sender<Outcome<R>>),
+    Direct(oneshot::Sender<R>),
     /// Shared with the callee's exit (see the module docs).
     Watched(Arc<Shared<R>>),
 }
 
 /// A sender shared between a token and the exit of its callee: whoever comes first takes it.
-pub(crate) struct Shared<R>(Mutex<Option<oneshot::Sender<Outcome<R>>>>);
+pub(crate) struct Shared<R>(Mutex<Option<oneshot::Sender<R>>>);
 
 /// The callee's side of a call whose token may outlive it: closed by its exit.
 pub(crate) trait Watch: Send + Sync {
-    /// The callee exited with `reason`; a call still unanswered fails with it.
-    fn callee_exited(&self, reason: &ExitReason);
+    /// The callee has exited: a call still unanswered fails (with its exit reason).
+    fn callee_exited(&self);
 }
 
 impl<R: Send> Watch for Shared<R> {
-    fn callee_exited(&self, reason: &ExitReason) {
-        if let Some(tx) = lock(&self.0).take() {
-            let _ = tx.send(Outcome::Exited(reason.clone()));
-        }
+    fn callee_exited(&self) {
+        drop(lock(&self.0).take());
     }
 }
 
@@ -94,12 +85,13 @@ impl<R: Send + 'static> Channel<R> {
 
 impl<R> Channel<R> {
     /// The token's answer; `false` when nobody waits for it any more.
+    #[inline]
     pub(crate) fn send(self, value: R) -> bool {
         let tx = match self {
             Channel::Direct(tx) => Some(tx),
             Channel::Watched(shared) => lock(&shared.0).take(),
         };
-        tx.is_some_and(|tx| tx.send(Outcome::Replied(value)).is_ok())
+        tx.is_some_and(|tx| tx.send(value).is_ok())
     }
 
     /// Whether a caller still waits for an answer.
@@ -113,20 +105,20 @@ impl<R> Channel<R> {
 
 /// The caller's side: resolves with the [`Answer`].
 pub(crate) struct Waiting<R> {
-    rx: oneshot::Receiver<Outcome<R>>,
+    rx: oneshot::Receiver<R>,
     answered: bool,
 }
 
 impl<R> Future for Waiting<R> {
     type Output = Answer<R>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Answer<R>> {
         let this = self.get_mut();
         let received = std::task::ready!(Pin::new(&mut this.rx).poll(cx));
         this.answered = true;
         Poll::Ready(match received {
-            Ok(Outcome::Replied(value)) => Answer::Replied(value),
-            Ok(Outcome::Exited(reason)) => Answer::Exited(reason),
+            Ok(value) => Answer::Replied(value),
             Err(_) => Answer::Dropped,
         })
     }
@@ -140,7 +132,7 @@ impl<R> Drop for Waiting<R> {
         // The caller gave up. A reply that came meanwhile is a user value: its `Drop` must not
         // unwind into the caller.
         self.rx.close();
-        if let Ok(Outcome::Replied(late)) = self.rx.try_recv() {
+        if let Ok(late) = self.rx.try_recv() {
             drop_quietly(late, "a reply nobody waited for");
         }
     }

@@ -13,7 +13,10 @@
 use std::{
     any::Any,
     convert::Infallible,
+    future::Future,
+    pin::Pin,
     sync::{Arc, Weak},
+    task::Poll,
     time::Duration,
 };
 
@@ -26,7 +29,7 @@ use crate::{
     process::{self, Unsent},
     registry::{self, Atom, Outcome, Resolved},
     reply::ReplyTo,
-    reply_slot::{Answer, Watch},
+    reply_slot::{Answer, Waiting, Watch},
     table::table,
     task::self_pid,
     unwind::drop_quietly,
@@ -279,18 +282,146 @@ impl Addr {
 
 /// Puts the message `build` makes (around a fresh reply token) into the mailbox of the process
 /// `to` stands for, and waits for the reply: the one mechanism under requests, typed calls and
-/// dynamic calls.
+/// dynamic calls. Nothing is sent before the returned future is first polled.
 ///
-/// By name, the name is resolved now. While it is reserved for a supervisor restarting its
+/// By name, the name is resolved then. While it is reserved for a supervisor restarting its
 /// process, the call waits for the new process (within its timeout) and fails with the
 /// supervisor's reason if there will be none; if the process found is exiting, the call waits
 /// for the exit and looks again.
-pub(crate) async fn exchange<R: Send + 'static>(
+pub(crate) fn exchange<R, B>(to: Addr, timeout: Duration, token: Token, build: B) -> Exchange<R, B>
+where
+    R: Send + 'static,
+    B: FnOnce(Option<Pid>, ReplyTo<R>) -> Message,
+{
+    Exchange {
+        stage: Stage::Start {
+            to,
+            timeout,
+            token,
+            build,
+        },
+    }
+}
+
+/// A call in flight (see [`exchange`]). Written by hand rather than as an `async fn`: it is the
+/// future of every call, and a plain state machine with its rare paths boxed keeps it small and
+/// cheap to poll.
+#[must_use = "a call is made only when its future is awaited"]
+pub(crate) struct Exchange<R, B> {
+    stage: Stage<R, B>,
+}
+
+type Boxed<R> = Pin<Box<dyn Future<Output = Result<R, CallError>> + Send>>;
+
+// A plain tag, rather than one folded into a field's spare values: each poll matches on it.
+#[repr(u8)]
+enum Stage<R, B> {
+    Start {
+        to: Addr,
+        timeout: Duration,
+        token: Token,
+        build: B,
+    },
+    /// Pushed to `pid`; waiting for the answer or the deadline.
+    Waiting {
+        pid: Pid,
+        timeout: Duration,
+        reply: Waiting<R>,
+        timer: CallTimer,
+    },
+    /// A rare path: a name to resolve or wait for, a target exiting.
+    Slow(Boxed<R>),
+    Done,
+}
+
+// Nothing in an `Exchange` is pinned in place: the slow path is pinned on the heap.
+impl<R, B> Unpin for Exchange<R, B> {}
+
+impl<R, B> Future for Exchange<R, B>
+where
+    R: Send + 'static,
+    B: FnOnce(Option<Pid>, ReplyTo<R>) -> Message,
+{
+    type Output = Result<R, CallError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            match &mut this.stage {
+                Stage::Start { .. } => {
+                    let Stage::Start {
+                        to,
+                        timeout,
+                        token,
+                        build,
+                    } = std::mem::replace(&mut this.stage, Stage::Done)
+                    else {
+                        return Poll::Pending;
+                    };
+                    match start(to, timeout, token, build) {
+                        Ok(stage) => this.stage = stage,
+                        Err(error) => return Poll::Ready(Err(error)),
+                    }
+                }
+                Stage::Waiting {
+                    pid,
+                    timeout,
+                    reply,
+                    timer,
+                } => {
+                    let (pid, timeout) = (*pid, *timeout);
+                    let answer = match Pin::new(reply).poll(cx) {
+                        Poll::Ready(answer) => answer,
+                        Poll::Pending => {
+                            std::task::ready!(timer.poll_expired(cx));
+                            this.stage = Stage::Done;
+                            return Poll::Ready(Err(CallError::Timeout { pid, timeout }));
+                        }
+                    };
+                    let result = match answer {
+                        Answer::Replied(value) => Ok(value),
+                        // Dropped by a target on its way out, or taken by its exit from another
+                        // process holding it: the exit reason follows.
+                        Answer::Dropped if leaving(pid) => {
+                            let Stage::Waiting { mut timer, .. } =
+                                std::mem::replace(&mut this.stage, Stage::Done)
+                            else {
+                                return Poll::Pending;
+                            };
+                            this.stage = Stage::Slow(Box::pin(async move {
+                                let exited = timer.race(exited(pid)).await;
+                                Err(exited.unwrap_or(CallError::Timeout { pid, timeout }))
+                            }));
+                            continue;
+                        }
+                        Answer::Dropped => Err(CallError::NoReply(pid)),
+                    };
+                    this.stage = Stage::Done;
+                    return Poll::Ready(result);
+                }
+                Stage::Slow(slow) => {
+                    let result = std::task::ready!(slow.as_mut().poll(cx));
+                    this.stage = Stage::Done;
+                    return Poll::Ready(result);
+                }
+                // Polled after completion.
+                Stage::Done => return Poll::Pending,
+            }
+        }
+    }
+}
+
+/// The first step of a call: build the message, deliver it, and say how to wait.
+fn start<R, B>(
     to: Addr,
     timeout: Duration,
     token: Token,
-    build: impl FnOnce(Option<Pid>, ReplyTo<R>) -> Message,
-) -> Result<R, CallError> {
+    build: B,
+) -> Result<Stage<R, B>, CallError>
+where
+    R: Send + 'static,
+    B: FnOnce(Option<Pid>, ReplyTo<R>) -> Message,
+{
     let from = self_pid();
     let (reply_to, reply) = ReplyTo::channel();
     let (reply_to, watch) = match token {
@@ -299,30 +430,47 @@ pub(crate) async fn exchange<R: Send + 'static>(
     };
     let message = build(from, reply_to);
     let mut timer = CallTimer::after(timeout);
-    // The rare paths (a name to resolve, a target exiting) are boxed, so that the future of every
-    // call stays small: it is moved whole into each caller's future.
     let pid = match to.0 {
-        Target::Pid(pid) => match push_call(pid, from, message, watch.as_ref()) {
-            Ok(()) => pid,
-            Err(Failed::Now(error)) => return Err(error),
-            Err(Failed::Exiting(unsent)) => {
-                drop_quietly(unsent, "a call to a dead process");
-                let exited = Box::pin(timer.race(exited(pid))).await;
-                return Err(exited.unwrap_or(CallError::Timeout { pid, timeout }));
-            }
-        },
+        Target::Pid(pid) => pid,
         Target::Name(name) => {
-            let sent = deliver_by_name(name, from, message, watch.as_ref(), &mut timer, timeout);
-            Box::pin(sent).await?
+            return Ok(Stage::Slow(Box::pin(async move {
+                let sent =
+                    deliver_by_name(name, from, message, watch.as_ref(), &mut timer, timeout);
+                let pid = sent.await?;
+                await_reply(pid, timeout, reply, timer).await
+            })));
         }
     };
+    match push_call(pid, from, message, watch.as_ref()) {
+        Ok(()) => Ok(Stage::Waiting {
+            pid,
+            timeout,
+            reply,
+            timer,
+        }),
+        Err(Failed::Now(error)) => Err(error),
+        Err(Failed::Exiting(unsent)) => {
+            drop_quietly(unsent, "a call to a dead process");
+            Ok(Stage::Slow(Box::pin(async move {
+                let exited = timer.race(exited(pid)).await;
+                Err(exited.unwrap_or(CallError::Timeout { pid, timeout }))
+            })))
+        }
+    }
+}
+
+/// Waits for the answer to a call delivered to `pid` (the slow path's copy of
+/// [`Stage::Waiting`]).
+async fn await_reply<R: Send + 'static>(
+    pid: Pid,
+    timeout: Duration,
+    reply: Waiting<R>,
+    mut timer: CallTimer,
+) -> Result<R, CallError> {
     match timer.race(reply).await {
         Some(Answer::Replied(value)) => Ok(value),
-        // The target exited while another process held the token.
-        Some(Answer::Exited(reason)) => Err(CallError::Exited { pid, reason }),
-        // The token was dropped: with the target on its way out, its exit reason follows.
         Some(Answer::Dropped) if leaving(pid) => {
-            let exited = Box::pin(timer.race(exited(pid))).await;
+            let exited = timer.race(exited(pid)).await;
             Err(exited.unwrap_or(CallError::Timeout { pid, timeout }))
         }
         Some(Answer::Dropped) => Err(CallError::NoReply(pid)),
@@ -339,6 +487,7 @@ enum Failed {
 
 /// Pushes a call into `pid`'s mailbox, after watching its reply slot there if it comes as `watch`
 /// (before the push, so that no moment passes with the token out of reach).
+#[inline]
 fn push_call(
     pid: Pid,
     from: Option<Pid>,

@@ -23,6 +23,7 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Arc<str> {
 }
 
 /// Runs `f`, turning a panic into `Err` with its message.
+#[inline(always)]
 pub(crate) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, Arc<str>> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|payload| panic_message(&*payload))
 }
@@ -36,55 +37,42 @@ pub(crate) fn drop_quietly<T>(value: T, what: &'static str) {
 }
 
 pin_project_lite::pin_project! {
-    #[project = InnerProj]
-    enum Inner<F> {
-        Live { #[pin] future: F },
-        Gone,
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A future whose panics come out as `Err` with the panic message. The panicked future is
-    /// dropped at once (a panic in its `Drop` is logged), after the `on_panic` hook has run.
-    pub(crate) struct CatchUnwind<F> {
+    /// A future whose panics come out as `Err` with the panic message, after the `on_panic` hook
+    /// has run. Made for `async` blocks and functions, whose locals the unwinding itself drops (a
+    /// reply token among them, whose drop marks its process stopping first): what is left is
+    /// inert. The hook is a type parameter, so that a function item costs no space: this wraps
+    /// every message a server handles, inside every server's task.
+    pub(crate) struct CatchUnwind<F, H> {
         #[pin]
-        inner: Inner<F>,
-        on_panic: fn(),
+        future: F,
+        on_panic: H,
     }
 }
 
-impl<F: Future> CatchUnwind<F> {
-    pub(crate) fn new(future: F) -> Self {
+impl<F: Future> CatchUnwind<F, fn()> {
+    pub(crate) fn new(future: F) -> CatchUnwind<F, impl FnMut()> {
         CatchUnwind::with_hook(future, || {})
     }
+}
 
-    /// Runs `on_panic` after a panic and before the panicked future is dropped.
-    pub(crate) fn with_hook(future: F, on_panic: fn()) -> Self {
-        CatchUnwind {
-            inner: Inner::Live { future },
-            on_panic,
-        }
+impl<F: Future, H: FnMut()> CatchUnwind<F, H> {
+    /// Runs `on_panic` after a panic.
+    pub(crate) fn with_hook(future: F, on_panic: H) -> Self {
+        CatchUnwind { future, on_panic }
     }
 }
 
-impl<F: Future> Future for CatchUnwind<F> {
+impl<F: Future, H: FnMut()> Future for CatchUnwind<F, H> {
     type Output = Result<F::Output, Arc<str>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        let polled = match this.inner.as_mut().project() {
-            InnerProj::Live { future } => catch(|| future.poll(cx)),
-            // Polled after completion.
-            InnerProj::Gone => return Poll::Pending,
-        };
-        match polled {
+        let this = self.project();
+        let future = this.future;
+        match catch(|| future.poll(cx)) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
             Err(message) => {
                 (this.on_panic)();
-                if let Err(again) = catch(|| this.inner.set(Inner::Gone)) {
-                    tracing::error!(message = %again, "a Drop implementation panicked after a panic; the panic is ignored");
-                }
                 Poll::Ready(Err(message))
             }
         }

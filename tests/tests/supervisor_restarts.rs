@@ -416,3 +416,36 @@ async fn a_supervisor_that_gives_up_is_not_restarted_by_a_transient_parent() {
     })
     .await;
 }
+
+struct Flaky;
+
+#[gen_server]
+impl Flaky {
+    async fn init(_: ()) -> Self {
+        Flaky
+    }
+
+    #[install("crash")]
+    async fn crash(&mut self) {
+        panic!("flaky")
+    }
+}
+
+/// The Supervisors chapter's escalation example, many times on the multi-threaded runtime: a child
+/// looked up right after a crash is the restarted one, every time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guide_escalation_example_holds_on_the_multi_threaded_runtime() {
+    for _ in 0..100 {
+        let sup = Supervisor::one_for_one()
+            .intensity(2, Duration::from_secs(10))
+            .child(Child::server::<Flaky>("flaky", ()))
+            .start()
+            .await
+            .unwrap();
+        for _ in 0..2 {
+            let _ = sup.child::<Flaky>("flaky").await.unwrap().crash().await;
+        }
+        let _ = sup.child::<Flaky>("flaky").await.unwrap().crash().await;
+        assert_eq!(wait(sup.pid()).await, ExitReason::MaxRestartIntensity);
+    }
+}

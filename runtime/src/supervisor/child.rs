@@ -156,7 +156,8 @@ const WORKER_SHUTDOWN: Shutdown = Shutdown::Timeout(Duration::from_secs(5));
 
 impl Child {
     /// A `#[gen_server]` child, started with `S::start_link(arg)` (and `arg` cloned again for every
-    /// restart). It is asked to stop with an orderly stop, so its `terminate` runs.
+    /// restart; a `clone` that panics fails that start only). It is asked to stop with an orderly
+    /// stop, so its `terminate` runs.
     pub fn server<S>(id: &str, arg: S::Arg) -> Self
     where
         S: GenServer,
@@ -183,7 +184,9 @@ impl Child {
     }
 
     /// A plain process child running `f`, started linked to the supervisor (`f` runs again for
-    /// every restart). It is asked to stop with an exit signal ([`ExitReason::Shutdown`]).
+    /// every restart). It is asked to stop with an exit signal ([`ExitReason::Shutdown`]). With a
+    /// [`name`](Child::name), the name is registered before `f` runs: if it is taken, the start
+    /// fails and `f` never runs.
     pub fn process<F, Fut>(id: &str, f: F) -> Self
     where
         F: Fn(Context) -> Fut + Send + Sync + 'static,
@@ -290,7 +293,10 @@ impl Child {
     }
 
     /// Registers the child under `name` each time it starts, so that clients find it again after
-    /// a restart.
+    /// a restart. Between an exit and the restart the name stays reserved to the supervisor: calls
+    /// by name ([`ServerRef::named`](crate::ServerRef::named)) wait for the new child, messages to
+    /// the name are delivered to it, and nobody else can take the name. When the supervisor will
+    /// not restart the child, the name is released and the calls waiting fail with the reason.
     pub fn name(mut self, name: &str) -> Self {
         self.name = Some(name.into());
         self

@@ -15,6 +15,10 @@ use crate::{
 /// A one-for-one supervisor whose children all come from one template, each started with its own
 /// argument of type `A`.
 ///
+/// As OTP's `simple_one_for_one`: it forgets every child it will not restart (a temporary one, or
+/// a transient one that ended normally), and it stops its children all together, under one
+/// shutdown timer. A template that panics fails that start only.
+///
 /// ```
 /// use ferrotp::prelude::*;
 /// use ferrotp::supervisor::{Child, DynamicSupervisor};

@@ -38,10 +38,21 @@
 //! | child spec `restart`, `shutdown`, `type`, `significant` | [`Child`] |
 //! | `which_children`, `count_children`, `start_child`, `terminate_child`, `restart_child`, `delete_child` | the same names on [`SupervisorRef`] |
 //!
-//! Children start in order and stop in reverse order. A child that fails to start makes the whole
-//! start fail, after the children already started are stopped. More than `max_restarts` restarts
-//! within `period` and the supervisor stops all its children and exits with
-//! [`ExitReason::MaxRestartIntensity`], so that its own supervisor can restart it.
+//! Children start in order and stop in reverse order (a [`DynamicSupervisor`]'s all together). A
+//! child that fails to start makes the whole start fail, after the children already started are
+//! stopped. More than `max_restarts` restarts within `period` and the supervisor stops all its
+//! children and exits with [`ExitReason::MaxRestartIntensity`], so that its own supervisor can
+//! restart it.
+//!
+//! What ferrotp adds to OTP's rules, so that a restart is never undone by its own timing:
+//! - a child is restarted only once the old one is fully gone: a supervisor child that died without
+//!   stopping its own children (killed, or its shutdown timed out) has them stopped by its parent
+//!   first, each by its own shutdown policy;
+//! - a restart that fails is charged to the intensity and tried again through the supervisor's
+//!   mailbox, as OTP does, so the supervisor answers calls meanwhile;
+//! - a named child's name stays reserved to its supervisor while it restarts the child: calls by
+//!   name ([`ServerRef::named`]) made meanwhile reach the new child, and fail at once with the
+//!   supervisor's reason if there will be none.
 
 use std::{any::Any, fmt, sync::Arc, time::Duration};
 
