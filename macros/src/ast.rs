@@ -71,10 +71,23 @@ pub(crate) struct Init {
     pub(crate) method: Method,
 }
 
-/// Methods `ServerRef` has itself (or through its traits); a handler with one of these names
-/// would be shadowed, so it is refused.
+/// Methods `ServerRef` and `NamedRef` have themselves (or through their traits); a handler with
+/// one of these names would be shadowed, so it is refused.
 const RESERVED: &[&str] = &[
-    "pid", "lookup", "from_pid", "stop", "call", "cast", "clone", "eq", "ne", "hash", "fmt",
+    "pid",
+    "lookup",
+    "from_pid",
+    "named",
+    "registered_name",
+    "stop",
+    "stop_timeout",
+    "call",
+    "cast",
+    "clone",
+    "eq",
+    "ne",
+    "hash",
+    "fmt",
     "deref",
 ];
 

@@ -715,8 +715,8 @@ pub struct NamedRef<S: GenServer> {
 }
 
 impl<S: GenServer> NamedRef<S> {
-    /// The name.
-    pub fn name(&self) -> &'static str {
+    /// The name it calls.
+    pub fn registered_name(&self) -> &'static str {
         // A `NamedRef` is only ever made from a name.
         self.client.__addr().as_name().unwrap_or("")
     }
@@ -728,7 +728,7 @@ impl<S: GenServer> NamedRef<S> {
     /// [`LookupError`] when no process has the name (also while it is reserved for a restart), or
     /// it runs another type of server.
     pub fn lookup(&self) -> Result<ServerRef<S>, LookupError> {
-        ServerRef::lookup(self.name())
+        ServerRef::lookup(self.registered_name())
     }
 
     /// Resolves the name, then stops that server as [`ServerRef::stop`] does.
@@ -738,8 +738,8 @@ impl<S: GenServer> NamedRef<S> {
     /// [`CallError::NotRegistered`] when no process has the name; otherwise as
     /// [`ServerRef::stop`].
     pub async fn stop(&self, reason: ExitReason) -> Result<(), CallError> {
-        let pid = registry::whereis(self.name())
-            .ok_or_else(|| CallError::NotRegistered(self.name().into()))?;
+        let pid = registry::whereis(self.registered_name())
+            .ok_or_else(|| CallError::NotRegistered(self.registered_name().into()))?;
         stop_server(pid, reason, crate::INFINITY).await
     }
 
@@ -798,7 +798,12 @@ impl<S: GenServer> Hash for NamedRef<S> {
 
 impl<S: GenServer> fmt::Debug for NamedRef<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "NamedRef<{}>({:?})", type_name::<S>(), self.name())
+        write!(
+            f,
+            "NamedRef<{}>({:?})",
+            type_name::<S>(),
+            self.registered_name()
+        )
     }
 }
 

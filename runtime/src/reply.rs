@@ -95,6 +95,7 @@ impl<R> ReplyTo<R> {
 }
 
 impl<R> Drop for ReplyTo<R> {
+    #[inline]
     fn drop(&mut self) {
         if matches!(self.0, Route::Nobody) {
             return;

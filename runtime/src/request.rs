@@ -294,45 +294,36 @@ where
     B: FnOnce(Option<Pid>, ReplyTo<R>) -> Message,
 {
     Exchange {
-        stage: Stage::Start {
-            to,
-            timeout,
-            token,
-            build,
-        },
+        to,
+        timeout,
+        token,
+        build: Some(build),
+        pid: Pid::ROOT,
+        waiting: None,
+        slow: None,
     }
 }
 
 /// A call in flight (see [`exchange`]). Written by hand rather than as an `async fn`: it is the
 /// future of every call, and a plain state machine with its rare paths boxed keeps it small and
-/// cheap to poll.
+/// cheap to poll. Its stages are fields taken in turn rather than variants of an enum, so that no
+/// stage is moved from one place to another.
 #[must_use = "a call is made only when its future is awaited"]
 pub(crate) struct Exchange<R, B> {
-    stage: Stage<R, B>,
+    to: Addr,
+    timeout: Duration,
+    token: Token,
+    /// Until the first poll: what makes the message.
+    build: Option<B>,
+    /// Where the call went, once it went.
+    pid: Pid,
+    /// The fast path: waiting for the answer or the deadline.
+    waiting: Option<(Waiting<R>, CallTimer)>,
+    /// A rare path: a name to resolve or wait for, a target exiting.
+    slow: Option<Boxed<R>>,
 }
 
 type Boxed<R> = Pin<Box<dyn Future<Output = Result<R, CallError>> + Send>>;
-
-// A plain tag, rather than one folded into a field's spare values: each poll matches on it.
-#[repr(u8)]
-enum Stage<R, B> {
-    Start {
-        to: Addr,
-        timeout: Duration,
-        token: Token,
-        build: B,
-    },
-    /// Pushed to `pid`; waiting for the answer or the deadline.
-    Waiting {
-        pid: Pid,
-        timeout: Duration,
-        reply: Waiting<R>,
-        timer: CallTimer,
-    },
-    /// A rare path: a name to resolve or wait for, a target exiting.
-    Slow(Boxed<R>),
-    Done,
-}
 
 // Nothing in an `Exchange` is pinned in place: the slow path is pinned on the heap.
 impl<R, B> Unpin for Exchange<R, B> {}
@@ -346,121 +337,95 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        loop {
-            match &mut this.stage {
-                Stage::Start { .. } => {
-                    let Stage::Start {
-                        to,
-                        timeout,
-                        token,
-                        build,
-                    } = std::mem::replace(&mut this.stage, Stage::Done)
-                    else {
-                        return Poll::Pending;
-                    };
-                    match start(to, timeout, token, build) {
-                        Ok(stage) => this.stage = stage,
-                        Err(error) => return Poll::Ready(Err(error)),
-                    }
-                }
-                Stage::Waiting {
-                    pid,
-                    timeout,
-                    reply,
-                    timer,
-                } => {
-                    let (pid, timeout) = (*pid, *timeout);
-                    let answer = match Pin::new(reply).poll(cx) {
-                        Poll::Ready(answer) => answer,
-                        Poll::Pending => {
-                            std::task::ready!(timer.poll_expired(cx));
-                            this.stage = Stage::Done;
-                            return Poll::Ready(Err(CallError::Timeout { pid, timeout }));
-                        }
-                    };
-                    let result = match answer {
-                        Answer::Replied(value) => Ok(value),
-                        // Dropped by a target on its way out, or taken by its exit from another
-                        // process holding it: the exit reason follows.
-                        Answer::Dropped if leaving(pid) => {
-                            let Stage::Waiting { mut timer, .. } =
-                                std::mem::replace(&mut this.stage, Stage::Done)
-                            else {
-                                return Poll::Pending;
-                            };
-                            this.stage = Stage::Slow(Box::pin(async move {
-                                let exited = timer.race(exited(pid)).await;
-                                Err(exited.unwrap_or(CallError::Timeout { pid, timeout }))
-                            }));
-                            continue;
-                        }
-                        Answer::Dropped => Err(CallError::NoReply(pid)),
-                    };
-                    this.stage = Stage::Done;
-                    return Poll::Ready(result);
-                }
-                Stage::Slow(slow) => {
-                    let result = std::task::ready!(slow.as_mut().poll(cx));
-                    this.stage = Stage::Done;
-                    return Poll::Ready(result);
-                }
-                // Polled after completion.
-                Stage::Done => return Poll::Pending,
+        if let Some(build) = this.build.take() {
+            if let Err(error) = this.start(build) {
+                return Poll::Ready(Err(error));
             }
+        }
+        let (pid, timeout) = (this.pid, this.timeout);
+        if let Some((reply, timer)) = &mut this.waiting {
+            let answer = match Pin::new(reply).poll(cx) {
+                Poll::Ready(answer) => answer,
+                Poll::Pending => {
+                    std::task::ready!(timer.poll_expired(cx));
+                    this.waiting = None;
+                    return Poll::Ready(Err(CallError::Timeout { pid, timeout }));
+                }
+            };
+            let Some((_, timer)) = this.waiting.take() else {
+                return Poll::Pending;
+            };
+            match answer {
+                Answer::Replied(value) => return Poll::Ready(Ok(value)),
+                // Dropped by a target on its way out, or taken by its exit from another process
+                // holding it: the exit reason follows.
+                Answer::Dropped if leaving(pid) => {
+                    this.slow = Some(Box::pin(exit_reason(pid, timeout, timer)));
+                }
+                Answer::Dropped => return Poll::Ready(Err(CallError::NoReply(pid))),
+            }
+        }
+        match &mut this.slow {
+            Some(slow) => {
+                let result = std::task::ready!(slow.as_mut().poll(cx));
+                this.slow = None;
+                Poll::Ready(result)
+            }
+            // Polled after completion.
+            None => Poll::Pending,
         }
     }
 }
 
-/// The first step of a call: build the message, deliver it, and say how to wait.
-fn start<R, B>(
-    to: Addr,
-    timeout: Duration,
-    token: Token,
-    build: B,
-) -> Result<Stage<R, B>, CallError>
+impl<R, B> Exchange<R, B>
 where
     R: Send + 'static,
     B: FnOnce(Option<Pid>, ReplyTo<R>) -> Message,
 {
-    let from = self_pid();
-    let (reply_to, reply) = ReplyTo::channel();
-    let (reply_to, watch) = match token {
-        Token::Raw => reply_to.watched(),
-        Token::Handler => (reply_to, None),
-    };
-    let message = build(from, reply_to);
-    let mut timer = CallTimer::after(timeout);
-    let pid = match to.0 {
-        Target::Pid(pid) => pid,
-        Target::Name(name) => {
-            return Ok(Stage::Slow(Box::pin(async move {
-                let sent =
-                    deliver_by_name(name, from, message, watch.as_ref(), &mut timer, timeout);
-                let pid = sent.await?;
-                await_reply(pid, timeout, reply, timer).await
-            })));
+    /// The first step of a call: build the message, deliver it, and set up the wait.
+    fn start(&mut self, build: B) -> Result<(), CallError> {
+        let from = self_pid();
+        let (reply_to, reply) = ReplyTo::channel();
+        let (reply_to, watch) = match self.token {
+            Token::Raw => reply_to.watched(),
+            Token::Handler => (reply_to, None),
+        };
+        let message = build(from, reply_to);
+        let mut timer = CallTimer::after(self.timeout);
+        let timeout = self.timeout;
+        let pid = match self.to.0 {
+            Target::Pid(pid) => pid,
+            Target::Name(name) => {
+                self.slow = Some(Box::pin(async move {
+                    let sent =
+                        deliver_by_name(name, from, message, watch.as_ref(), &mut timer, timeout);
+                    let pid = sent.await?;
+                    await_reply(pid, timeout, reply, timer).await
+                }));
+                return Ok(());
+            }
+        };
+        self.pid = pid;
+        match push_call(pid, from, message, watch.as_ref()) {
+            Ok(()) => self.waiting = Some((reply, timer)),
+            Err(Failed::Now(error)) => return Err(error),
+            Err(Failed::Exiting(unsent)) => {
+                drop_quietly(unsent, "a call to a dead process");
+                self.slow = Some(Box::pin(exit_reason(pid, timeout, timer)));
+            }
         }
-    };
-    match push_call(pid, from, message, watch.as_ref()) {
-        Ok(()) => Ok(Stage::Waiting {
-            pid,
-            timeout,
-            reply,
-            timer,
-        }),
-        Err(Failed::Now(error)) => Err(error),
-        Err(Failed::Exiting(unsent)) => {
-            drop_quietly(unsent, "a call to a dead process");
-            Ok(Stage::Slow(Box::pin(async move {
-                let exited = timer.race(exited(pid)).await;
-                Err(exited.unwrap_or(CallError::Timeout { pid, timeout }))
-            })))
-        }
+        Ok(())
     }
 }
 
-/// Waits for the answer to a call delivered to `pid` (the slow path's copy of
-/// [`Stage::Waiting`]).
+/// The error of a call whose target is on its way out: its exit reason, once it has one.
+async fn exit_reason<R>(pid: Pid, timeout: Duration, mut timer: CallTimer) -> Result<R, CallError> {
+    let exited = timer.race(exited(pid)).await;
+    Err(exited.unwrap_or(CallError::Timeout { pid, timeout }))
+}
+
+/// Waits for the answer to a call delivered to `pid` (the slow path's copy of the fast path in
+/// [`Exchange::poll`]).
 async fn await_reply<R: Send + 'static>(
     pid: Pid,
     timeout: Duration,
@@ -469,10 +434,7 @@ async fn await_reply<R: Send + 'static>(
 ) -> Result<R, CallError> {
     match timer.race(reply).await {
         Some(Answer::Replied(value)) => Ok(value),
-        Some(Answer::Dropped) if leaving(pid) => {
-            let exited = timer.race(exited(pid)).await;
-            Err(exited.unwrap_or(CallError::Timeout { pid, timeout }))
-        }
+        Some(Answer::Dropped) if leaving(pid) => exit_reason(pid, timeout, timer).await,
         Some(Answer::Dropped) => Err(CallError::NoReply(pid)),
         None => Err(CallError::Timeout { pid, timeout }),
     }
@@ -487,7 +449,7 @@ enum Failed {
 
 /// Pushes a call into `pid`'s mailbox, after watching its reply slot there if it comes as `watch`
 /// (before the push, so that no moment passes with the token out of reach).
-#[inline]
+#[inline(always)]
 fn push_call(
     pid: Pid,
     from: Option<Pid>,
@@ -562,6 +524,7 @@ pub(crate) enum Token {
 
 /// Casts `message` to the process `to` stands for: dropped (and logged) if there is none; by a
 /// name reserved for a restart, delivered to the new process.
+#[inline]
 pub(crate) fn cast_to(to: Addr, message: Message) {
     match to.0 {
         Target::Pid(pid) => process::cast_to_server(pid, message),

@@ -100,7 +100,7 @@ async fn client(seed: u64, stop: Arc<AtomicBool>) -> usize {
             Ok(1) => answered += 1,
             // The server died with the call in it, or its subtree is being restarted.
             Err(CallError::Exited { .. } | CallError::NotRegistered(_)) => {}
-            other => panic!("{} answered {other:?}", worker.name()),
+            other => panic!("{} answered {other:?}", worker.registered_name()),
         }
     }
     answered
