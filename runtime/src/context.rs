@@ -60,7 +60,7 @@ impl Context {
 
     /// How many messages wait in this process's mailbox.
     pub fn mailbox_len(&self) -> usize {
-        self.cell.mailbox.len()
+        self.cell.mailbox.len(&self.cell.activity)
     }
 
     /// Takes the first message of type `T`, waiting for one if there is none.
@@ -180,7 +180,9 @@ impl Context {
 
     /// Removes every queued message `pred` accepts (used to flush a `Down` after a demonitor).
     pub(crate) fn purge(&mut self, mut pred: impl FnMut(&Message) -> bool) {
-        self.cell.mailbox.drain_now(&mut self.private);
+        self.cell
+            .mailbox
+            .drain_now(&mut self.private, &self.cell.activity);
         if let Some(private) = self.private.as_deref_mut() {
             private.retain(|message| !pred(message));
         }
@@ -209,7 +211,11 @@ impl Context {
                         scanned += 1;
                     }
                 }
-                match self.cell.mailbox.poll_take(&mut self.private, cx) {
+                match self
+                    .cell
+                    .mailbox
+                    .poll_take(&mut self.private, &self.cell.activity, cx)
+                {
                     // The counts were published under the mailbox lock.
                     Poll::Pending => return Poll::Pending,
                     // The common case, a lone message: no queue buffer is touched.
@@ -229,12 +235,12 @@ impl Context {
     }
 
     fn took(&self) {
-        self.cell.mailbox.count_taken();
+        self.cell.activity.count_taken();
         self.sync_len();
     }
 
     fn sync_len(&self) {
-        self.cell.mailbox.set_private_len(batch_len(&self.private));
+        self.cell.activity.set_private_len(batch_len(&self.private));
     }
 }
 

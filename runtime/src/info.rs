@@ -75,7 +75,7 @@ pub fn process_info(pid: Pid) -> Option<ProcessInfo> {
         relations.map_or_else(Vec::new, |r| sorted(&mut r.monitored_by.values().copied()));
     let status = if state.exit().is_some() {
         Status::Exiting
-    } else if cell.mailbox.is_running() {
+    } else if cell.activity.is_running() {
         Status::Running
     } else {
         Status::Waiting
@@ -83,8 +83,8 @@ pub fn process_info(pid: Pid) -> Option<ProcessInfo> {
     Some(ProcessInfo {
         pid,
         name: state.name().cloned(),
-        mailbox_len: cell.mailbox.len(),
-        handled: cell.mailbox.taken(),
+        mailbox_len: cell.mailbox.len(&cell.activity),
+        handled: cell.activity.taken(),
         links,
         monitors,
         monitored_by,

@@ -15,8 +15,8 @@
 //! Wake-ups: the receiver leaves its waker here when it finds nothing to take; the first push after
 //! that takes the waker and wakes it, later pushes find no waker and do not wake again.
 //!
-//! Counting: the length of the private queue is published here, and updated under the lock
-//! whenever messages move between the two queues, so that shared length plus private length, read
+//! Counting: the length of the private queue is published (in the process's [`Activity`]), and
+//! updated under the lock whenever messages move between the two queues, so that shared length plus private length, read
 //! under the lock, is the mailbox's length at one instant (introspection reports it). Taking a
 //! message from the private queue lowers the published length without the lock: that store is
 //! the instant the message is taken.
@@ -83,18 +83,54 @@ impl Queue {
     }
 }
 
-/// The multi-producer, single-consumer queue every sender pushes onto, with the counters
-/// introspection reads.
+/// The multi-producer, single-consumer queue every sender pushes onto.
 #[derive(Default)]
 pub(crate) struct Mailbox {
     queue: Mutex<Queue>,
-    /// Messages the owner has taken (written only by the owner).
+}
+
+/// What the owner of a mailbox publishes about its use of it, for introspection. Written by the
+/// owner alone, at every message and every poll: the process record keeps it away from the
+/// queue's lock, which senders take, so that the owner's writes do not steal the senders' cache
+/// line.
+#[derive(Default)]
+pub(crate) struct Activity {
+    /// Messages the owner has taken.
     taken: AtomicU64,
     /// Messages in the owner's private queue, or in its hands and not yet taken (see the module
     /// docs).
     private_len: AtomicU32,
-    /// The owner's task is being polled right now (written only by the owner's task).
+    /// The owner's task is being polled right now.
     running: AtomicBool,
+}
+
+impl Activity {
+    /// The owner's private queue now holds `len` messages (it took one, or dropped some).
+    pub(crate) fn set_private_len(&self, len: usize) {
+        store_len(&self.private_len, len);
+    }
+
+    /// The owner took a message.
+    pub(crate) fn count_taken(&self) {
+        // Only the owner writes this counter: a load and a store, no locked read-modify-write.
+        let taken = self.taken.load(Ordering::Relaxed);
+        self.taken.store(taken + 1, Ordering::Relaxed);
+    }
+
+    /// Messages taken so far.
+    pub(crate) fn taken(&self) -> u64 {
+        self.taken.load(Ordering::Relaxed)
+    }
+
+    /// Marks the owner's task as being polled, or not.
+    pub(crate) fn set_running(&self, running: bool) {
+        self.running.store(running, Ordering::Relaxed);
+    }
+
+    /// Whether the owner's task is being polled right now.
+    pub(crate) fn is_running(&self) -> bool {
+        self.running.load(Ordering::Relaxed)
+    }
 }
 
 /// What the receiver found: a lone message, or everything moved to its private queue.
@@ -177,7 +213,12 @@ impl Mailbox {
 
     /// Takes what is queued: a lone message is handed over as it is; several are moved onto the
     /// end of `into` in order. With nothing queued, registers `cx`'s waker and returns `Pending`.
-    pub(crate) fn poll_take(&self, into: &mut Batch, cx: &mut Context<'_>) -> Poll<Taken> {
+    pub(crate) fn poll_take(
+        &self,
+        into: &mut Batch,
+        activity: &Activity,
+        cx: &mut Context<'_>,
+    ) -> Poll<Taken> {
         let mut queue = lock(&self.queue);
         let lone = queue.rest_len() == 0;
         let Queue { head, rest } = &mut *queue;
@@ -185,14 +226,14 @@ impl Mailbox {
             Slot::One(_) if lone => match mem::take(head) {
                 Slot::One(message) => {
                     // In the owner's hands now: still counted until it is taken.
-                    store_len(&self.private_len, batch_len(into) + 1);
+                    store_len(&activity.private_len, batch_len(into) + 1);
                     Poll::Ready(Taken::One(message))
                 }
                 _ => Poll::Pending,
             },
             Slot::One(_) => {
                 take_all(head, rest, into);
-                store_len(&self.private_len, batch_len(into));
+                store_len(&activity.private_len, batch_len(into));
                 Poll::Ready(Taken::Moved)
             }
             Slot::Waiting(waker) => {
@@ -210,38 +251,11 @@ impl Mailbox {
     }
 
     /// Moves every queued message onto the end of `into` without waiting.
-    pub(crate) fn drain_now(&self, into: &mut Batch) {
+    pub(crate) fn drain_now(&self, into: &mut Batch, activity: &Activity) {
         let mut queue = lock(&self.queue);
         let Queue { head, rest } = &mut *queue;
         take_all(head, rest, into);
-        store_len(&self.private_len, batch_len(into));
-    }
-
-    /// The owner's private queue now holds `len` messages (it took one, or dropped some).
-    pub(crate) fn set_private_len(&self, len: usize) {
-        store_len(&self.private_len, len);
-    }
-
-    /// The owner took a message.
-    pub(crate) fn count_taken(&self) {
-        // Only the owner writes this counter: a load and a store, no locked read-modify-write.
-        let taken = self.taken.load(Ordering::Relaxed);
-        self.taken.store(taken + 1, Ordering::Relaxed);
-    }
-
-    /// Messages taken so far.
-    pub(crate) fn taken(&self) -> u64 {
-        self.taken.load(Ordering::Relaxed)
-    }
-
-    /// Marks the owner's task as being polled, or not.
-    pub(crate) fn set_running(&self, running: bool) {
-        self.running.store(running, Ordering::Relaxed);
-    }
-
-    /// Whether the owner's task is being polled right now.
-    pub(crate) fn is_running(&self) -> bool {
-        self.running.load(Ordering::Relaxed)
+        store_len(&activity.private_len, batch_len(into));
     }
 
     /// Refuses further messages and returns what the mailbox held, to be dropped and failed by
@@ -266,10 +280,10 @@ impl Mailbox {
     }
 
     /// Messages waiting, in the shared queue and the owner's private one, at one instant.
-    pub(crate) fn len(&self) -> usize {
+    pub(crate) fn len(&self, activity: &Activity) -> usize {
         let queue = lock(&self.queue);
         let shared = usize::from(matches!(queue.head, Slot::One(_))) + queue.rest_len();
-        shared + self.private_len.load(Ordering::Relaxed) as usize
+        shared + activity.private_len.load(Ordering::Relaxed) as usize
     }
 }
 
@@ -325,16 +339,21 @@ mod tests {
     #[test]
     fn bursts_move_in_order_and_a_lone_message_is_handed_over_alone() {
         let mailbox = Mailbox::default();
+        let activity = Activity::default();
         let mut private: Batch = None;
         let mut cx = Context::from_waker(Waker::noop());
 
         push(&mailbox, 1);
-        match mailbox.poll_take(&mut private, &mut cx) {
+        match mailbox.poll_take(&mut private, &activity, &mut cx) {
             Poll::Ready(Taken::One(message)) => assert_eq!(message.downcast::<u32>().ok(), Some(1)),
             _ => panic!("a lone message is handed over"),
         }
-        assert_eq!(mailbox.len(), 1, "counted until the owner has taken it");
-        mailbox.set_private_len(0);
+        assert_eq!(
+            mailbox.len(&activity),
+            1,
+            "counted until the owner has taken it"
+        );
+        activity.set_private_len(0);
         assert!(
             private.is_none(),
             "no batch is allocated for a lone message"
@@ -343,9 +362,9 @@ mod tests {
         for n in 2..=4 {
             push(&mailbox, n);
         }
-        assert_eq!(mailbox.len(), 3);
+        assert_eq!(mailbox.len(&activity), 3);
         assert!(matches!(
-            mailbox.poll_take(&mut private, &mut cx),
+            mailbox.poll_take(&mut private, &activity, &mut cx),
             Poll::Ready(Taken::Moved)
         ));
         assert_eq!(numbers(&private), [2, 3, 4]);
@@ -354,11 +373,19 @@ mod tests {
         for n in 5..=6 {
             push(&mailbox, n);
         }
-        mailbox.drain_now(&mut private);
+        mailbox.drain_now(&mut private, &activity);
         assert_eq!(numbers(&private), [2, 3, 4, 5, 6]);
-        assert_eq!(mailbox.len(), 5, "counted in the private queue now");
+        assert_eq!(
+            mailbox.len(&activity),
+            5,
+            "counted in the private queue now"
+        );
 
-        assert!(mailbox.poll_take(&mut private, &mut cx).is_pending());
+        assert!(
+            mailbox
+                .poll_take(&mut private, &activity, &mut cx)
+                .is_pending()
+        );
         let mut closed = mailbox.close();
         assert!(closed.messages().next().is_none() && closed.watchers().is_empty());
         assert!(

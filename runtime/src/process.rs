@@ -34,7 +34,7 @@ use crate::{
     context::Context,
     exit::{ExitReason, ProcessOutput},
     link::{self, MonitorRef},
-    mailbox::{Mailbox, lock},
+    mailbox::{Activity, Mailbox, lock},
     message::Message,
     pid::Pid,
     registry,
@@ -45,10 +45,15 @@ use crate::{
 };
 
 /// The record of one live process, shared by its task and everyone who can reach its pid.
+///
+/// In this order (hence `repr(C)`): the mailbox's lock, which senders take, at one end, and what
+/// the process itself writes at every message and poll at the other, on another cache line.
+#[repr(C)]
 pub(crate) struct Cell {
     pub(crate) pid: Pid,
     pub(crate) mailbox: Mailbox,
     pub(crate) state: Mutex<State>,
+    pub(crate) activity: Activity,
 }
 
 // Keep the record of a process at most 120 bytes (136 with the `Arc` counts). glibc leaves about
@@ -451,6 +456,7 @@ where
             pid,
             mailbox: Mailbox::default(),
             state: Mutex::new(State::default()),
+            activity: Activity::default(),
         })
     });
     if let Err(error) = relate(&cell) {

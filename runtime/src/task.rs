@@ -114,7 +114,7 @@ where
         let cell = &this.guard.0;
         let mut stage = this.stage;
         let previous = CURRENT.replace(Some(cell.pid));
-        cell.mailbox.set_running(true);
+        cell.activity.set_running(true);
         let polled = catch(|| {
             loop {
                 match stage.as_mut().project() {
@@ -145,7 +145,7 @@ where
             lock(&cell.state).set_exit(reason);
             drop_stage(stage);
         }
-        cell.mailbox.set_running(false);
+        cell.activity.set_running(false);
         CURRENT.set(previous);
         match done {
             true => Poll::Ready(()),
