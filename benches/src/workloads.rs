@@ -268,18 +268,14 @@ async fn restart(sizes: Sizes) -> Result<Vec<Line>, String> {
         .start()
         .await
         .map_err(failed)?;
+    // By name, as the guide teaches: a ping behind the crash in the old child's mailbox fails
+    // with its exit; the next one waits under the reserved name for the restarted child.
+    let child = ServerRef::<Crashy>::named(NAME);
     let mut retries = 0_u64;
     let started = Instant::now();
     for _ in 0..r {
-        ServerRef::<Crashy>::lookup(NAME)
-            .map_err(failed)?
-            .cast_crash();
-        loop {
-            if let Ok(child) = ServerRef::<Crashy>::lookup(NAME) {
-                if child.ping().await.is_ok() {
-                    break;
-                }
-            }
+        child.cast_crash();
+        while child.ping().await.is_err() {
             retries += 1;
             tokio::task::yield_now().await;
         }

@@ -39,6 +39,8 @@ pub(crate) struct Reservation {
     /// The process that held the name last.
     pub(crate) last: Pid,
     outcome: Mutex<Outcome>,
+    /// Messages sent to the name while the outcome is open, in order.
+    parked: Mutex<Vec<Message>>,
     /// Woken when the outcome is decided.
     decided: Notify,
 }
@@ -46,8 +48,8 @@ pub(crate) struct Reservation {
 /// How a reservation ends.
 #[derive(Clone)]
 pub(crate) enum Outcome {
-    /// Not yet decided; messages sent to the name meanwhile wait here.
-    Open(Arc<Mutex<Vec<Message>>>),
+    /// Not yet decided.
+    Open,
     /// The keeper registered the name again (look it up to find the process).
     Claimed,
     /// The keeper released the name: no process will have it again through this keeper.
@@ -63,20 +65,24 @@ impl Reservation {
             // Registered before the check, so a decision in between is not missed.
             decided.as_mut().enable();
             match &*lock(&self.outcome) {
-                Outcome::Open(_) => {}
+                Outcome::Open => {}
                 outcome => return outcome.clone(),
             }
             decided.await;
         }
     }
 
+    /// Decides the outcome; returns the messages parked meanwhile.
     fn decide(&self, outcome: Outcome) -> Vec<Message> {
-        let previous = std::mem::replace(&mut *lock(&self.outcome), outcome);
+        let parked = {
+            let mut current = lock(&self.outcome);
+            *current = outcome;
+            // Under the outcome's lock, which a sender parking a message holds too: nothing is
+            // parked after this.
+            std::mem::take(&mut *lock(&self.parked))
+        };
         self.decided.notify_waiters();
-        match previous {
-            Outcome::Open(parked) => std::mem::take(&mut *lock(&parked)),
-            _ => Vec::new(),
-        }
+        parked
     }
 }
 
@@ -333,7 +339,7 @@ pub(crate) fn send_to_name(
                 return Ok(());
             }
             Resolved::Reserved(reservation) => match &*lock(&reservation.outcome) {
-                Outcome::Open(parked) => lock(parked).push(parcel),
+                Outcome::Open => lock(&reservation.parked).push(parcel),
                 // Decided meanwhile: look again.
                 _ => message = Some(parcel),
             },
@@ -370,7 +376,8 @@ pub(crate) fn release(name: &Arc<str>, pid: Pid) {
             let reservation = Reservation {
                 keeper,
                 last: pid,
-                outcome: Mutex::new(Outcome::Open(Default::default())),
+                outcome: Mutex::new(Outcome::Open),
+                parked: Mutex::new(Vec::new()),
                 decided: Notify::new(),
             };
             names.insert(name.clone(), Entry::Reserved(Arc::new(reservation)));

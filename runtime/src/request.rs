@@ -393,29 +393,60 @@ where
         let message = build(from, reply_to);
         let mut timer = CallTimer::after(self.timeout);
         let timeout = self.timeout;
-        let pid = match self.to.0 {
-            Target::Pid(pid) => pid,
-            Target::Name(name) => {
-                self.slow = Some(Box::pin(async move {
-                    let sent =
-                        deliver_by_name(name, from, message, watch.as_ref(), &mut timer, timeout);
-                    let pid = sent.await?;
-                    await_reply(pid, timeout, reply, timer).await
-                }));
-                return Ok(());
-            }
+        // A name held by a process is as fast as a pid; a reserved one, or one whose process is
+        // exiting, goes the slow way, which waits and looks again.
+        let (pid, name) = match self.to.0 {
+            Target::Pid(pid) => (pid, None),
+            Target::Name(name) => match registry::resolve(name.as_str()) {
+                Resolved::Held(pid) => (pid, Some(name)),
+                Resolved::Unknown => return Err(CallError::NotRegistered(name.as_str().into())),
+                Resolved::Reserved(_) => {
+                    self.slow = Some(by_name(name, from, message, watch, reply, timer, timeout));
+                    return Ok(());
+                }
+            },
         };
         self.pid = pid;
-        match push_call(pid, from, message, watch.as_ref()) {
-            Ok(()) => self.waiting = Some((reply, timer)),
-            Err(Failed::Now(error)) => return Err(error),
-            Err(Failed::Exiting(unsent)) => {
+        match (push_call(pid, from, message, watch.as_ref()), name) {
+            (Ok(()), _) => self.waiting = Some((reply, timer)),
+            (Err(Failed::Now(error)), _) => return Err(error),
+            (Err(Failed::Exiting(unsent)), None) => {
                 drop_quietly(unsent, "a call to a dead process");
                 self.slow = Some(Box::pin(exit_reason(pid, timeout, timer)));
+            }
+            (Err(Failed::Exiting(unsent)), Some(name)) => {
+                let slow = async move {
+                    // Its name is released or reserved once it has exited: look again then.
+                    match timer.race(exited(pid)).await {
+                        Some(_) => by_name(name, from, unsent, watch, reply, timer, timeout).await,
+                        None => {
+                            drop_quietly(unsent, "a call that timed out");
+                            Err(CallError::Timeout { pid, timeout })
+                        }
+                    }
+                };
+                self.slow = Some(Box::pin(slow));
             }
         }
         Ok(())
     }
+}
+
+/// The slow way of a call by name: delivered once the name stands for a process, then answered.
+fn by_name<R: Send + 'static>(
+    name: Atom,
+    from: Option<Pid>,
+    message: Message,
+    watch: Option<Weak<dyn Watch>>,
+    reply: Waiting<R>,
+    mut timer: CallTimer,
+    timeout: Duration,
+) -> Boxed<R> {
+    Box::pin(async move {
+        let sent = deliver_by_name(name, from, message, watch.as_ref(), &mut timer, timeout);
+        let pid = sent.await?;
+        await_reply(pid, timeout, reply, timer).await
+    })
 }
 
 /// The error of a call whose target is on its way out: its exit reason, once it has one.

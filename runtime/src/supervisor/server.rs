@@ -448,7 +448,11 @@ impl SupervisorProcess {
         let me = ctx.pid();
         let ordered = self.strategy != Strategy::OneForOne;
         let mut failed = false;
-        for seq in self.pending.clone() {
+        // In start order, without copying the set: each round takes the first pending child
+        // after the last one tried.
+        let mut next = self.pending.first().copied();
+        while let Some(seq) = next {
+            next = self.pending.range(seq + 1..).next().copied();
             if failed && ordered {
                 break;
             }
