@@ -84,6 +84,11 @@ impl<R> ReplyTo<R> {
         (ReplyTo(route), watch)
     }
 
+    /// Whether this token answers nobody (a cast's, or one already used).
+    fn is_nobody(&self) -> bool {
+        matches!(self.0, Route::Nobody)
+    }
+
     /// Whether a caller still waits for this reply.
     pub fn is_waiting(&self) -> bool {
         match &self.0 {
@@ -216,9 +221,10 @@ impl<X> Caller<X> {
             Reply::Stop(reason) => (None, Some(reason)),
             Reply::StopReply(reason, value) => (Some(value), Some(reason)),
         };
-        if stop.is_some() {
+        let unanswered = value.is_none() && self.reply_to.as_ref().is_some_and(|t| !t.is_nobody());
+        if stop.is_some() && unanswered {
             // Before the token is dropped below, so that its caller, woken by the drop, waits for
-            // the exit reason instead of failing with `NoReply`.
+            // the exit reason instead of failing with `NoReply`. (A cast has no caller to wake.)
             crate::process::mark_stopping();
         }
         if let Some(value) = value {
