@@ -32,11 +32,11 @@
 //! | `mailbox`, `message` | the mailbox queue and [`Message`], a message of any type |
 //! | `exit` | [`ExitReason`] and how a return value becomes one |
 //! | `link` | links, monitors, exit signals: [`Exit`], [`Down`], [`exit`] |
-//! | `registry` | registered names: [`register`], [`whereis`], [`send_named`] |
-//! | `request` | request/reply with timeouts: [`request`], [`Request`], [`CallError`] |
+//! | `registry` | registered names: [`register`], [`whereis`], [`send_named`]; names a supervisor keeps across restarts |
+//! | `request` | request/reply with timeouts: [`request`], [`Request`], [`CallError`], [`INFINITY`] |
 //! | `reply` | answering: [`ReplyTo`], [`Caller`], [`Reply`] |
 //! | `reply_slot` | the one-shot channel a reply travels through, closed early by the callee's exit |
-//! | [`gen_server`](mod@gen_server) | generic servers: [`GenServer`], [`ServerRef`], [`Start`] |
+//! | [`gen_server`](mod@gen_server) | generic servers: [`GenServer`], [`ServerRef`], [`NamedRef`], [`Start`] |
 //! | `dispatch` | dynamic calls by handler name with serde bodies: [`call`], [`cast`] |
 //! | [`application`], [`node`] | the root of a tree, and the entry point that runs applications |
 //! | [`supervisor`] (`child`, `server`, `dynamic` inside) | supervision trees: [`Supervisor`](supervisor::Supervisor), [`Child`](supervisor::Child), [`DynamicSupervisor`](supervisor::DynamicSupervisor) |
