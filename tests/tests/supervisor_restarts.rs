@@ -315,35 +315,30 @@ fn slow_jobs(witness: Pid, slow: Duration, shutdown: Shutdown) -> DynamicSupervi
 
 const TEN: [&str; 10] = ["j0", "j1", "j2", "j3", "j4", "j5", "j6", "j7", "j8", "j9"];
 
+/// Starts ten children whose `terminate` takes `slow`, with a five-second shutdown, and returns how
+/// long stopping the dynamic supervisor takes.
+async fn time_to_stop_ten(ctx: &mut Context, slow: Duration) -> Duration {
+    let jobs = slow_jobs(ctx.pid(), slow, Shutdown::Timeout(5 * SECOND))
+        .start()
+        .await
+        .unwrap();
+    for id in TEN {
+        jobs.start_child(id).await.unwrap();
+        ctx.receive::<Event>().await;
+    }
+    let start = tokio::time::Instant::now();
+    jobs.supervisor().stop(ExitReason::Shutdown).await.unwrap();
+    start.elapsed()
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_dynamic_supervisor_stops_its_children_together_under_one_timer() {
     in_process(|mut ctx| async move {
-        let me = ctx.pid();
         // Each takes a second to stop, within its five: together, a second, not ten.
-        let jobs = slow_jobs(me, SECOND, Shutdown::Timeout(5 * SECOND))
-            .start()
-            .await
-            .unwrap();
-        for id in TEN {
-            jobs.start_child(id).await.unwrap();
-            ctx.receive::<Event>().await;
-        }
-        let start = tokio::time::Instant::now();
-        jobs.supervisor().stop(ExitReason::Shutdown).await.unwrap();
-        assert!(start.elapsed() < 2 * SECOND, "took {:?}", start.elapsed());
-
+        let took = time_to_stop_ten(&mut ctx, SECOND).await;
+        assert!(took < 2 * SECOND, "took {took:?}");
         // Each would take a minute: all are killed when the one timer runs out, at five seconds.
-        let jobs = slow_jobs(me, 60 * SECOND, Shutdown::Timeout(5 * SECOND))
-            .start()
-            .await
-            .unwrap();
-        for id in TEN {
-            jobs.start_child(id).await.unwrap();
-            ctx.receive::<Event>().await;
-        }
-        let start = tokio::time::Instant::now();
-        jobs.supervisor().stop(ExitReason::Shutdown).await.unwrap();
-        let took = start.elapsed();
+        let took = time_to_stop_ten(&mut ctx, 60 * SECOND).await;
         assert!((5 * SECOND..6 * SECOND).contains(&took), "took {took:?}");
     })
     .await;
