@@ -246,9 +246,14 @@ impl Context {
 
 impl Drop for Context {
     fn drop(&mut self) {
-        // One at a time, so that a message whose `Drop` panics neither stops the others from
-        // being dropped nor unwinds into the exit sequence.
         if let Some(private) = self.private.take().filter(|private| !private.is_empty()) {
+            // The process can read no more: it is ending (a process function's `Context` is
+            // dropped as it returns, before its exit reason is recorded). Marked first, so that
+            // the caller of a request dropped here waits for that reason instead of failing with
+            // `NoReply`.
+            crate::mailbox::lock(&self.cell.state).stopping = true;
+            // One at a time, so that a message whose `Drop` panics neither stops the others from
+            // being dropped nor unwinds into the exit sequence.
             for message in *private {
                 drop_quietly(message, "a message left in an exiting process's mailbox");
             }

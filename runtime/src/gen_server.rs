@@ -574,7 +574,11 @@ impl<S: GenServer> ServerRef<S> {
     /// [`LookupError`] when `pid` is not alive or runs another type of server.
     pub fn from_pid(pid: Pid) -> Result<Self, LookupError> {
         let runs = table()
-            .with(pid, |cell| lock(&cell.state).behaviour)
+            .with(pid, |cell| {
+                let state = lock(&cell.state);
+                (!state.finished).then_some(state.behaviour)
+            })
+            .flatten()
             .ok_or(LookupError::NoProc(pid))?;
         match runs.map(|b| b()) {
             Some((id, _)) if id == TypeId::of::<S>() => Ok(Self::unchecked(pid)),
@@ -652,14 +656,17 @@ async fn stop_server(pid: Pid, reason: ExitReason, timeout: Duration) -> Result<
     if let Some(cycle) = waiting.cycle() {
         return Err(CallError::Deadlock(cycle));
     }
-    if cell
-        .mailbox
-        .push(Message::new(SystemStop(reason.clone())))
-        .is_err()
-    {
-        return Err(gone(pid));
+    let mut timer = CallTimer::after(timeout);
+    if let Err(refused) = cell.mailbox.push(Message::new(SystemStop(reason.clone()))) {
+        // Exiting already: not ours to stop; its reason, once it has gone.
+        drop(refused);
+        let exited = timer.race(cell.exited()).await;
+        return Err(match exited {
+            Some(reason) => CallError::Exited { pid, reason },
+            None => CallError::Timeout { pid, timeout },
+        });
     }
-    let exited = CallTimer::after(timeout).race(cell.exited()).await;
+    let exited = timer.race(cell.exited()).await;
     drop(waiting);
     match exited {
         None => Err(CallError::Timeout { pid, timeout }),

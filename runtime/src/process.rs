@@ -12,10 +12,12 @@
 //!    dropped, with its state and everything it held (a reply token dropped here fails its caller
 //!    with the exit reason, which is already fixed);
 //! 2. the mailbox is closed and its messages dropped;
-//! 3. the registered name is released (or reserved for its keeper, see the registry), names this
-//!    process keeps for others are released, and the pid leaves the process table;
-//! 4. linked processes get exit signals, monitors get `Down`, calls still unanswered fail with the
-//!    exit reason, and waiters (`wait`, `join`, `stop`) get it.
+//! 3. the registered name is released (or reserved for its keeper, see the registry) and names
+//!    this process keeps for others are released; the pid is no longer listed by `processes()`
+//!    (its record is finished since step 1);
+//! 4. linked processes get exit signals, monitors get `Down`, and calls whose token lives on in
+//!    another process fail; then the record leaves the process table for a tombstone with the exit
+//!    reason, and waiters (`wait`, `join`, `stop`, a call whose token was dropped) get it.
 //!
 //! User code runs in steps 1 and 2 (the `Drop` of the state and of leftover messages): a panic
 //! there is logged and the sequence goes on.
@@ -214,7 +216,6 @@ impl Cell {
         if let Some(relations) = relations.as_mut().filter(|r| !r.kept.is_empty()) {
             registry::release_kept(self.pid, std::mem::take(&mut relations.kept), &reason);
         }
-        table().remove(self.pid, reason.clone());
         match &reason {
             ExitReason::Panic(_) | ExitReason::Error(_) => {
                 tracing::warn!(pid = %self.pid, name = name.as_deref(), %reason, "process crashed");
@@ -238,6 +239,11 @@ impl Cell {
             state.done = true;
             state.relations.take()
         };
+        // Only now does the record leave the table for its tombstone: until here, whoever looks
+        // the pid up finds the record (finished: no messages, links, monitors or names any
+        // more) and, to learn the exit reason, waits for this end instead of reading a tombstone
+        // while links and monitors are still being told.
+        table().remove(self.pid, reason.clone());
         let late = late.map(|relations| relations.waiters);
         for waiter in waiters.into_iter().chain(late).flatten() {
             let _ = waiter.send(reason.clone());

@@ -168,13 +168,15 @@ impl Table {
         // `removed` (possibly the last reference to the cell) is dropped here, outside every lock.
     }
 
-    /// Every live process, in index order.
+    /// Every live process, in index order: a record whose exit sequence has begun is in the table
+    /// until the sequence ends, but no longer live.
     pub(crate) fn pids(&self) -> Vec<Pid> {
         let end = lock(&self.indices).next;
         (1..end)
             .filter_map(|index| {
                 let slot = self.slot(index)?.0.read().ok()?;
-                slot.cell.as_ref().map(|cell| cell.pid)
+                let cell = slot.cell.as_ref()?;
+                (!lock(&cell.state).finished).then_some(cell.pid)
             })
             .collect()
     }

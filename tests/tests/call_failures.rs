@@ -326,3 +326,76 @@ async fn a_handler_panic_runs_terminate_with_the_panic_and_a_terminate_panic_cha
     })
     .await;
 }
+
+/// Requests that a process had moved into its own queue but never read fail with its exit reason
+/// when it returns, not with `NoReply` as if it had dropped them while alive.
+#[tokio::test(start_paused = true)]
+async fn requests_a_returning_process_never_read_fail_with_its_exit_reason() {
+    // Skips the requests (into its private queue) looking for a `u8`, then returns.
+    let target = spawn(|mut ctx| async move {
+        ctx.receive::<u8>().await;
+    });
+    let calls: Vec<_> = (0..3)
+        .map(|n| tokio::spawn(request_timeout::<u32, u32>(target, n, INFINITY)))
+        .collect();
+    tokio::task::yield_now().await;
+    send(target, 0_u8);
+    for call in calls {
+        let result = at_once(async { call.await.unwrap() }).await;
+        assert_eq!(
+            result,
+            Err(CallError::Exited {
+                pid: target,
+                reason: ExitReason::Normal
+            })
+        );
+    }
+}
+
+/// Calls queued behind a handler that stops the server fail with the server's reason.
+#[tokio::test(start_paused = true)]
+async fn calls_queued_behind_a_stop_fail_with_the_server_s_reason() {
+    let loser = Loser::start(()).await.unwrap();
+    let stop = tokio::spawn(async move { loser.stop_now_timeout(INFINITY).await });
+    let behind: Vec<_> = (0..3)
+        .map(|_| tokio::spawn(async move { loser.sleep_timeout(0, INFINITY).await }))
+        .collect();
+    let stopped = ExitReason::error("stopped");
+    assert!(exited_with(&stop.await.unwrap(), &stopped));
+    for call in behind {
+        let result = at_once(async { call.await.unwrap() }).await;
+        assert!(exited_with(&result, &stopped), "{result:?}");
+    }
+}
+
+/// The same on the multi-threaded runtime, where a caller runs while the target is still in the
+/// poll in which it returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unread_requests_fail_with_the_exit_reason_under_threads() {
+    for _ in 0..300 {
+        let target = spawn(|mut ctx| async move {
+            ctx.receive::<u8>().await;
+        });
+        let calls: Vec<_> = (0..4)
+            .map(|n| tokio::spawn(request_timeout::<u32, u32>(target, n, INFINITY)))
+            .collect();
+        // Until every request is in the target's own queue, skipped in favour of a `u8`.
+        while ferrotp::process_info(target).is_some_and(|info| info.mailbox_len < 4) {
+            tokio::task::yield_now().await;
+        }
+        send(target, 0_u8);
+        for call in calls {
+            let result = call.await.unwrap();
+            assert!(
+                matches!(
+                    result,
+                    Err(CallError::Exited {
+                        reason: ExitReason::Normal,
+                        ..
+                    })
+                ),
+                "{result:?}"
+            );
+        }
+    }
+}

@@ -235,7 +235,7 @@ impl SupervisorProcess {
         );
         // A supervisor child that died without stopping its children: stop them first.
         if let Some(orphans) = orphans {
-            stop_together(ctx, orphans.take(), false).await;
+            stop_together(ctx, orphans.take(), None).await;
         }
         if !restart.restarts_after(&exit.reason) {
             tracing::debug!(supervisor = %me, child = %id, reason = %exit.reason, "child exited; not restarted ({restart:?})");
@@ -490,7 +490,8 @@ impl SupervisorProcess {
                 .into_iter()
                 .filter_map(|seq| self.detach(seq))
                 .collect();
-            stop_together(ctx, members, true).await;
+            let roster = self.roster.clone();
+            stop_together(ctx, members, Some(&roster)).await;
         } else {
             for seq in order {
                 self.stop(seq, ctx).await;
@@ -502,16 +503,18 @@ impl SupervisorProcess {
     /// a supervisor child's own children are stopped too if it did not stop them.
     async fn stop(&mut self, seq: u64, ctx: &mut Context) {
         if let Some(member) = self.detach(seq) {
-            stop_together(ctx, vec![member], true).await;
+            let roster = self.roster.clone();
+            stop_together(ctx, vec![member], Some(&roster)).await;
         }
     }
 
-    /// Takes child `seq` out of the running set, for stopping: `None` if it is not running.
+    /// Takes child `seq` out of the running set, for stopping: `None` if it is not running. It
+    /// stays on the roster until it is down, so that if this supervisor dies meanwhile its own
+    /// supervisor finishes the stop.
     fn detach(&mut self, seq: u64) -> Option<Member> {
         let child = self.children.get_mut(&seq)?;
         let pid = child.pid.take()?;
         self.by_pid.remove(&pid);
-        self.roster.remove(pid);
         Some(Member {
             pid,
             id: child.spec.id.clone(),
@@ -529,11 +532,12 @@ struct Stopping {
 }
 
 /// Stops `members` together: each is asked to stop (or killed, for `BrutalKill`) at once and
-/// killed if its shutdown time passes first. `linked`: they are this supervisor's children
-/// (unlinked first, so that their ends are not taken for crashes); otherwise orphans of a dead
-/// supervisor child. A supervisor among them that dies leaving children of its own gets them
-/// stopped as well before this returns.
-async fn stop_together(ctx: &mut Context, members: Vec<Member>, linked: bool) {
+/// killed if its shutdown time passes first. With `own`, they are this supervisor's children,
+/// listed on its roster until they are down (and unlinked first, so that their ends are not taken
+/// for crashes); without, orphans of a dead supervisor child. A supervisor among them that dies
+/// leaving children of its own gets them stopped as well before this returns.
+async fn stop_together(ctx: &mut Context, members: Vec<Member>, own: Option<&Roster>) {
+    let linked = own.is_some();
     let mut waiting: HashMap<MonitorRef, Stopping> = HashMap::new();
     for member in members {
         begin_stop(ctx, member, linked, &mut waiting);
@@ -562,6 +566,9 @@ async fn stop_together(ctx: &mut Context, members: Vec<Member>, linked: bool) {
         };
         if let Some(Stopping { member, .. }) = waiting.remove(&down.monitor) {
             tracing::debug!(supervisor = %ctx.pid(), child = %member.id, pid = %member.pid, reason = %down.reason, "child stopped");
+            if let Some(own) = own {
+                own.remove(member.pid);
+            }
             if let Some(roster) = member.roster {
                 for orphan in roster.take() {
                     begin_stop(ctx, orphan, false, &mut waiting);
