@@ -315,6 +315,14 @@ impl<S: GenServer> Starting<S> {
             state: Stage::Failed(error),
         }
     }
+
+    /// The new server's pid, once it is spawned (before its `init` has run).
+    pub(crate) fn pid(&self) -> Option<Pid> {
+        match &self.state {
+            Stage::Waiting { cell, .. } => Some(cell.pid),
+            _ => None,
+        }
+    }
 }
 
 // Nothing in a `Starting` is ever pinned in place (the boxed future is pinned on the heap), so

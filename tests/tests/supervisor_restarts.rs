@@ -444,3 +444,75 @@ async fn the_guide_escalation_example_holds_on_the_multi_threaded_runtime() {
         assert_eq!(wait(sup.pid()).await, ExitReason::MaxRestartIntensity);
     }
 }
+
+/// A named server whose `init` takes a second once `slow` is set. It traps exits, so it outlives a
+/// dead supervisor until its `init` is over.
+struct SlowStart;
+
+#[gen_server]
+impl SlowStart {
+    async fn init(slow: Arc<AtomicBool>, ctx: &mut Context) -> Self {
+        ctx.trap_exit(true);
+        if slow.load(Ordering::SeqCst) {
+            tokio::time::sleep(SECOND).await;
+        }
+        SlowStart
+    }
+
+    #[install("crash")]
+    async fn crash(&mut self) {
+        panic!("slow starter crashed")
+    }
+}
+
+/// A supervisor killed while it restarts a child (the child still in its `init`) leaves that child
+/// to its own supervisor to stop: the subtree is restarted once, and the new child finds its name
+/// free, at OTP's default intensity.
+#[tokio::test(start_paused = true)]
+async fn a_supervisor_killed_while_a_child_starts_leaves_nothing_behind() {
+    in_process(|mut ctx| async move {
+        let slow = Arc::new(AtomicBool::new(false));
+        let sub = Supervisor::one_for_one()
+            .intensity(10, SECOND)
+            .child(Child::server::<SlowStart>("w", slow.clone()).name("slow-start-w"));
+        let root = Supervisor::one_for_one()
+            .child(Child::supervisor("sub", sub))
+            .start()
+            .await
+            .unwrap();
+        let root_monitor = ctx.monitor(root.pid());
+        let sub = root.child::<SupervisorProcess>("sub").await.unwrap();
+        let first = ferrotp::whereis("slow-start-w").unwrap();
+        // From now on a start takes a second: crash the child, and kill its supervisor while it
+        // restarts it.
+        slow.store(true, Ordering::SeqCst);
+        let _ = ServerRef::<SlowStart>::from_pid(first)
+            .unwrap()
+            .crash()
+            .await;
+        tokio::time::sleep(SECOND / 2).await;
+        let starting = ferrotp::whereis("slow-start-w").expect("registered before its init");
+        assert_ne!(starting, first);
+        exit(sub.pid(), ExitReason::Kill);
+        wait(sub.pid()).await;
+        // The root restarts the subtree once, after the child that was starting has gone.
+        let children = root.which_children().await.unwrap();
+        assert!(children[0].pid.is_some());
+        assert!(
+            !is_alive(starting),
+            "the starting child outlived its supervisor's restart"
+        );
+        tokio::time::sleep(2 * SECOND).await;
+        let new = ferrotp::whereis("slow-start-w").expect("the new child is registered");
+        assert!(is_alive(new) && new != starting);
+        assert!(
+            ctx.receive_timeout::<Down>(Duration::ZERO)
+                .await
+                .map(|down| down.monitor != root_monitor)
+                .unwrap_or(true),
+            "the root escalated"
+        );
+        root.stop(ExitReason::Shutdown).await.unwrap();
+    })
+    .await;
+}

@@ -2,7 +2,7 @@
 
 use std::{
     fmt,
-    future::Future,
+    future::{Future, IntoFuture},
     pin::Pin,
     sync::{Arc, Mutex},
     time::Duration,
@@ -84,6 +84,22 @@ pub(crate) struct Launch {
     pub(crate) name: Option<Arc<str>>,
     /// For a supervisor child: where it lists its own running children.
     pub(crate) roster: Option<Arc<Roster>>,
+    /// Where the child is listed the moment it is spawned, before its `init` runs.
+    pub(crate) listing: Listing,
+}
+
+/// Lists a child on its supervisor's roster as soon as it has a pid: if the supervisor dies while
+/// the child is still starting, its own supervisor finds the child there and stops it too.
+pub(crate) struct Listing {
+    pub(crate) on: Arc<Roster>,
+    /// The child's entry; its pid is filled in when it is spawned.
+    pub(crate) member: Member,
+}
+
+impl Listing {
+    pub(crate) fn spawned(self, pid: Pid) {
+        self.on.add(Member { pid, ..self.member });
+    }
 }
 
 /// How a child is started; runs inside the supervisor process, so `start_link` links to it.
@@ -112,6 +128,11 @@ impl Roster {
 
     pub(crate) fn remove(&self, pid: Pid) {
         lock(&self.0).retain(|member| member.pid != pid);
+    }
+
+    /// Forgets those that have exited (a start that failed).
+    pub(crate) fn prune_dead(&self) {
+        lock(&self.0).retain(|member| crate::is_alive(member.pid));
     }
 
     /// Everyone still listed, last started first, leaving the roster empty.
@@ -172,7 +193,11 @@ impl Child {
                     if let Some(name) = launch.name {
                         start = start.kept_name(name, self_pid());
                     }
-                    start
+                    let starting = start.into_future();
+                    if let Some(pid) = starting.pid() {
+                        launch.listing.spawned(pid);
+                    }
+                    starting
                         .await
                         .map(|server| server.pid())
                         .map_err(|e| ExitReason::error(&e))
@@ -211,6 +236,7 @@ impl Child {
                             None => Ok(()),
                         },
                     )?;
+                    launch.listing.spawned(child.pid);
                     Ok(child.pid)
                 })
             }),
@@ -227,8 +253,13 @@ impl Child {
                 spec.name = launch.name;
                 spec.keeper = self_pid();
                 spec.roster = launch.roster;
+                let listing = launch.listing;
                 Box::pin(async move {
-                    let sup = spec.start_link().await.map_err(|e| ExitReason::error(&e))?;
+                    let starting = spec.starting(true).into_future();
+                    if let Some(pid) = starting.pid() {
+                        listing.spawned(pid);
+                    }
+                    let sup = starting.await.map_err(|e| ExitReason::error(&e))?;
                     Ok(sup.pid())
                 })
             }),

@@ -194,7 +194,7 @@ impl Supervisor {
         self.starting(true).await
     }
 
-    fn starting(self, link: bool) -> Start<SupervisorProcess> {
+    pub(crate) fn starting(self, link: bool) -> Start<SupervisorProcess> {
         let (name, keeper) = (self.name.clone(), self.keeper);
         let mut start = SupervisorProcess::start(self);
         if link {

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use super::{
     AutoShutdown, Child, ChildCounts, ChildInfo, ChildKind, DynamicArg, Restart, Roster, Shutdown,
     Strategy, Supervisor, SupervisorError, Template,
-    child::{Launch, Member, StopBy},
+    child::{Launch, Listing, Member, StopBy},
 };
 use crate::{
     context::Context,
@@ -328,22 +328,39 @@ impl SupervisorProcess {
         };
         let roster =
             (child.spec.kind == ChildKind::Supervisor).then(|| Arc::new(Roster::default()));
-        let launch = Launch {
-            name: child.spec.name.clone(),
-            roster: roster.clone(),
-        };
-        let start = catch(|| (child.spec.start)(launch)).map_err(ExitReason::Panic)?;
-        let pid = CatchUnwind::new(start).await.map_err(ExitReason::Panic)??;
-        if let Some(child) = self.children.get_mut(&seq) {
-            child.pid = Some(pid);
-            child.roster = roster.clone();
-            self.roster.add(Member {
-                pid,
+        let listing = Listing {
+            on: self.roster.clone(),
+            member: Member {
+                pid: Pid::ROOT,
                 id: child.spec.id.clone(),
                 shutdown: child.spec.shutdown,
                 stop_by: child.spec.stop_by,
-                roster,
-            });
+                roster: roster.clone(),
+            },
+        };
+        let launch = Launch {
+            name: child.spec.name.clone(),
+            roster: roster.clone(),
+            listing,
+        };
+        let start = catch(|| (child.spec.start)(launch)).map_err(ExitReason::Panic);
+        let started = match start {
+            Ok(start) => CatchUnwind::new(start)
+                .await
+                .unwrap_or_else(|panic| Err(ExitReason::Panic(panic))),
+            Err(error) => Err(error),
+        };
+        let pid = match started {
+            Ok(pid) => pid,
+            Err(reason) => {
+                // A failed start has gone by now (a start waits for that): off the roster.
+                self.roster.prune_dead();
+                return Err(reason);
+            }
+        };
+        if let Some(child) = self.children.get_mut(&seq) {
+            child.pid = Some(pid);
+            child.roster = roster;
         }
         self.by_pid.insert(pid, seq);
         Ok(pid)
