@@ -44,15 +44,21 @@ struct Kept {
 }
 
 thread_local! {
-    static KEPT: RefCell<Option<Kept>> = const { RefCell::new(None) };
+    static KEPT: RefCell<Option<Box<Kept>>> = const { RefCell::new(None) };
 }
 
 /// A timer for one call's deadline; returned to its thread's cache when dropped.
+///
+/// The timer is boxed so that handing it between the cache and a call moves one pointer: moving
+/// the parts one by one stalls the loads that read them back.
 pub(crate) struct CallTimer {
-    kept: Option<Kept>,
+    kept: Option<Box<Kept>>,
 }
 
 impl CallTimer {
+    /// A timer that never fires.
+    pub(crate) const NONE: CallTimer = CallTimer { kept: None };
+
     /// A timer firing `timeout` from now, or up to [`SLACK`] later; one that never fires when
     /// `timeout` reaches past the end of time ([`Duration::MAX`], ferrotp's `INFINITY`).
     ///
@@ -79,11 +85,11 @@ impl CallTimer {
                 }
                 kept
             }
-            _ => Kept {
+            _ => Box::new(Kept {
                 runtime,
                 sleep: Box::pin(tokio::time::sleep_until(limit)),
                 waker: None,
-            },
+            }),
         };
         CallTimer { kept: Some(kept) }
     }

@@ -234,11 +234,13 @@ impl Context {
         })
     }
 
+    #[inline]
     fn took(&self) {
         self.cell.activity.count_taken();
         self.sync_len();
     }
 
+    #[inline]
     fn sync_len(&self) {
         self.cell.activity.set_private_len(batch_len(&self.private));
     }

@@ -104,13 +104,17 @@ pub(crate) struct Activity {
     running: AtomicBool,
 }
 
+// The `#[inline]`s: these are called from process tasks, which are generic and built in the
+// user's crate, where a plain function of this crate is not inlined.
 impl Activity {
     /// The owner's private queue now holds `len` messages (it took one, or dropped some).
+    #[inline]
     pub(crate) fn set_private_len(&self, len: usize) {
         store_len(&self.private_len, len);
     }
 
     /// The owner took a message.
+    #[inline]
     pub(crate) fn count_taken(&self) {
         // Only the owner writes this counter: a load and a store, no locked read-modify-write.
         let taken = self.taken.load(Ordering::Relaxed);
@@ -118,16 +122,19 @@ impl Activity {
     }
 
     /// Messages taken so far.
+    #[inline]
     pub(crate) fn taken(&self) -> u64 {
         self.taken.load(Ordering::Relaxed)
     }
 
     /// Marks the owner's task as being polled, or not.
+    #[inline]
     pub(crate) fn set_running(&self, running: bool) {
         self.running.store(running, Ordering::Relaxed);
     }
 
     /// Whether the owner's task is being polled right now.
+    #[inline]
     pub(crate) fn is_running(&self) -> bool {
         self.running.load(Ordering::Relaxed)
     }

@@ -215,29 +215,45 @@ impl<X> Caller<X> {
     /// tells the server loop whether to go on.
     #[doc(hidden)]
     pub fn __finish(mut self, reply: Reply<X>) -> Option<ExitReason> {
-        let (value, stop) = match reply {
-            Reply::Reply(value) => (Some(value), None),
-            Reply::NoReply => (None, None),
-            Reply::Stop(reason) => (None, Some(reason)),
-            Reply::StopReply(reason, value) => (Some(value), Some(reason)),
-        };
-        let unanswered = value.is_none() && self.reply_to.as_ref().is_some_and(|t| !t.is_nobody());
-        if stop.is_some() && unanswered {
-            // Before the token is dropped below, so that its caller, woken by the drop, waits for
-            // the exit reason instead of failing with `NoReply`. (A cast has no caller to wake.)
-            crate::process::mark_stopping();
-        }
-        if let Some(value) = value {
-            match self.reply_to.take() {
-                Some(token) => {
-                    token.send(value);
+        // Each arm moves only what it needs: gathering the reason into a local first costs a
+        // stalled copy of it on every reply, the common case that has none.
+        match reply {
+            Reply::Reply(value) => {
+                self.answer(value);
+                None
+            }
+            Reply::NoReply => None,
+            Reply::Stop(reason) => {
+                if self
+                    .reply_to
+                    .as_ref()
+                    .is_some_and(|token| !token.is_nobody())
+                {
+                    // Before the token is dropped with `self`, so that its caller, woken by the
+                    // drop, waits for the exit reason instead of failing with `NoReply`. (A cast
+                    // has no caller to wake.)
+                    crate::process::mark_stopping();
                 }
-                None => tracing::warn!(
-                    "a handler returned a reply after deferring it; the returned value is dropped"
-                ),
+                Some(reason)
+            }
+            Reply::StopReply(reason, value) => {
+                self.answer(value);
+                Some(reason)
             }
         }
-        stop
+    }
+
+    /// Replies with a handler's returned value, if the token is still here.
+    #[inline]
+    fn answer(&mut self, value: X) {
+        match self.reply_to.take() {
+            Some(token) => {
+                token.send(value);
+            }
+            None => tracing::warn!(
+                "a handler returned a reply after deferring it; the returned value is dropped"
+            ),
+        }
     }
 }
 

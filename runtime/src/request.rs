@@ -300,6 +300,7 @@ where
         build: Some(build),
         pid: Pid::ROOT,
         waiting: None,
+        timer: CallTimer::NONE,
         slow: None,
     }
 }
@@ -317,8 +318,10 @@ pub(crate) struct Exchange<R, B> {
     build: Option<B>,
     /// Where the call went, once it went.
     pid: Pid,
-    /// The fast path: waiting for the answer or the deadline.
-    waiting: Option<(Waiting<R>, CallTimer)>,
+    /// The fast path: waiting for the answer or the deadline. Kept apart from the timer: moved as
+    /// one, the pair is copied in unaligned pieces whose loads stall on the stores just before.
+    waiting: Option<Waiting<R>>,
+    timer: CallTimer,
     /// A rare path: a name to resolve or wait for, a target exiting.
     slow: Option<Boxed<R>>,
 }
@@ -343,18 +346,17 @@ where
             }
         }
         let (pid, timeout) = (this.pid, this.timeout);
-        if let Some((reply, timer)) = &mut this.waiting {
+        if let Some(reply) = &mut this.waiting {
             let answer = match Pin::new(reply).poll(cx) {
                 Poll::Ready(answer) => answer,
                 Poll::Pending => {
-                    std::task::ready!(timer.poll_expired(cx));
+                    std::task::ready!(this.timer.poll_expired(cx));
                     this.waiting = None;
                     return Poll::Ready(Err(CallError::Timeout { pid, timeout }));
                 }
             };
-            let Some((_, timer)) = this.waiting.take() else {
-                return Poll::Pending;
-            };
+            this.waiting = None;
+            let timer = std::mem::replace(&mut this.timer, CallTimer::NONE);
             match answer {
                 Answer::Replied(value) => return Poll::Ready(Ok(value)),
                 // Dropped by a target on its way out, or taken by its exit from another process
@@ -408,7 +410,10 @@ where
         };
         self.pid = pid;
         match (push_call(pid, from, message, watch.as_ref()), name) {
-            (Ok(()), _) => self.waiting = Some((reply, timer)),
+            (Ok(()), _) => {
+                self.waiting = Some(reply);
+                self.timer = timer;
+            }
             (Err(Failed::Now(error)), _) => return Err(error),
             (Err(Failed::Exiting(unsent)), None) => {
                 drop_quietly(unsent, "a call to a dead process");

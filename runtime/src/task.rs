@@ -37,6 +37,7 @@ thread_local! {
 
 /// The pid of the process this code runs in, or `None` outside any process (python-actors'
 /// `curaddr()`; inside a process [`Context::pid`] gives the same).
+#[inline]
 pub fn self_pid() -> Option<Pid> {
     CURRENT.with(ThreadCell::get)
 }
