@@ -56,6 +56,7 @@ enum Slot {
 pub(crate) type Batch = Option<Box<VecDeque<Message>>>;
 
 /// The number of messages in a batch.
+#[inline]
 pub(crate) fn batch_len(batch: &Batch) -> usize {
     batch.as_ref().map_or(0, |queue| queue.len())
 }
@@ -173,6 +174,7 @@ impl Closed {
     }
 }
 
+#[inline]
 fn store_len(counter: &AtomicU32, len: usize) {
     counter.store(u32::try_from(len).unwrap_or(u32::MAX), Ordering::Relaxed);
 }
