@@ -142,6 +142,9 @@ impl State {
 
     /// Records `reason` unless the process already has one; `Some` with the task's abort handle
     /// (if it was stored yet) when this was the first reason.
+    // Inline: a process task (built in the user's crate) hands its reason over here; called, the
+    // reason goes through memory in pieces that stall the copy reading them back.
+    #[inline]
     pub(crate) fn set_exit(&mut self, reason: ExitReason) -> Option<Option<AbortHandle>> {
         match &mut self.life {
             Life::Exiting(_) => None,
