@@ -66,12 +66,11 @@ impl CallTimer {
     ///
     /// Outside a tokio runtime, as any tokio timer.
     pub(crate) fn after(timeout: Duration) -> Self {
-        let never = || CallTimer { kept: None };
         let Some(deadline) = Instant::now().checked_add(timeout) else {
-            return never();
+            return CallTimer::NONE;
         };
         let Some(limit) = deadline.checked_add(SLACK) else {
-            return never();
+            return CallTimer::NONE;
         };
         let runtime = Handle::current().id();
         let kept = match KEPT.with(|kept| kept.borrow_mut().take()) {
