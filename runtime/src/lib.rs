@@ -105,12 +105,27 @@ pub mod __private {
     pub use tracing;
 }
 
-/// Everything a typical process needs, for `use ferrotp::prelude::*;`.
+/// Everything a typical program uses, for `use ferrotp::prelude::*;`.
+///
+/// Processes, messages and exit signals; requests and the by-name dispatch functions
+/// ([`call`], [`call_timeout`], [`cast`]); gen_servers and the errors of starting and looking them
+/// up; timers and introspection; the supervision tree's building blocks ([`Supervisor`](crate::supervisor::Supervisor),
+/// [`Child`](crate::supervisor::Child), [`DynamicSupervisor`](crate::supervisor::DynamicSupervisor),
+/// [`Application`](crate::application::Application)) and the [`node`](crate::node) that runs them.
+///
+/// What stays out: the rarer supervisor knobs (`Restart`, `Shutdown`, `Strategy`, `AutoShutdown`, the
+/// `ChildInfo` reports) live in [`supervisor`](crate::supervisor) and the generated-code plumbing in
+/// [`gen_server`](mod@crate::gen_server); both read better with their module path at the use site.
 pub mod prelude {
+    pub use crate::application::Application;
+    pub use crate::node::{self, Node, NodeExit};
+    pub use crate::supervisor::{Child, DynamicSupervisor, Supervisor};
     pub use crate::{
-        CallError, Caller, Context, Down, Exit, ExitReason, GenServer, INFINITY, Message,
-        MonitorRef, NamedRef, Pid, Reply, ReplyTo, Request, ServerRef, exit, fallback, gen_server,
-        info, install, register, request, request_timeout, send, send_after, send_named, spawn,
-        wait, whereis,
+        CallError, Caller, Context, DEFAULT_TIMEOUT, Down, Exit, ExitReason, GenServer, INFINITY,
+        LookupError, Message, MonitorRef, NamedRef, NoProc, Pid, ProcessHandle, ProcessInfo, Reply,
+        ReplyTo, Request, ServerRef, Start, StartError, Status, Timeout, TimerRef, call,
+        call_timeout, cast, exit, fallback, gen_server, info, install, is_alive, process_info,
+        processes, register, request, request_timeout, self_pid, send, send_after, send_interval,
+        send_named, spawn, spawn_handle, unregister, wait, whereis,
     };
 }
