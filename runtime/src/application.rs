@@ -20,16 +20,41 @@ type StopFn = Box<dyn FnOnce(&ExitReason) + Send>;
 /// | [`Transient`](Restart::Transient) | logged | the node stops |
 /// | [`Temporary`](Restart::Temporary) (the default) | logged | logged |
 ///
-/// ```
-/// use ferrotp::application::Application;
-/// use ferrotp::supervisor::Supervisor;
+/// A program hands its applications to [`node::run`](crate::node::run) from `main`; here a
+/// [`Node`](crate::node::Node) runs one inside a runtime that exists already, until a future
+/// says to stop:
 ///
-/// fn tree(workers: usize) -> Supervisor {
-///     Supervisor::one_for_one()
+/// ```
+/// use std::sync::mpsc;
+/// use ferrotp::prelude::*;
+///
+/// struct Cart;
+/// #[gen_server]
+/// impl Cart {
+///     async fn init(_: ()) -> Self { Cart }
 /// }
 ///
-/// let app = Application::new("shop", tree, 8).permanent().on_stop(|reason| println!("shop stopped: {reason}"));
+/// fn shop(carts: usize) -> Supervisor {
+///     (0..carts).fold(Supervisor::one_for_one(), |sup, n| {
+///         sup.child(Child::server::<Cart>(&format!("cart-{n}"), ()))
+///     })
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let (stopped, on_stop) = mpsc::channel();
+/// let app = Application::new("shop", shop, 8)
+///     .permanent()
+///     .on_stop(move |reason| stopped.send(reason.clone()).unwrap());
 /// assert_eq!(app.name(), "shop");
+///
+/// let exit = Node::new()
+///     .app(app)
+///     .default_subscriber(false)
+///     .run_until(async { "done" })
+///     .await;
+/// assert_eq!(exit, NodeExit::Signal("done"));
+/// assert_eq!(on_stop.try_recv(), Ok(ExitReason::Shutdown));
+/// # }
 /// ```
 pub struct Application {
     pub(crate) name: Arc<str>,

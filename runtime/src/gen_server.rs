@@ -57,6 +57,51 @@ use crate::{
 
 /// A type that runs as a generic server. Implemented by `#[gen_server]`; not meant to be
 /// implemented by hand.
+///
+/// The state is an ordinary struct; its `impl` block, under the attribute, holds `init` and the
+/// handlers, and the attribute writes the rest: the receive loop, and a typed client method for
+/// each handler on the [`ServerRef`] that [`start`](GenServer::start) returns.
+///
+/// ```
+/// use ferrotp::prelude::*;
+///
+/// struct Counter {
+///     count: u64,
+/// }
+///
+/// /// An info message: any value sent to the server's pid.
+/// struct Reset;
+///
+/// #[gen_server]
+/// impl Counter {
+///     async fn init(start: u64) -> Self {
+///         Counter { count: start }
+///     }
+///
+///     #[install("add")]
+///     async fn add(&mut self, n: u64) -> u64 {
+///         self.count += n;
+///         self.count
+///     }
+///
+///     #[info]
+///     async fn on_reset(&mut self, _: Reset) {
+///         self.count = 0;
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let counter = Counter::start(10).await.unwrap();
+/// assert_eq!(counter.add(5).await, Ok(15)); // a typed call
+/// counter.cast_add(1); // a cast: the handler runs, its reply is dropped
+/// let total: u64 = call(counter.pid(), "add", 0).await.unwrap(); // by name, with a serde body
+/// assert_eq!(total, 16);
+/// send(counter.pid(), Reset); // taken by the #[info] handler for its type
+/// assert_eq!(counter.add(0).await, Ok(0));
+/// assert_eq!(Counter::HANDLERS, ["add"]);
+/// counter.stop(ExitReason::Normal).await.unwrap();
+/// # }
+/// ```
 pub trait GenServer: Sized + Send + 'static {
     /// What `init` takes.
     type Arg: Send + 'static;
@@ -99,6 +144,26 @@ pub trait GenServer: Sized + Send + 'static {
     }
 
     /// Starts the server linked to the calling process (the way a supervisor starts children).
+    /// Outside any process there is nothing to link to, and the start fails with
+    /// [`StartError::NotInProcess`].
+    ///
+    /// ```
+    /// # use ferrotp::prelude::*;
+    /// # struct Worker;
+    /// # #[gen_server]
+    /// # impl Worker {
+    /// #     async fn init(_: ()) -> Self { Worker }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// assert_eq!(Worker::start_link(()).await, Err(StartError::NotInProcess));
+    ///
+    /// let parent = spawn_handle(|ctx| async move {
+    ///     let worker = Worker::start_link(()).await.unwrap();
+    ///     process_info(worker.pid()).unwrap().links == [ctx.pid()]
+    /// });
+    /// assert_eq!(parent.join().await, Ok(true));
+    /// # }
+    /// ```
     fn start_link(arg: Self::Arg) -> Start<Self> {
         Self::start(arg).link()
     }
@@ -123,6 +188,32 @@ pub enum Dispatched {
 }
 
 /// Why a server did not start.
+///
+/// ```
+/// use ferrotp::prelude::*;
+///
+/// struct Listener;
+///
+/// #[gen_server]
+/// impl Listener {
+///     async fn init(port: u16) -> Result<Self, String> {
+///         match port {
+///             0 => Err("port 0 is not a port".to_string()),
+///             _ => Ok(Listener),
+///         }
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// assert_eq!(Listener::start(0).await, Err(StartError::Init("port 0 is not a port".to_string())));
+///
+/// let first = Listener::start(80).name("doc-listener").await.unwrap();
+/// assert_eq!(
+///     Listener::start(81).name("doc-listener").await,
+///     Err(StartError::AlreadyStarted { name: "doc-listener".into(), pid: first.pid() }),
+/// );
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StartError<E> {
@@ -146,6 +237,31 @@ pub enum StartError<E> {
 }
 
 /// Why a typed reference could not be made.
+///
+/// ```
+/// use ferrotp::prelude::*;
+///
+/// struct Cache;
+/// #[gen_server]
+/// impl Cache {
+///     async fn init(_: ()) -> Self { Cache }
+/// }
+///
+/// struct Db;
+/// #[gen_server]
+/// impl Db {
+///     async fn init(_: ()) -> Self { Db }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// assert_eq!(
+///     ServerRef::<Cache>::lookup("doc-cache"),
+///     Err(LookupError::NotRegistered("doc-cache".into())),
+/// );
+/// Db::start(()).name("doc-cache").await.unwrap();
+/// assert!(matches!(ServerRef::<Cache>::lookup("doc-cache"), Err(LookupError::WrongType { .. })));
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum LookupError {
@@ -508,8 +624,49 @@ fn parent_of(ctx: &Context) -> Option<Pid> {
 /// It dereferences to the client `#[gen_server]` generates, so the server's handlers are its
 /// methods: `server.echo(x).await`, `server.echo_timeout(x, d).await`, `server.cast_echo(x)`.
 /// It is a pid underneath: `Copy`, and still usable after the server exits, when calls fail at
-/// once with [`CallError::Exited`] and the server's exit reason. To follow a server across
-/// restarts, call it by name instead: [`ServerRef::named`].
+/// once with [`CallError::Exited`] and the server's exit reason (or with [`CallError::NoProc`]
+/// once the runtime has reused the exited server's slot and forgotten the reason). To follow a
+/// server across restarts, call it by name instead: [`ServerRef::named`].
+///
+/// ```
+/// use ferrotp::prelude::*;
+///
+/// struct Counter {
+///     count: u64,
+/// }
+///
+/// #[gen_server]
+/// impl Counter {
+///     async fn init(start: u64) -> Self {
+///         Counter { count: start }
+///     }
+///
+///     #[install("add")]
+///     async fn add(&mut self, n: u64) -> u64 {
+///         self.count += n;
+///         self.count
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let counter: ServerRef<Counter> = Counter::start(0).name("doc-ref-counter").await.unwrap();
+/// assert_eq!(counter.add(2).await, Ok(2));
+///
+/// // Found again by name or by pid, checked to be a `Counter` server.
+/// assert_eq!(ServerRef::<Counter>::lookup("doc-ref-counter"), Ok(counter));
+/// assert_eq!(ServerRef::<Counter>::from_pid(counter.pid()), Ok(counter));
+///
+/// // `Copy`: hand it to as many tasks as need it.
+/// let task = tokio::spawn(async move { counter.add(3).await });
+/// assert_eq!(task.await.unwrap(), Ok(5));
+///
+/// counter.stop(ExitReason::Normal).await.unwrap();
+/// assert_eq!(
+///     counter.add(1).await,
+///     Err(CallError::Exited { pid: counter.pid(), reason: ExitReason::Normal }),
+/// );
+/// # }
+/// ```
 pub struct ServerRef<S: GenServer> {
     client: S::Client,
     server: PhantomData<fn() -> S>,
@@ -724,6 +881,43 @@ impl<S: GenServer> fmt::Debug for ServerRef<S> {
 ///
 /// It dereferences to the same client as a [`ServerRef`], so typed calls and casts look the same;
 /// `Copy`, and usable before any server has the name.
+///
+/// Give a supervised server a name, and a `NamedRef` reaches whichever server the supervisor runs
+/// under it, across restarts:
+///
+/// ```
+/// use ferrotp::prelude::*;
+///
+/// struct Worker;
+///
+/// #[gen_server]
+/// impl Worker {
+///     async fn init(_: ()) -> Self { Worker }
+///
+///     #[install("ping")]
+///     async fn ping(&mut self) -> &'static str { "pong" }
+///
+///     #[install("crash")]
+///     async fn crash(&mut self) { panic!("the worker crashed") }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let sup = Supervisor::one_for_one()
+///     .child(Child::server::<Worker>("worker", ()).name("doc-named-worker"))
+///     .start()
+///     .await
+///     .unwrap();
+/// let worker = ServerRef::<Worker>::named("doc-named-worker");
+/// assert_eq!(worker.registered_name(), "doc-named-worker");
+/// let first = worker.lookup().unwrap();
+///
+/// assert!(worker.crash().await.is_err());
+/// // Made right after the crash: it waits for the restarted worker.
+/// assert_eq!(worker.ping().await, Ok("pong"));
+/// assert_ne!(worker.lookup().unwrap(), first);
+/// sup.stop(ExitReason::Shutdown).await.unwrap();
+/// # }
+/// ```
 pub struct NamedRef<S: GenServer> {
     client: S::Client,
     server: PhantomData<fn() -> S>,

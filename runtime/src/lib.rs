@@ -4,6 +4,64 @@
 //! [`send`] each other messages, take them with selective receive, and watch each other with links
 //! and monitors so that failures are noticed and handled instead of silently lost.
 //!
+//! On top of processes come OTP's behaviours. A [`GenServer`] is an ordinary `impl` block under
+//! [`#[gen_server]`](macro@gen_server): a process that owns a state and answers typed calls. A
+//! [`Supervisor`](supervisor::Supervisor) starts servers as its children
+//! ([`Child`](supervisor::Child)) and starts them again when they fail:
+//!
+//! ```
+//! use ferrotp::prelude::*;
+//!
+//! struct Counter {
+//!     count: u64,
+//! }
+//!
+//! #[gen_server]
+//! impl Counter {
+//!     async fn init(start: u64) -> Self {
+//!         Counter { count: start }
+//!     }
+//!
+//!     #[install("add")]
+//!     async fn add(&mut self, n: u64) -> u64 {
+//!         self.count += n;
+//!         self.count
+//!     }
+//!
+//!     #[install("crash")]
+//!     async fn crash(&mut self) {
+//!         panic!("the counter crashed")
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let root = Supervisor::one_for_one()
+//!         .child(Child::server::<Counter>("counter", 10).name("crate-counter"))
+//!         .start()
+//!         .await?;
+//!
+//!     // A typed call by name: the handler is a method, so a misspelt one is a compile error.
+//!     let counter = ServerRef::<Counter>::named("crate-counter");
+//!     assert_eq!(counter.add(5).await?, 15);
+//!
+//!     // The counter crashes; its supervisor starts a fresh one, which the name finds.
+//!     assert!(counter.crash().await.is_err());
+//!     assert_eq!(counter.add(1).await?, 11);
+//!
+//!     root.stop(ExitReason::Shutdown).await?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Start with the guide (`guide/` in the repository, `mdbook serve guide`): it builds up from
+//! processes to gen_servers, supervisors and applications, and its code blocks run as tests. The
+//! README (`README.md` in the repository) says how to run the examples, the tests and the
+//! benchmarks.
+//!
+//! Underneath, a server is a process like any other, and so is its caller. Plain processes ask each
+//! other with [`request`] and answer with [`Request::reply`]:
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! use ferrotp::prelude::*;
@@ -111,10 +169,10 @@ pub mod __private {
 /// ([`call`], [`call_timeout`], [`cast`]); gen_servers and the errors of starting and looking them
 /// up; timers and introspection; the supervision tree's building blocks ([`Supervisor`](crate::supervisor::Supervisor),
 /// [`Child`](crate::supervisor::Child), [`DynamicSupervisor`](crate::supervisor::DynamicSupervisor),
-/// [`Application`](crate::application::Application)) and the [`node`](crate::node) that runs them.
+/// [`Application`](crate::application::Application)) and the [`node`] that runs them.
 ///
 /// What stays out: the rarer supervisor knobs (`Restart`, `Shutdown`, `Strategy`, `AutoShutdown`, the
-/// `ChildInfo` reports) live in [`supervisor`](crate::supervisor) and the generated-code plumbing in
+/// `ChildInfo` reports) live in [`supervisor`] and the generated-code plumbing in
 /// [`gen_server`](mod@crate::gen_server); both read better with their module path at the use site.
 pub mod prelude {
     pub use crate::application::Application;

@@ -21,6 +21,45 @@ use crate::{
 ///   sent to is exiting;
 /// - the server the call was sent to exiting fails the call with
 ///   [`CallError::Exited`](crate::CallError::Exited), even while another process holds the token.
+///
+/// A server keeps the token in its state and answers from another handler:
+///
+/// ```
+/// use ferrotp::prelude::*;
+///
+/// struct Queue {
+///     waiting: Option<ReplyTo<String>>,
+/// }
+///
+/// #[gen_server]
+/// impl Queue {
+///     async fn init(_: ()) -> Self {
+///         Queue { waiting: None }
+///     }
+///
+///     /// Waits for the next job.
+///     #[install("pop")]
+///     async fn pop(&mut self, caller: &mut Caller<String>) -> Reply<String> {
+///         self.waiting = Some(caller.defer());
+///         Reply::NoReply
+///     }
+///
+///     /// Hands `job` to the caller waiting in `pop`; whether one took it.
+///     #[install("push")]
+///     async fn push(&mut self, job: String) -> bool {
+///         self.waiting.take().is_some_and(|token| token.send(job))
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let queue = Queue::start(()).await.unwrap();
+/// let worker = tokio::spawn(async move { queue.pop().await });
+/// while queue.push("job 1".to_string()).await == Ok(false) {
+///     tokio::task::yield_now().await; // until the worker's call has arrived
+/// }
+/// assert_eq!(worker.await.unwrap(), Ok("job 1".to_string()));
+/// # }
+/// ```
 pub struct ReplyTo<R>(Route<R>);
 
 enum Route<R> {
@@ -150,6 +189,39 @@ impl<R> fmt::Debug for ReplyTo<R> {
 /// | `StopReply(reason, x)` | gets `x` | runs `terminate`, exits with `reason` |
 ///
 /// An `#[info]` handler may return `Reply<()>` too, to stop the server.
+///
+/// ```
+/// use ferrotp::prelude::*;
+///
+/// /// Does three steps of work, then stops.
+/// struct Job {
+///     done: u32,
+/// }
+///
+/// #[gen_server]
+/// impl Job {
+///     async fn init(_: ()) -> Self {
+///         Job { done: 0 }
+///     }
+///
+///     #[install("step")]
+///     async fn step(&mut self) -> Reply<u32> {
+///         self.done += 1;
+///         match self.done {
+///             3 => Reply::StopReply(ExitReason::Normal, self.done),
+///             n => Reply::Reply(n),
+///         }
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let job = Job::start(()).await.unwrap();
+/// assert_eq!(job.step().await, Ok(1));
+/// assert_eq!(job.step().await, Ok(2));
+/// assert_eq!(job.step().await, Ok(3)); // answered, then the server stopped
+/// assert_eq!(wait(job.pid()).await, ExitReason::Normal);
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub enum Reply<X> {
@@ -168,6 +240,47 @@ pub enum Reply<X> {
 /// A handler that declares a `&mut Caller<X>` parameter (`X` being its reply type) can take the
 /// reply token with [`defer`](Caller::defer), return [`Reply::NoReply`], and answer later from any
 /// handler or any process.
+///
+/// Here the server hands the slow part of each call to a process of its own, so it goes on
+/// serving meanwhile, and the caller waits for the answer as for any other:
+///
+/// ```
+/// use std::time::Duration;
+/// use ferrotp::prelude::*;
+///
+/// struct Resolver;
+///
+/// #[gen_server]
+/// impl Resolver {
+///     async fn init(_: ()) -> Self {
+///         Resolver
+///     }
+///
+///     #[install("resolve")]
+///     async fn resolve(&mut self, host: String, caller: &mut Caller<String>) -> Reply<String> {
+///         let reply_to = caller.defer();
+///         spawn(move |_ctx| async move {
+///             tokio::time::sleep(Duration::from_millis(10)).await; // the slow part
+///             reply_to.send(format!("{host} is 192.0.2.1"));
+///         });
+///         Reply::NoReply
+///     }
+///
+///     /// Whether the call came from a process.
+///     #[install("from_process")]
+///     async fn from_process(&mut self, caller: &mut Caller<bool>) -> bool {
+///         caller.pid().is_some()
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let resolver = Resolver::start(()).await.unwrap();
+/// assert_eq!(resolver.resolve("example.org".into()).await, Ok("example.org is 192.0.2.1".into()));
+/// assert_eq!(resolver.from_process().await, Ok(false)); // `main` is not a process
+/// let inside = spawn_handle(move |_ctx| async move { resolver.from_process().await });
+/// assert_eq!(inside.join().await, Ok(Ok(true)));
+/// # }
+/// ```
 pub struct Caller<X> {
     from: Option<Pid>,
     reply_to: Option<ReplyTo<X>>,

@@ -67,6 +67,53 @@ pub const INFINITY: Duration = Duration::MAX;
 /// `E` is the handler's own error type, for a handler that returns `Result<T, E>`: its `Err(e)`
 /// arrives as [`CallError::Handler`]`(e)`. Calls whose handler cannot fail use the default,
 /// [`Infallible`].
+///
+/// ```
+/// use std::time::Duration;
+/// use ferrotp::prelude::*;
+///
+/// #[derive(Debug, PartialEq)]
+/// struct Overdrawn;
+///
+/// struct Account {
+///     balance: u64,
+/// }
+///
+/// #[gen_server]
+/// impl Account {
+///     async fn init(balance: u64) -> Self {
+///         Account { balance }
+///     }
+///
+///     #[install("withdraw", local)]
+///     async fn withdraw(&mut self, amount: u64) -> Result<u64, Overdrawn> {
+///         self.balance = self.balance.checked_sub(amount).ok_or(Overdrawn)?;
+///         Ok(self.balance)
+///     }
+///
+///     #[install("audit")]
+///     async fn audit(&mut self) {
+///         tokio::time::sleep(Duration::from_millis(100)).await;
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let account = Account::start(100).await.unwrap();
+/// let pid = account.pid();
+///
+/// // The handler's own error: the server goes on.
+/// assert_eq!(account.withdraw(500).await, Err(CallError::Handler(Overdrawn)));
+/// // No answer in time: the server is busy, but alive.
+/// let timeout = Duration::from_millis(10);
+/// assert_eq!(account.audit_timeout(timeout).await, Err(CallError::Timeout { pid, timeout }));
+/// // The server is gone: the call fails at once, with its exit reason.
+/// account.stop(ExitReason::Shutdown).await.unwrap();
+/// assert_eq!(
+///     account.withdraw(1).await,
+///     Err(CallError::Exited { pid, reason: ExitReason::Shutdown }),
+/// );
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CallError<E = Infallible> {

@@ -38,6 +38,17 @@ pub enum Restart {
 
 impl Restart {
     /// Whether a child with this restart type is restarted after exiting with `reason`.
+    ///
+    /// ```
+    /// use ferrotp::ExitReason;
+    /// use ferrotp::supervisor::Restart;
+    ///
+    /// let crash = ExitReason::error("disk full");
+    /// assert!(Restart::Permanent.restarts_after(&ExitReason::Normal));
+    /// assert!(Restart::Transient.restarts_after(&crash));
+    /// assert!(!Restart::Transient.restarts_after(&ExitReason::Shutdown));
+    /// assert!(!Restart::Temporary.restarts_after(&crash));
+    /// ```
     pub fn restarts_after(self, reason: &ExitReason) -> bool {
         match self {
             Restart::Permanent => true,
@@ -145,19 +156,40 @@ impl Roster {
 
 /// One child of a supervisor: an id, how to start it, and how to treat its exits.
 ///
-/// Build one with [`Child::server`], [`Child::process`] or [`Child::supervisor`], then adjust it:
+/// Build one with [`Child::server`], [`Child::process`] or [`Child::supervisor`], adjust it, and
+/// give it to a [`Supervisor`]:
 ///
 /// ```
-/// # use ferrotp::prelude::*;
-/// # use ferrotp::supervisor::{Child, Shutdown};
-/// # use std::time::Duration;
-/// # struct Cache;
-/// # #[gen_server] impl Cache { async fn init(_: ()) -> Self { Cache } }
-/// let spec = Child::server::<Cache>("cache", ())
-///     .name("cache")
+/// use std::time::Duration;
+/// use ferrotp::prelude::*;
+/// use ferrotp::supervisor::Shutdown;
+///
+/// struct Cache;
+/// #[gen_server]
+/// impl Cache {
+///     async fn init(_: ()) -> Self { Cache }
+/// }
+///
+/// async fn janitor(_ctx: Context) {
+///     std::future::pending::<()>().await
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let cache = Child::server::<Cache>("cache", ())
+///     .name("doc-child-cache")
 ///     .transient()
 ///     .shutdown(Shutdown::Timeout(Duration::from_secs(1)));
-/// assert_eq!(spec.id(), "cache");
+/// assert_eq!(cache.id(), "cache");
+///
+/// let sup = Supervisor::one_for_one()
+///     .child(cache)
+///     .child(Child::process("janitor", janitor))
+///     .start()
+///     .await
+///     .unwrap();
+/// assert!(ServerRef::<Cache>::lookup("doc-child-cache").is_ok());
+/// assert_eq!(sup.count_children().await.unwrap().workers, 2);
+/// # }
 /// ```
 #[derive(Clone)]
 pub struct Child {

@@ -102,6 +102,37 @@ impl<A> From<DynamicSupervisor<A>> for Supervisor {
 }
 
 /// A running dynamic supervisor whose children take an `A` to start.
+///
+/// ```
+/// use ferrotp::prelude::*;
+/// use ferrotp::supervisor::{DynamicRef, SupervisorError};
+///
+/// struct Download;
+/// #[gen_server]
+/// impl Download {
+///     async fn init(_url: String) -> Self { Download }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// DynamicSupervisor::new(|url: String| Child::server::<Download>("download", url).temporary())
+///     .name("doc-downloads")
+///     .start()
+///     .await
+///     .unwrap();
+///
+/// // Elsewhere: found by name, with the argument type its children take.
+/// let downloads = DynamicRef::<String>::lookup("doc-downloads").unwrap();
+/// let pid = downloads.start_child("https://example.org/a".into()).await.unwrap();
+/// assert_eq!(downloads.count_children().await.unwrap().active, 1);
+/// downloads.terminate_child(pid).await.unwrap();
+/// assert!(!is_alive(pid));
+/// assert_eq!(downloads.count_children().await.unwrap().specs, 0); // stopped and forgotten
+///
+/// // The argument type is checked when a child starts.
+/// let wrong = DynamicRef::<u32>::lookup("doc-downloads").unwrap();
+/// assert_eq!(wrong.start_child(7).await, Err(CallError::Handler(SupervisorError::WrongArgument)));
+/// # }
+/// ```
 pub struct DynamicRef<A> {
     sup: SupervisorRef,
     arg: PhantomData<fn(A)>,

@@ -97,6 +97,44 @@ pub enum AutoShutdown {
 }
 
 /// A supervisor's specification: strategy, restart intensity and children. Cheap to clone.
+///
+/// Built with a strategy ([`one_for_one`](Supervisor::one_for_one),
+/// [`one_for_all`](Supervisor::one_for_all), [`rest_for_one`](Supervisor::rest_for_one)) and
+/// [`child`](Supervisor::child) after child, then [`start`](Supervisor::start)ed:
+///
+/// ```
+/// use std::time::Duration;
+/// use ferrotp::prelude::*;
+///
+/// struct Db;
+///
+/// #[gen_server]
+/// impl Db {
+///     async fn init(_: ()) -> Self {
+///         Db
+///     }
+///
+///     #[install("query")]
+///     async fn query(&mut self, sql: String) -> usize {
+///         sql.len()
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let sup = Supervisor::one_for_one()
+///     .intensity(3, Duration::from_secs(5))
+///     .child(Child::server::<Db>("db", ()))
+///     .start()
+///     .await
+///     .unwrap();
+/// let db = sup.child::<Db>("db").await.unwrap();
+/// assert_eq!(db.query("select 1".into()).await, Ok(8));
+///
+/// // Stopping the supervisor stops its children first.
+/// sup.stop(ExitReason::Shutdown).await.unwrap();
+/// assert!(!is_alive(db.pid()));
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Supervisor {
     pub(crate) strategy: Strategy,
@@ -117,6 +155,39 @@ pub(crate) type Template =
     Arc<dyn Fn(Box<dyn Any + Send>) -> Result<Child, SupervisorError> + Send + Sync>;
 
 /// A running supervisor.
+///
+/// Its methods are OTP's run-time calls (on [`SupervisorProcessClient`], which it dereferences
+/// to): [`child`](SupervisorProcessClient::child), `which_children`, `count_children`,
+/// `start_child`, `terminate_child`, `restart_child`, `delete_child`; and, as any
+/// [`ServerRef`], [`stop`](ServerRef::stop).
+///
+/// ```
+/// use ferrotp::prelude::*;
+/// use ferrotp::supervisor::SupervisorRef;
+///
+/// async fn idle(_ctx: Context) {
+///     std::future::pending::<()>().await
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let sup: SupervisorRef = Supervisor::one_for_one()
+///     .child(Child::process("idle", idle))
+///     .start()
+///     .await
+///     .unwrap();
+/// let children = sup.which_children().await.unwrap();
+/// assert_eq!(children[0].id, "idle");
+///
+/// sup.terminate_child("idle".into()).await.unwrap(); // stopped; its specification stays
+/// assert_eq!(sup.count_children().await.unwrap().active, 0);
+/// let pid = sup.restart_child("idle".into()).await.unwrap();
+/// assert!(is_alive(pid));
+///
+/// let other = sup.start_child(Child::process("other", idle)).await.unwrap();
+/// assert_eq!(sup.count_children().await.unwrap().active, 2);
+/// assert!(is_alive(other));
+/// # }
+/// ```
 pub type SupervisorRef = ServerRef<SupervisorProcess>;
 
 impl Supervisor {
@@ -181,6 +252,32 @@ impl Supervisor {
     ///
     /// [`StartError::Init`] with [`SupervisorError::StartFailed`] naming the child that failed and
     /// its reason (the children started before it have been stopped again).
+    ///
+    /// ```
+    /// use ferrotp::prelude::*;
+    /// use ferrotp::supervisor::SupervisorError;
+    ///
+    /// struct Config;
+    ///
+    /// #[gen_server]
+    /// impl Config {
+    ///     async fn init(path: String) -> Result<Self, String> {
+    ///         Err(format!("{path} not found"))
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let started = Supervisor::one_for_one()
+    ///     .child(Child::server::<Config>("config", "app.toml".to_string()))
+    ///     .start()
+    ///     .await;
+    /// let Err(StartError::Init(SupervisorError::StartFailed { id, reason })) = started else {
+    ///     panic!("the start should have failed");
+    /// };
+    /// assert_eq!(id, "config");
+    /// assert_eq!(reason, ExitReason::error("init failed: app.toml not found"));
+    /// # }
+    /// ```
     pub async fn start(self) -> Result<SupervisorRef, StartError<SupervisorError>> {
         self.starting(false).await
     }
