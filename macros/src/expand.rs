@@ -8,8 +8,15 @@
 //!   namespace: the call enum (one variant per handler), one dispatch function per handler, and the
 //!   `GenServer` impl whose `__dispatch` matches typed calls exhaustively, dynamic calls by name (an
 //!   unknown name goes to the fallback or answers `UnknownHandler`), and info messages by type.
+//!
+//! After an error the same items are emitted, so that the user's code that starts and calls the
+//! server still type-checks and the user sees only the macro's own errors: a handler in error
+//! keeps client methods taking the values its signature names today, answered by nothing; an
+//! `init` in error (or none) leaves a `__init` that never finishes; a generic server gets a
+//! `GenServer` impl with its generics and nothing to dispatch. None of it runs, as the crate does
+//! not compile.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::{Ident, ItemImpl, Type};
 
@@ -21,29 +28,36 @@ use crate::{
 pub(crate) fn gen_server(args: TokenStream, input: TokenStream) -> TokenStream {
     let cx = Ctxt::default();
     if !args.is_empty() {
-        cx.error(&args, "#[gen_server] takes no arguments");
+        cx.error(
+            &args,
+            "#[gen_server] takes no arguments: write `#[gen_server]`",
+        );
     }
-    let mut item: ItemImpl = match syn::parse2(input) {
+    let mut item: ItemImpl = match syn::parse2(input.clone()) {
         Ok(item) => item,
         Err(error) => {
-            let mut error = error;
-            error.combine(syn::Error::new(
-                Span::call_site(),
-                "#[gen_server] goes on an impl block: `#[gen_server] impl MyServer { ... }`",
-            ));
-            return error.to_compile_error();
+            // Another kind of item gets one error saying where the attribute goes; an impl block
+            // syn cannot read keeps syn's. The item itself stays, so code naming it still
+            // resolves.
+            let error = match syn::parse2::<syn::Item>(input.clone()) {
+                Ok(syn::Item::Impl(_)) | Err(_) => error,
+                Ok(_) => syn::Error::new(
+                    error.span(),
+                    "#[gen_server] goes on the impl block of the server's methods: \
+                     `#[gen_server] impl MyServer { ... }`",
+                ),
+            };
+            let error = error.to_compile_error();
+            return quote!(#input #error);
         }
     };
     let server = ast::parse(&cx, &mut item);
-    // Always emit the user's impl block, so that an error in one handler does not bury the rest
-    // of the code under "method not found" errors.
-    match (cx.into_compile_errors(), server) {
-        (None, Some(server)) => {
-            let generated = generate(&server);
-            quote!(#item #generated)
-        }
-        (errors, _) => quote!(#item #errors),
-    }
+    // The user's impl block and the generated items are emitted even after an error, so that one
+    // mistake does not bury the rest of the code under "method not found" and "trait bound not
+    // satisfied" errors.
+    let generated = server.as_ref().map(generate);
+    let errors = cx.into_compile_errors();
+    quote!(#item #generated #errors)
 }
 
 fn generate(server: &Server) -> TokenStream {
@@ -54,49 +68,79 @@ fn generate(server: &Server) -> TokenStream {
          `ServerRef<{}>` dereferences to it.",
         server.ident, server.ident
     );
-    let variants = server.handlers.iter().map(|h| {
+    let live: Vec<&Handler> = server.handlers.iter().filter(|h| h.live).collect();
+    let variants = live.iter().map(|h| {
         let ident = &h.method.ident;
         let body = &h.method.body;
         let reply = &h.method.ret.reply;
         quote!(#ident(#body, ::ferrotp::ReplyTo<#reply>))
     });
-    let client_methods = server.handlers.iter().map(client_methods);
-    let handler_fns = server.handlers.iter().map(|h| handler_fn(self_ty, h));
-    let typed_arms = server.handlers.iter().map(|h| {
+    let client_methods = server.handlers.iter().filter(|h| h.client).map(|h| {
+        if h.live {
+            client_methods(h)
+        } else {
+            stub_client_methods(h)
+        }
+    });
+    let handler_fns = live.iter().map(|h| handler_fn(self_ty, h));
+    let typed_arms = live.iter().map(|h| {
         let ident = &h.method.ident;
         let handle = handle_ident(ident);
         quote!(__Call::#ident(body, reply_to) => #handle(self, ctx, from, body, reply_to).await)
     });
     // With no handlers the call enum is empty and matching it already diverges.
-    let typed_return = (!server.handlers.is_empty()).then(|| quote!(return));
-    let dynamic_arms = server.handlers.iter().filter(|h| !h.local).map(dynamic_arm);
+    let typed_return = (!live.is_empty()).then(|| quote!(return));
+    let dynamic = || live.iter().filter(|h| !h.local);
+    let dynamic_arms = dynamic().map(|h| dynamic_arm(h));
     let unknown_arm = unknown_arm(server);
-    let names = server.handlers.iter().filter(|h| !h.local).map(|h| &h.name);
+    let names = dynamic().map(|h| &h.name);
     let infos = server.infos.iter().map(info_arm);
     let (init_fn, init_error, arg) = init(server);
-    let terminate = server.terminate.as_ref().map(|t| {
+    let terminate = server.terminate.as_ref().filter(|t| t.ok).map(|t| {
         let method = &t.ident;
-        let args = call_args(&t.params, quote!(reason));
+        let args = call_args(t, quote!(reason));
         quote!(self.#method(#args).await;)
     });
 
-    // Inherent, so that `Echo::start(arg)` works without importing the `GenServer` trait.
+    // A generic server (refused) still implements `GenServer`, with its generics and the bounds
+    // the trait needs, whatever bounds the user wrote.
+    let mut generics = server.generics.clone();
+    if !generics.params.is_empty() {
+        let predicates = &mut generics.make_where_clause().predicates;
+        predicates.push(syn::parse_quote!(#self_ty: ::core::marker::Send + 'static));
+        if let Some(arg) = &arg {
+            predicates.push(syn::parse_quote!(#arg: ::core::marker::Send + 'static));
+        }
+    }
+    let (impl_generics, _, where_clause) = generics.split_for_impl();
+
+    // Inherent, so that `Echo::start(arg)` works without importing the `GenServer` trait. When
+    // `init` is in error and its argument type unknown, they take anything.
     let starters = (!server.own_start).then(|| {
+        let (generic, arg, forward) = match arg {
+            Some(_) => (
+                None,
+                quote!(<Self as ::ferrotp::GenServer>::Arg),
+                quote!(arg),
+            ),
+            None => (Some(quote!(<__A>)), quote!(__A), quote!(())),
+        };
         quote! {
-            #[allow(unreachable_pub)]
-            impl #self_ty {
+            #[allow(unreachable_pub, unused_variables)]
+            impl #impl_generics #self_ty #where_clause {
                 /// Starts the server; awaiting the returned `Start` runs `init` in the new process.
-                pub fn start(arg: <Self as ::ferrotp::GenServer>::Arg) -> ::ferrotp::Start<Self> {
-                    <Self as ::ferrotp::GenServer>::start(arg)
+                pub fn start #generic(arg: #arg) -> ::ferrotp::Start<Self> {
+                    <Self as ::ferrotp::GenServer>::start(#forward)
                 }
 
                 /// Starts the server linked to the calling process.
-                pub fn start_link(arg: <Self as ::ferrotp::GenServer>::Arg) -> ::ferrotp::Start<Self> {
-                    <Self as ::ferrotp::GenServer>::start_link(arg)
+                pub fn start_link #generic(arg: #arg) -> ::ferrotp::Start<Self> {
+                    <Self as ::ferrotp::GenServer>::start_link(#forward)
                 }
             }
         }
     });
+    let arg = arg.unwrap_or_else(|| quote!(()));
 
     quote! {
         #starters
@@ -131,7 +175,7 @@ fn generate(server: &Server) -> TokenStream {
 
             #(#handler_fns)*
 
-            impl ::ferrotp::GenServer for #self_ty {
+            impl #impl_generics ::ferrotp::GenServer for #self_ty #where_clause {
                 type Arg = #arg;
                 type InitError = #init_error;
                 type Client = #client;
@@ -184,10 +228,10 @@ fn handle_ident(method: &Ident) -> Ident {
 }
 
 /// The arguments a user method is called with, in its declared order.
-fn call_args(params: &[Param], body: TokenStream) -> TokenStream {
-    let args = params.iter().map(|param| match param {
+fn call_args(method: &Method, body: TokenStream) -> TokenStream {
+    let args = method.params.iter().map(|param| match param {
         Param::Context => quote!(ctx),
-        Param::Caller => quote!(&mut caller),
+        Param::Caller => caller_arg(method),
         Param::From => quote!(from.unwrap_or(::ferrotp::Pid::ROOT)),
         Param::Body => body.clone(),
         Param::Name => quote!(name),
@@ -195,10 +239,23 @@ fn call_args(params: &[Param], body: TokenStream) -> TokenStream {
     quote!(#(#args),*)
 }
 
+/// The caller handed to a method's `&mut Caller<X>` parameter. Generated code holds a
+/// `Caller<R>` for the reply type `R`; going through `CallerOf` with the parameter's own tokens
+/// makes an `X` other than `R` an error at the parameter that names the reply type.
+fn caller_arg(method: &Method) -> TokenStream {
+    let Some(caller_ty) = &method.caller else {
+        return quote!(&mut caller);
+    };
+    let reply = &method.ret.reply;
+    let span = ast::span_of(caller_ty);
+    let check = quote_spanned!(span=> ::ferrotp::gen_server::CallerOf<'_, #reply>);
+    quote_spanned!(span=> <#caller_ty as #check>::__of(&mut caller))
+}
+
 /// The user's method called and its return value made a `Reply`.
 fn invoke(method: &Method, receiver: TokenStream) -> TokenStream {
     let ident = &method.ident;
-    let args = call_args(&method.params, quote!(body));
+    let args = call_args(method, quote!(body));
     let call = quote_spanned!(ident.span()=> #receiver.#ident(#args).await);
     if method.ret.flow {
         call
@@ -253,7 +310,7 @@ fn handler_fn(self_ty: &Type, handler: &Handler) -> TokenStream {
         };
     }
     let ident = &method.ident;
-    let args = call_args(&method.params, quote!(body));
+    let args = call_args(method, quote!(body));
     let work = quote_spanned!(ident.span()=> this.#ident(#args));
     let reply = if method.ret.flow {
         quote!(reply)
@@ -304,7 +361,7 @@ fn encode(name: TokenStream, reply_ty: &Type, fallible: bool) -> TokenStream {
 }
 
 fn unknown_arm(server: &Server) -> TokenStream {
-    let Some(fallback) = &server.fallback else {
+    let Some(fallback) = server.fallback.as_ref().filter(|f| f.ok) else {
         return quote! {{
             ::ferrotp::gen_server::__unknown(*call, <Self as ::ferrotp::GenServer>::HANDLERS);
             ::ferrotp::gen_server::Dispatched::Continue
@@ -343,7 +400,7 @@ fn client_methods(handler: &Handler) -> TokenStream {
     let timeout_ident = format_ident!("{}_timeout", ident);
     let cast_ident = format_ident!("cast_{}", ident);
     let reply = &method.ret.reply;
-    let name = handler.name.value();
+    let name = handler.display_name();
     let takes_body = method.params.contains(&Param::Body);
     let body_ty = &method.body;
     // `param`/`forward`: the body in the client methods' signatures; `arg`: the body in the call.
@@ -352,19 +409,11 @@ fn client_methods(handler: &Handler) -> TokenStream {
     } else {
         (quote!(), quote!(), quote!(()))
     };
-    let (output, call) = if method.ret.fallible {
-        (
-            quote!(::core::result::Result<
-                <#reply as ::ferrotp::gen_server::IsResult>::Ok,
-                ::ferrotp::CallError<<#reply as ::ferrotp::gen_server::IsResult>::Err>,
-            >),
-            quote!(::ferrotp::gen_server::__call_fallible),
-        )
+    let output = call_output(reply, method.ret.fallible);
+    let call = if method.ret.fallible {
+        quote!(::ferrotp::gen_server::__call_fallible)
     } else {
-        (
-            quote!(::core::result::Result<#reply, ::ferrotp::CallError>),
-            quote!(::ferrotp::gen_server::__call),
-        )
+        quote!(::ferrotp::gen_server::__call)
     };
     let call_doc = format!(
         "Calls the `{ident}` handler (installed as `\"{name}\"`) and waits up to \
@@ -393,27 +442,96 @@ fn client_methods(handler: &Handler) -> TokenStream {
     }
 }
 
-/// The `__init` function, the init error type and the argument type.
-fn init(server: &Server) -> (TokenStream, TokenStream, TokenStream) {
-    let method = &server.init.method;
-    let ident = &method.ident;
+/// The `__init` function, the init error type and the argument type (`None` when `init` is
+/// missing or in error and its argument type cannot be named).
+fn init(server: &Server) -> (TokenStream, TokenStream, Option<TokenStream>) {
+    let Some(method) = &server.init else {
+        return (stub_init(), quote!(::core::convert::Infallible), None);
+    };
     let arg = &method.body;
-    let args = call_args(&method.params, quote!(arg));
     let ret = &method.ret.reply;
-    let call = quote_spanned!(ident.span()=> Self::#ident(#args).await);
-    let (body, error) = if method.ret.fallible {
-        (call, quote!(<#ret as ::ferrotp::gen_server::IsResult>::Err))
+    let error = if method.ret.fallible {
+        quote!(<#ret as ::ferrotp::gen_server::IsResult>::Err)
     } else {
-        (
-            quote!(::core::result::Result::Ok(#call)),
-            quote!(::core::convert::Infallible),
-        )
+        quote!(::core::convert::Infallible)
+    };
+    let arg = method.body_known.then(|| quote!(#arg));
+    if !method.ok {
+        return (stub_init(), error, arg);
+    }
+    let ident = &method.ident;
+    let args = call_args(method, quote!(arg));
+    let call = quote_spanned!(ident.span()=> Self::#ident(#args).await);
+    let body = if method.ret.fallible {
+        call
+    } else {
+        quote!(::core::result::Result::Ok(#call))
     };
     let init_fn = quote! {
         #[allow(unused_variables)]
-        async fn __init(arg: #arg, ctx: &mut ::ferrotp::Context) -> ::core::result::Result<Self, Self::InitError> {
+        async fn __init(arg: Self::Arg, ctx: &mut ::ferrotp::Context) -> ::core::result::Result<Self, Self::InitError> {
             #body
         }
     };
-    (init_fn, error, quote!(#arg))
+    (init_fn, error, arg)
+}
+
+/// `__init` for an `init` in error: never finishes, never calls the user's method (the crate does
+/// not compile, so it never runs).
+fn stub_init() -> TokenStream {
+    quote! {
+        fn __init(
+            _: Self::Arg,
+            _: &mut ::ferrotp::Context,
+        ) -> impl ::core::future::Future<Output = ::core::result::Result<Self, Self::InitError>> + ::core::marker::Send {
+            ::core::future::pending()
+        }
+    }
+}
+
+/// The client methods of a handler in error: the same names, taking the values its signature
+/// names today and returning what it returns, so the code calling them type-checks around the
+/// handler's error. Their futures never finish (the crate does not compile, so they never run).
+fn stub_client_methods(handler: &Handler) -> TokenStream {
+    let method = &handler.method;
+    let ident = &method.ident;
+    let timeout_ident = format_ident!("{}_timeout", ident);
+    let cast_ident = format_ident!("cast_{}", ident);
+    let (generics, _, where_clause) = method.generics.split_for_impl();
+    let values = &method.values;
+    let output = call_output(&method.ret.reply, method.ret.fallible);
+    // A generic method's types, or a borrowed reply, may not be `'static`; the stub is for
+    // type-checking only.
+    let lifetime = (method.generics.params.is_empty() && !ast::borrows(&method.ret.reply))
+        .then(|| quote!(+ 'static));
+    let doc = format!(
+        "The client method of the `{ident}` handler (installed as `\"{}\"`), which has an error.",
+        handler.display_name()
+    );
+    quote! {
+        #[doc = #doc]
+        pub fn #ident #generics(&self, #(_: #values),*) -> impl ::core::future::Future<Output = #output> + ::core::marker::Send #lifetime #where_clause {
+            ::core::future::pending()
+        }
+
+        #[doc = #doc]
+        pub fn #timeout_ident #generics(&self, #(_: #values,)* _: ::core::time::Duration) -> impl ::core::future::Future<Output = #output> + ::core::marker::Send #lifetime #where_clause {
+            ::core::future::pending()
+        }
+
+        #[doc = #doc]
+        pub fn #cast_ident #generics(&self, #(_: #values),*) #where_clause {}
+    }
+}
+
+/// What a typed call to a handler replying with `reply` resolves to.
+fn call_output(reply: &Type, fallible: bool) -> TokenStream {
+    if fallible {
+        quote!(::core::result::Result<
+            <#reply as ::ferrotp::gen_server::IsResult>::Ok,
+            ::ferrotp::CallError<<#reply as ::ferrotp::gen_server::IsResult>::Err>,
+        >)
+    } else {
+        quote!(::core::result::Result<#reply, ::ferrotp::CallError>)
+    }
 }

@@ -4,8 +4,10 @@
 //! Depend on `ferrotp`, which re-exports these; the generated code refers to `::ferrotp`.
 //!
 //! The crate follows parse → validate → generate: `ast` turns the impl block into a model that
-//! keeps the user's tokens (so errors point at them), collecting every error on the way; `expand`
-//! runs only when there were none.
+//! keeps the user's tokens (so errors point at them), collecting every error on the way and
+//! marking the parts in error; `expand` then emits the user's block, the generated items (stubs
+//! for the parts in error, so the user's code around them still type-checks) and the errors.
+//! Each mistake is meant to cost the user one error, at their own tokens, saying how to fix it.
 
 // Bad input gets a typed error here, never a panic, so every unwrap is a reviewed exception.
 #![warn(clippy::unwrap_used)]

@@ -162,6 +162,28 @@ pub fn __info(reply: Reply<()>) -> Dispatched {
     }
 }
 
+/// A handler's `&mut Caller<X>` parameter, checked against the handler's reply type `R`: the
+/// generated code holds a `Caller<R>`, so `X` must be `R`. Generated code hands the caller over
+/// through this trait, naming the parameter's type with the user's own tokens, so that a mismatch
+/// is reported at the parameter and in these words rather than as a type mismatch inside the
+/// macro's output.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "this handler replies with `{R}`, so its caller parameter must be `&mut Caller<{R}>`",
+    label = "expected `&mut Caller<{R}>`",
+    note = "a handler's reply type is its return type, or `X` when it returns `Reply<X>`: change the parameter to `caller: &mut Caller<{R}>`, or the return type to match the caller"
+)]
+pub trait CallerOf<'a, R> {
+    /// The caller as the handler's parameter: the same reference.
+    fn __of(caller: &'a mut Caller<R>) -> Self;
+}
+
+impl<'a, R> CallerOf<'a, R> for &'a mut Caller<R> {
+    fn __of(caller: &'a mut Caller<R>) -> Self {
+        caller
+    }
+}
+
 /// The parts of a `Result` type, so generated code can name them through a type alias such as
 /// `io::Result<T>`.
 #[doc(hidden)]

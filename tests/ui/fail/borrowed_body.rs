@@ -2,6 +2,7 @@ use ferrotp::prelude::*;
 
 struct Echo;
 
+// One error at the borrowed type; the code calling the handler still type-checks.
 #[gen_server]
 impl Echo {
     async fn init(_: ()) -> Self {
@@ -14,4 +15,8 @@ impl Echo {
     }
 }
 
-fn main() {}
+#[tokio::main]
+async fn main() {
+    let server = Echo::start(()).await.unwrap();
+    let _: Result<usize, CallError> = server.echo("hi").await;
+}

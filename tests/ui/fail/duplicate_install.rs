@@ -19,4 +19,9 @@ impl Echo {
     }
 }
 
-fn main() {}
+#[tokio::main]
+async fn main() {
+    let server = Echo::start(()).await.unwrap();
+    let _: Result<String, CallError> = server.echo("hi".to_string()).await;
+    let _: Result<String, CallError> = server.shout("hi".to_string()).await;
+}

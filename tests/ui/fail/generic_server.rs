@@ -4,6 +4,8 @@ struct Cache<T> {
     items: Vec<T>,
 }
 
+// One error at the generics; the code starting the server and calling its handlers still
+// type-checks.
 #[gen_server]
 impl<T: Send + 'static> Cache<T> {
     async fn init(_: ()) -> Self {
@@ -14,6 +16,16 @@ impl<T: Send + 'static> Cache<T> {
     async fn len(&mut self) -> usize {
         self.items.len()
     }
+
+    #[install("push")]
+    async fn push(&mut self, item: T) {
+        self.items.push(item);
+    }
 }
 
-fn main() {}
+#[tokio::main]
+async fn main() {
+    let server: ServerRef<Cache<u32>> = Cache::start(()).await.unwrap();
+    let _: Result<usize, CallError> = server.len().await;
+    let _: Result<(), CallError> = server.push(7).await;
+}

@@ -1,17 +1,32 @@
 use ferrotp::prelude::*;
 
-struct Echo;
+struct Counter {
+    n: u64,
+}
 
+// One error at `fn`; the code starting, calling and casting to the server still type-checks.
 #[gen_server]
-impl Echo {
+impl Counter {
     async fn init(_: ()) -> Self {
-        Echo
+        Counter { n: 0 }
     }
 
-    #[install("echo")]
-    fn echo(&mut self, text: String) -> String {
-        text
+    #[install("bump")]
+    fn bump(&mut self) -> u64 {
+        self.n += 1;
+        self.n
+    }
+
+    #[install("get")]
+    async fn get(&mut self) -> u64 {
+        self.n
     }
 }
 
-fn main() {}
+#[tokio::main]
+async fn main() {
+    let server: ServerRef<Counter> = Counter::start(()).await.unwrap();
+    let _: Result<u64, CallError> = server.get().await;
+    let _: Result<u64, CallError> = server.bump().await;
+    server.cast_bump();
+}

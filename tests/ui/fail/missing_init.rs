@@ -2,6 +2,7 @@ use ferrotp::prelude::*;
 
 struct Echo;
 
+// One error at the type; `start` and the handlers are still there for the code using them.
 #[gen_server]
 impl Echo {
     #[install("echo")]
@@ -10,4 +11,8 @@ impl Echo {
     }
 }
 
-fn main() {}
+#[tokio::main]
+async fn main() {
+    let server: ServerRef<Echo> = Echo::start(()).await.unwrap();
+    let _: Result<String, CallError> = server.echo("hi".to_string()).await;
+}

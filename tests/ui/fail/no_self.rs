@@ -14,4 +14,8 @@ impl Echo {
     }
 }
 
-fn main() {}
+#[tokio::main]
+async fn main() {
+    let server = Echo::start(()).await.unwrap();
+    let _: Result<String, CallError> = server.echo("hi".to_string()).await;
+}

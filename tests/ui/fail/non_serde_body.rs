@@ -17,4 +17,8 @@ impl Store {
     }
 }
 
-fn main() {}
+#[tokio::main]
+async fn main() {
+    let server = Store::start(()).await.unwrap();
+    let _: Result<(), CallError> = server.put(NotSerde).await;
+}

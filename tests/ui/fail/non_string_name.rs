@@ -17,4 +17,9 @@ impl Echo {
     async fn ping(&mut self) {}
 }
 
-fn main() {}
+#[tokio::main]
+async fn main() {
+    let server = Echo::start(()).await.unwrap();
+    let _: Result<String, CallError> = server.echo("hi".to_string()).await;
+    let _: Result<(), CallError> = server.ping().await;
+}

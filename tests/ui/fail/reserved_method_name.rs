@@ -14,4 +14,7 @@ impl Service {
     }
 }
 
-fn main() {}
+#[tokio::main]
+async fn main() {
+    let _: ServerRef<Service> = Service::start(()).await.unwrap();
+}
