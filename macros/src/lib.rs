@@ -38,8 +38,9 @@ use quote::quote;
 /// }
 /// ```
 ///
-/// See the `ferrotp` crate's `gen_server` module and the guide's "GenServer" and "Dispatch
-/// tables" chapters for the full rules.
+/// See the `ferrotp` crate's `gen_server` module and the guide's "GenServer" chapter (every
+/// accepted signature, in one table) for the full rules, and its "Under the hood" appendix for
+/// what the macro writes.
 #[proc_macro_attribute]
 pub fn gen_server(args: TokenStream, input: TokenStream) -> TokenStream {
     expand::gen_server(args.into(), input.into()).into()
