@@ -23,6 +23,8 @@ use syn::{Ident, ItemImpl, Type};
 use crate::{
     ast::{self, Handler, Method, Param, Server},
     ctxt::Ctxt,
+    signature::borrows,
+    tokens::span_of,
 };
 
 pub(crate) fn gen_server(args: TokenStream, input: TokenStream) -> TokenStream {
@@ -247,7 +249,7 @@ fn caller_arg(method: &Method) -> TokenStream {
         return quote!(&mut caller);
     };
     let reply = &method.ret.reply;
-    let span = ast::span_of(caller_ty);
+    let span = span_of(caller_ty);
     let check = quote_spanned!(span=> ::ferrotp::gen_server::CallerOf<'_, #reply>);
     quote_spanned!(span=> <#caller_ty as #check>::__of(&mut caller))
 }
@@ -337,7 +339,7 @@ fn dynamic_arm(handler: &Handler) -> TokenStream {
     let encode = encode(quote!(#name), reply_ty, method.ret.fallible);
     // Serde bounds are checked here, so point their errors at the user's types.
     let decode =
-        quote_spanned!(ast::span_of(body)=> ::ferrotp::gen_server::__decode::<#body>(&mut call));
+        quote_spanned!(span_of(body)=> ::ferrotp::gen_server::__decode::<#body>(&mut call));
     quote! {
         #name => {
             let ::core::option::Option::Some(body) = #decode else {
@@ -352,7 +354,7 @@ fn dynamic_arm(handler: &Handler) -> TokenStream {
 }
 
 fn encode(name: TokenStream, reply_ty: &Type, fallible: bool) -> TokenStream {
-    let span = ast::span_of(reply_ty);
+    let span = span_of(reply_ty);
     if fallible {
         quote_spanned!(span=> |reply: #reply_ty| ::ferrotp::gen_server::__encode_result(#name, reply))
     } else {
@@ -502,7 +504,7 @@ fn stub_client_methods(handler: &Handler) -> TokenStream {
     let output = call_output(&method.ret.reply, method.ret.fallible);
     // A generic method's types, or a borrowed reply, may not be `'static`; the stub is for
     // type-checking only.
-    let lifetime = (method.generics.params.is_empty() && !ast::borrows(&method.ret.reply))
+    let lifetime = (method.generics.params.is_empty() && !borrows(&method.ret.reply))
         .then(|| quote!(+ 'static));
     let doc = format!(
         "The client method of the `{ident}` handler (installed as `\"{}\"`), which has an error.",

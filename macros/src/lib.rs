@@ -3,18 +3,34 @@
 //!
 //! Depend on `ferrotp`, which re-exports these; the generated code refers to `::ferrotp`.
 //!
-//! The crate follows parse → validate → generate: `ast` turns the impl block into a model that
-//! keeps the user's tokens (so errors point at them), collecting every error on the way and
+//! The crate follows parse → validate → generate: `ast::parse` turns the impl block into a model
+//! that keeps the user's tokens (so errors point at them), collecting every error on the way and
 //! marking the parts in error; `expand` then emits the user's block, the generated items (stubs
 //! for the parts in error, so the user's code around them still type-checks) and the errors.
 //! Each mistake is meant to cost the user one error, at their own tokens, saying how to fix it.
+//!
+//! # Layout
+//!
+//! - `ast`: the model of an impl block (server, methods, handlers) and `parse`, which builds it
+//!   from the three modules below.
+//! - `attr`: the handler attributes, `#[install]`, `#[info]` and `#[fallback]`: a method's role.
+//! - `signature`: one method's signature, read for its role; every part that does not fit is an
+//!   error.
+//! - `check`: the checks across handlers: unique names and client methods, one `#[info]` per type.
+//! - `expand`: the generated code, stubs for the parts in error included.
+//! - `ctxt`: the error collector, so that one compile reports every error.
+//! - `tokens`: the user's tokens as error messages write them and generated items point at them.
 
 // Bad input gets a typed error here, never a panic, so every unwrap is a reviewed exception.
 #![warn(clippy::unwrap_used)]
 
 mod ast;
+mod attr;
+mod check;
 mod ctxt;
 mod expand;
+mod signature;
+mod tokens;
 
 use proc_macro::TokenStream;
 use quote::quote;
