@@ -107,8 +107,11 @@
 //! # Tracing
 //!
 //! Spawns, exits (with their reasons), links, monitors and exit signals are `tracing` events at
-//! `debug` level carrying the pid (and the registered name where there is one); a crash is a
-//! `warn` event. `RUST_LOG=ferrotp=debug` shows a process's life.
+//! `debug` level carrying the pid (and the registered name where there is one); a crash is one
+//! `warn` event, `process crashed`, with the reason and, for a panic, its location (and its
+//! backtrace when `RUST_BACKTRACE` asks for one). Under a [`node`], which installs a subscriber
+//! and a panic hook (see its [Logging](node#logging) section), that event is the only report of a
+//! crash and `RUST_LOG=ferrotp=debug` shows a process's life.
 
 // Bad input gets a typed error here, never a panic, so every unwrap is a reviewed exception.
 #![warn(clippy::unwrap_used)]

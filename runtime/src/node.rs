@@ -11,9 +11,7 @@
 //! ```
 //!
 //! What happens, in order:
-//! 1. [`run`] builds a multi-threaded tokio runtime and installs a `tracing` subscriber printing to
-//!    stderr, filtered by `RUST_LOG` (`info` when unset; `RUST_LOG=ferrotp=debug` shows every
-//!    process's life). [`Node::default_subscriber`]`(false)` leaves the subscriber to you.
+//! 1. [`run`] builds a multi-threaded tokio runtime and sets up logging (see below).
 //! 2. The applications start in order, each its root supervisor. If one fails to start, those
 //!    already started are stopped and the node ends with [`NodeExit::StartFailed`].
 //! 3. The node runs until every application has exited by itself ([`NodeExit::Completed`], or
@@ -25,8 +23,29 @@
 //!
 //! [`Node::run_until`] does the same inside a runtime you own, ending on your future instead of a
 //! signal.
+//!
+//! # Logging
+//!
+//! Unless told not to ([`Node::default_subscriber`]`(false)`), the node installs a `tracing`
+//! subscriber and a panic hook:
+//! - Events go to stderr, filtered by `RUST_LOG`: comma-separated `target=level` pairs and bare
+//!   levels, as `ferrotp=debug,info` (`tracing-subscriber`'s `Targets` syntax: no span or field
+//!   filters). Unset or empty, it means `info`; a value that does not parse is reported, in a
+//!   warning naming it, and `info` used instead. `RUST_LOG=ferrotp=debug` shows every process's
+//!   life.
+//! - Lines are coloured only when stderr is a terminal and `NO_COLOR` is unset or empty.
+//! - A crash is one event: a panic inside a process is not printed by Rust's panic hook, since the
+//!   process's crash report (a `warn` event, `process crashed`) says it all: pid, registered
+//!   name, `reason=panic: <message>`, the panic's `location` and, when `RUST_BACKTRACE` asks for
+//!   one, its `backtrace`. Every other panic (in `main`, in a plain thread or tokio task) is
+//!   printed by the panic hook installed before, as always.
+//!
+//! The subscriber is not installed when a global one exists already (yours, then, gets the
+//! events); the panic hook is installed either way, once, for the rest of the program. A panic
+//! hook of your own installed before (to report panics elsewhere, say) then sees only the panics
+//! outside processes; to have it see every panic, turn the node's logging off.
 
-use std::{future::Future, process::ExitCode, sync::Arc};
+use std::{any::Any, ffi::OsString, future::Future, process::ExitCode, sync::Arc};
 
 use crate::{
     application::Application, context::Context, exit::ExitReason, link::Exit, process,
@@ -35,14 +54,48 @@ use crate::{
 
 /// How a node ended. As `main`'s return value it becomes the process exit status
 /// ([`NodeExit::code`]).
+///
+/// # Examples
+///
+/// An import that fails, under a supervisor that does not restart it: the application ends
+/// abnormally, and with it (the only one) the node, which says so and exits with status 1.
+///
+/// ```
+/// use std::time::Duration;
+/// use ferrotp::prelude::*;
+///
+/// async fn import(_ctx: Context) -> Result<(), String> {
+///     Err("the input file is empty".into())
+/// }
+///
+/// let exit = node::run([Application::new(
+///     "import",
+///     |()| {
+///         Supervisor::one_for_one()
+///             .intensity(0, Duration::from_secs(1))
+///             .child(Child::process("import", import).transient())
+///     },
+///     (),
+/// )]);
+/// assert_eq!(
+///     exit,
+///     NodeExit::Failed {
+///         signal: None,
+///         apps: vec![("import".into(), ExitReason::MaxRestartIntensity)],
+///     }
+/// );
+/// assert_eq!(exit.code(), 1);
+/// // An orderly stop on a signal is a success.
+/// assert_eq!(NodeExit::Signal("SIGTERM").code(), 0);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum NodeExit {
     /// Every application exited by itself, normally (and none of their exits stops the node).
     Completed,
     /// A shutdown was requested, by a signal (`"SIGINT"`, `"SIGTERM"`) or by
-    /// [`Node::run_until`]'s future (with the name it gave), and every application still running
-    /// stopped cleanly: an orderly stop, as OTP's `init:stop`.
+    /// [`Node::run_until`]'s future (named as that method says), and every application still
+    /// running stopped cleanly: an orderly stop, as OTP's `init:stop`.
     Signal(&'static str),
     /// The node ended, by itself or on request, and these applications ended abnormally: with a
     /// reason other than `normal` or `shutdown`, on their own or when asked to stop.
@@ -91,7 +144,34 @@ impl std::process::Termination for NodeExit {
     }
 }
 
-/// A set of applications to run.
+/// A set of applications to run, and how: [`node::run`](run) with options.
+///
+/// # Examples
+///
+/// A node whose one application runs a job and ends when the job is done: the job is a
+/// significant child, so its supervisor shuts down after it, and the node, its last application
+/// gone, ends too.
+///
+/// ```
+/// use ferrotp::prelude::*;
+/// use ferrotp::supervisor::AutoShutdown;
+///
+/// async fn job(ctx: Context) {
+///     println!("{} at work", ctx.pid());
+/// }
+///
+/// let batch = Application::new(
+///     "batch",
+///     |()| {
+///         Supervisor::one_for_one()
+///             .auto_shutdown(AutoShutdown::AnySignificant)
+///             .child(Child::process("job", job).transient().significant())
+///     },
+///     (),
+/// );
+/// let exit = Node::new().app(batch).single_threaded().run();
+/// assert_eq!(exit, NodeExit::Completed);
+/// ```
 #[derive(Debug)]
 pub struct Node {
     apps: Vec<Application>,
@@ -121,8 +201,11 @@ impl Node {
         self
     }
 
-    /// Whether to install the default `tracing` subscriber (on by default; it is not installed
-    /// when a global subscriber exists already).
+    /// Whether to set up logging (on by default): the `tracing` subscriber, unless a global one
+    /// exists already, and the panic hook that leaves a process's panic to its crash report (see
+    /// [Logging](self#logging)). Off, both are left to you: the panic hook in place (Rust's,
+    /// unless you or an earlier node installed another) then sees every panic in a process, which
+    /// the runtime's crash report follows.
     pub fn default_subscriber(mut self, install: bool) -> Self {
         self.default_subscriber = install;
         self
@@ -179,17 +262,58 @@ impl Node {
         self.run_until(shutdown).await
     }
 
-    /// Runs the node inside the current tokio runtime until `shutdown` completes (it then ends
-    /// with [`NodeExit::Signal`] and the name `shutdown` gives), a permanent application's exit,
-    /// or the end of every application.
+    /// Runs the node inside the current tokio runtime until `shutdown` completes, a permanent
+    /// application's exit, or the end of every application: [`run_async`](Node::run_async) with
+    /// `shutdown` in place of SIGINT and SIGTERM.
+    ///
+    /// `shutdown` completing is an orderly stop: the applications still running stop in reverse
+    /// order and the node ends with [`NodeExit::Signal`], or [`NodeExit::Failed`] with `signal`
+    /// set if one of them did not stop cleanly. The name they carry is `shutdown`'s output when
+    /// that is a `&'static str` (a label of your choosing), and `"shutdown"` for any other output
+    /// (`tokio::signal::ctrl_c()`'s `io::Result<()>`, a channel's `Result`, `()`), which is
+    /// dropped.
+    ///
+    /// # Examples
+    ///
+    /// Ending on Ctrl-C instead of SIGINT or SIGTERM:
+    ///
+    /// ```no_run
+    /// use ferrotp::prelude::*;
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> NodeExit {
+    ///     Node::new()
+    ///         .app(Application::new("shop", |()| Supervisor::one_for_one(), ()))
+    ///         .run_until(tokio::signal::ctrl_c())
+    ///         .await
+    /// }
+    /// ```
+    ///
+    /// Ending when the rest of the program says so:
+    ///
+    /// ```
+    /// use ferrotp::prelude::*;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    /// let node = Node::new()
+    ///     .app(Application::new("shop", |()| Supervisor::one_for_one(), ()))
+    ///     .run_until(stopped);
+    /// let node = tokio::spawn(node);
+    /// // ... later:
+    /// stop.send(()).unwrap();
+    /// assert_eq!(node.await.unwrap(), NodeExit::Signal("shutdown"));
+    /// # }
+    /// ```
     ///
     /// # Panics
     ///
     /// Panics if called outside a Tokio runtime.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = &'static str> + Send + 'static,
-    ) -> NodeExit {
+    pub async fn run_until<F>(self, shutdown: F) -> NodeExit
+    where
+        F: Future + Send + 'static,
+        F::Output: 'static,
+    {
         if self.default_subscriber {
             install_subscriber();
         }
@@ -197,7 +321,7 @@ impl Node {
         let controller = process::spawn_handle(move |ctx| control(ctx, apps));
         let pid = controller.pid();
         let watcher = tokio::spawn(async move {
-            let name = shutdown.await;
+            let name = shutdown_name(&shutdown.await);
             process::send(pid, ShutdownRequest(name));
         });
         let exit = controller
@@ -214,12 +338,47 @@ impl Node {
 
 /// Runs these applications on a new node: [`Node::run`] (which says what happens when called
 /// inside a tokio runtime).
+///
+/// # Examples
+///
+/// A program is its `main` handing the node its applications; the node's exit becomes the exit
+/// status. This one's application greets and ends, and with it the node, with status 0:
+///
+/// ```
+/// use ferrotp::prelude::*;
+/// use ferrotp::supervisor::AutoShutdown;
+///
+/// async fn greet(ctx: Context) {
+///     println!("hello from {}", ctx.pid());
+/// }
+///
+/// fn hello(_: ()) -> Supervisor {
+///     Supervisor::one_for_one()
+///         .auto_shutdown(AutoShutdown::AnySignificant)
+///         .child(Child::process("greet", greet).transient().significant())
+/// }
+///
+/// fn main() -> NodeExit {
+///     node::run([Application::new("hello", hello, ())])
+/// }
+/// ```
+///
+/// A node whose applications never end by themselves runs until SIGINT or SIGTERM, as in the
+/// [module](self)'s example.
 pub fn run(apps: impl IntoIterator<Item = Application>) -> NodeExit {
     apps.into_iter().fold(Node::new(), Node::app).run()
 }
 
 /// Asks the controller to stop the node.
 struct ShutdownRequest(&'static str);
+
+/// What a node stopped by [`Node::run_until`]'s future reports as the shutdown's name.
+fn shutdown_name(output: &dyn Any) -> &'static str {
+    output
+        .downcast_ref::<&'static str>()
+        .copied()
+        .unwrap_or("shutdown")
+}
 
 struct RunningApp {
     app: Application,
@@ -236,9 +395,13 @@ async fn control(mut ctx: Context, apps: Vec<Application>) -> NodeExit {
             &mut app.start,
             Box::new(crate::supervisor::Supervisor::one_for_one),
         );
+        // Logged before the start: the tree's processes run while it starts, and their logs should
+        // follow the application's, not race it. (OTP too reports the end of a start only at a
+        // level not shown by default.)
+        tracing::info!(app = %app.name, "starting application");
         match start().start_link().await {
             Ok(root) => {
-                tracing::info!(app = %app.name, root = %root.pid(), "application started");
+                tracing::debug!(app = %app.name, root = %root.pid(), "application started");
                 running.push(RunningApp { app, root });
             }
             Err(error) => {
@@ -374,18 +537,124 @@ fn signals() -> impl Future<Output = &'static str> + Send + 'static {
     }
 }
 
-/// A stderr subscriber filtered by `RUST_LOG` (target=level pairs, as `ferrotp=debug,info`).
+/// Sets up logging as the module docs say: a stderr subscriber filtered by `RUST_LOG`, and the
+/// panic hook.
 fn install_subscriber() {
-    use tracing_subscriber::{
-        Layer, filter::Targets, layer::SubscriberExt, util::SubscriberInitExt,
+    use std::io::IsTerminal;
+    use tracing_subscriber::{Layer, layer::SubscriberExt, util::SubscriberInitExt};
+    let spec = std::env::var_os("RUST_LOG");
+    let (filter, rejected) = match log_filter(spec.as_deref()) {
+        Ok(filter) => (filter, None),
+        Err(error) => (default_filter(), Some(error)),
     };
-    let filter = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|spec| spec.parse::<Targets>().ok())
-        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
+    let ansi = colours(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR"),
+    );
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .with_filter(filter);
     // Fails only when a global subscriber exists already, which then wins.
-    let _ = tracing_subscriber::registry().with(layer).try_init();
+    let installed = tracing_subscriber::registry()
+        .with(layer)
+        .try_init()
+        .is_ok();
+    crate::unwind::silence_process_panics();
+    if let (true, Some(error)) = (installed, rejected) {
+        let spec = spec.unwrap_or_default();
+        tracing::warn!(
+            "RUST_LOG={:?} is not a filter this node reads ({error}); logging at `info` instead. \
+             Expected comma-separated `target=level` pairs and bare levels, as \
+             `ferrotp=debug,info`",
+            spec.to_string_lossy()
+        );
+    }
+}
+
+/// What an unset, empty or invalid `RUST_LOG` means.
+fn default_filter() -> tracing_subscriber::filter::Targets {
+    tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO)
+}
+
+/// The filter `RUST_LOG` asks for (`info` when unset or empty), or why it is not one: the first
+/// directive that does not parse. Directives are trimmed and empty ones skipped, for `Targets`
+/// reads an empty directive as "everything, at trace level".
+fn log_filter(
+    spec: Option<&std::ffi::OsStr>,
+) -> Result<tracing_subscriber::filter::Targets, String> {
+    use tracing_subscriber::filter::Targets;
+    let Some(spec) = spec else {
+        return Ok(default_filter());
+    };
+    let spec = spec.to_str().ok_or("it is not UTF-8")?;
+    let directives: Vec<&str> = spec
+        .split(',')
+        .map(str::trim)
+        .filter(|directive| !directive.is_empty())
+        .collect();
+    if directives.is_empty() {
+        return Ok(default_filter());
+    }
+    for directive in &directives {
+        if let Err(error) = directive.parse::<Targets>() {
+            return Err(format!("`{directive}`: {error}"));
+        }
+    }
+    directives
+        .join(",")
+        .parse()
+        .map_err(|error| format!("{error}"))
+}
+
+/// Whether log lines get ANSI colours: only on a terminal, and not when `NO_COLOR` is set to
+/// anything but the empty string (<https://no-color.org>).
+fn colours(terminal: bool, no_color: Option<OsString>) -> bool {
+    terminal && no_color.is_none_or(|value| value.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colours_only_on_a_terminal_without_no_color() {
+        assert!(colours(true, None));
+        assert!(colours(true, Some("".into())));
+        assert!(!colours(true, Some("1".into())));
+        assert!(!colours(false, None));
+        assert!(!colours(false, Some("".into())));
+    }
+
+    fn parsed(spec: &str) -> Result<String, String> {
+        log_filter(Some(spec.as_ref())).map(|filter| filter.to_string())
+    }
+
+    #[test]
+    fn rust_log_is_read_as_targets_and_rejected_whole_when_one_directive_is_bad() {
+        assert_eq!(
+            parsed("ferrotp=debug,info"),
+            Ok("ferrotp=debug,info".into())
+        );
+        // Spaces and empty directives (which `Targets` would read as "trace everything") go.
+        assert_eq!(
+            parsed(" ferrotp=debug, ,warn,"),
+            Ok("ferrotp=debug,warn".into())
+        );
+        assert_eq!(parsed(""), Ok(default_filter().to_string()));
+        assert_eq!(parsed(" , "), Ok(default_filter().to_string()));
+        assert_eq!(log_filter(None).unwrap().to_string(), "info");
+        let error = parsed("info,ferrotp=verbose").unwrap_err();
+        assert!(error.starts_with("`ferrotp=verbose`: "), "{error}");
+        let error = parsed("ferrotp[{pid}=debug").unwrap_err();
+        assert!(error.starts_with("`ferrotp[{pid}=debug`: "), "{error}");
+    }
+
+    #[test]
+    fn run_until_names_the_shutdown_by_a_str_output_only() {
+        assert_eq!(shutdown_name(&"deploy"), "deploy");
+        assert_eq!(shutdown_name(&()), "shutdown");
+        assert_eq!(shutdown_name(&Ok::<(), std::io::Error>(())), "shutdown");
+        assert_eq!(shutdown_name(&String::from("owned")), "shutdown");
+    }
 }

@@ -219,9 +219,19 @@ impl Cell {
         if let Some(relations) = relations.as_mut().filter(|r| !r.kept.is_empty()) {
             registry::release_kept(self.pid, std::mem::take(&mut relations.kept), &reason);
         }
+        // Where a panic happened, kept from the panic hook the node installs (which then prints
+        // nothing itself): this event is the one report of a crash.
+        let site = crate::unwind::crash_site(self.pid, &reason);
         match &reason {
             ExitReason::Panic(_) | ExitReason::Error(_) => {
-                tracing::warn!(pid = %self.pid, name = name.as_deref(), %reason, "process crashed");
+                tracing::warn!(
+                    pid = %self.pid,
+                    name = name.as_deref(),
+                    %reason,
+                    location = site.as_ref().and_then(|site| site.location()).map(tracing::field::display),
+                    backtrace = site.as_ref().and_then(|site| site.backtrace()).map(tracing::field::display),
+                    "process crashed"
+                );
             }
             _ => {
                 tracing::debug!(pid = %self.pid, name = name.as_deref(), %reason, "process exited")

@@ -5,8 +5,8 @@
 //! process inside two of those lines instead of three. It does four things around the process
 //! function:
 //! - calls the function inside the task, so the function body runs in the new process;
-//! - sets the current pid for the duration of every poll, for [`self_pid`], and marks the process
-//!   as running meanwhile, for introspection;
+//! - sets the current pid for the duration of every poll, for [`self_pid`] (and the node's panic
+//!   hook), and marks the process as running meanwhile, for introspection;
 //! - catches a panic and turns it into the exit reason;
 //! - drops the body (the process's state) once the exit reason is fixed, catching a panic in its
 //!   `Drop`, however the process ends.
@@ -28,18 +28,43 @@ use crate::{
     mailbox::lock,
     pid::Pid,
     process::Cell,
-    unwind::catch,
+    unwind::{catch, drop_panicked},
 };
 
+/// What this thread is polling.
+#[derive(Clone, Copy)]
+struct Current {
+    /// The process, if any.
+    pid: Option<Pid>,
+    /// The process has panicked in this poll (set by the node's panic hook only). It rides along
+    /// with the pid, so a poll pays nothing more for it.
+    panicked: bool,
+}
+
 thread_local! {
-    static CURRENT: ThreadCell<Option<Pid>> = const { ThreadCell::new(None) };
+    static CURRENT: ThreadCell<Current> = const {
+        ThreadCell::new(Current { pid: None, panicked: false })
+    };
 }
 
 /// The pid of the process this code runs in, or `None` outside any process (python-actors'
 /// `curaddr()`; inside a process [`Context::pid`] gives the same).
 #[inline]
 pub fn self_pid() -> Option<Pid> {
-    CURRENT.with(ThreadCell::get)
+    CURRENT.with(|current| current.get().pid)
+}
+
+/// Records that the current process panics, in the node's panic hook; returns whether it had
+/// panicked before in this poll already (so this may be a panic while unwinding from the first).
+pub(crate) fn mark_panicked() -> bool {
+    CURRENT.with(|current| {
+        let was = current.get();
+        current.set(Current {
+            panicked: true,
+            ..was
+        });
+        was.panicked
+    })
 }
 
 /// Runs the exit sequence when the process's future is dropped, whichever way it ends.
@@ -74,16 +99,16 @@ pin_project_lite::pin_project! {
         // the body is dropped with it in place. A panic in its `Drop` is logged.
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            drop_stage(this.stage);
+            drop_stage(this.stage, this.guard.0.pid);
         }
     }
 }
 
 /// Drops the process function or its body; a panic in a `Drop` there is logged.
-fn drop_stage<F, Fut>(mut stage: Pin<&mut Stage<F, Fut>>) {
+fn drop_stage<F, Fut>(mut stage: Pin<&mut Stage<F, Fut>>, pid: Pid) {
     if !matches!(*stage, Stage::Done) {
         if let Err(message) = catch(|| stage.set(Stage::Done)) {
-            tracing::error!(%message, "a Drop implementation in an exiting process panicked; the panic is ignored");
+            drop_panicked(Some(pid), &message, "the state of an exiting process");
         }
     }
 }
@@ -114,7 +139,10 @@ where
         let this = self.project();
         let cell = &this.guard.0;
         let mut stage = this.stage;
-        let previous = CURRENT.replace(Some(cell.pid));
+        let previous = CURRENT.replace(Current {
+            pid: Some(cell.pid),
+            panicked: false,
+        });
         cell.activity.set_running(true);
         let polled = catch(|| {
             loop {
@@ -144,7 +172,7 @@ where
             // The reason first, then the body: a reply token dropped with the body fails its
             // caller with this reason, not as if the process were alive.
             lock(&cell.state).set_exit(reason);
-            drop_stage(stage);
+            drop_stage(stage, cell.pid);
         }
         cell.activity.set_running(false);
         CURRENT.set(previous);

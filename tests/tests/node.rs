@@ -239,6 +239,27 @@ async fn an_application_that_fails_to_start_stops_the_ones_before_it() {
     assert_eq!(log, ["node-before stopped: shutdown"]);
 }
 
+#[tokio::test(start_paused = true)]
+async fn run_until_takes_a_future_of_any_output_as_an_orderly_stop() {
+    let (exit, log) = scenario(|mut ctx, log| async move {
+        let me = ctx.pid();
+        // A channel's `Result`, not a `&'static str`: the stop is named "shutdown".
+        let (stop, stopped) = oneshot::channel::<()>();
+        let node = Node::new()
+            .app(app("node-any", me, &log))
+            .default_subscriber(false)
+            .run_until(stopped);
+        let node = tokio::spawn(node);
+        next_event(&mut ctx).await;
+        stop.send(()).unwrap();
+        node.await.unwrap()
+    })
+    .await;
+    assert_eq!(exit, NodeExit::Signal("shutdown"));
+    assert_eq!(exit.code(), 0);
+    assert_eq!(log, ["node-any stopped: shutdown"]);
+}
+
 #[tokio::test]
 async fn node_run_inside_a_runtime_fails_with_an_error_naming_run_async() {
     let exit = ferrotp::node::run([Application::new(
