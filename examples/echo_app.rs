@@ -1,4 +1,4 @@
-//! The triotp tutorial, whole: an echo gen_server, a client, a supervisor running both as
+//! triotp's tutorial, whole: an echo gen_server, a client, a supervisor running both as
 //! transient children (at most 3 restarts in 5 seconds), an application, and the node entry point.
 //! The node ends, and this program exits 0, once the client has finished and stopped the server.
 //!
@@ -9,10 +9,8 @@
 
 use std::time::Duration;
 
-use ferrotp::application::Application;
-use ferrotp::node::{self, NodeExit};
 use ferrotp::prelude::*;
-use ferrotp::supervisor::{AutoShutdown, Child, Supervisor};
+use ferrotp::supervisor::AutoShutdown;
 
 struct EchoServer;
 

@@ -15,6 +15,9 @@ mod readme {}
 #[doc = include_str!("../../guide/src/introduction.md")]
 mod introduction {}
 
+#[doc = include_str!("../../guide/src/getting-started.md")]
+mod getting_started {}
+
 #[doc = include_str!("../../guide/src/processes.md")]
 mod processes {}
 
@@ -30,8 +33,14 @@ mod supervisors {}
 #[doc = include_str!("../../guide/src/applications.md")]
 mod applications {}
 
+#[doc = include_str!("../../guide/src/testing.md")]
+mod testing {}
+
 #[doc = include_str!("../../guide/src/performance.md")]
 mod performance {}
+
+#[doc = include_str!("../../guide/src/lineage.md")]
+mod lineage {}
 
 /// How long a test process may run before the test fails instead of hanging. Under a paused
 /// clock a deadlocked test reaches it at once, since tokio advances the idle clock.

@@ -1,10 +1,15 @@
 //! The guide shows some examples whole; this keeps the copies identical to the files they claim
 //! to be.
 
-/// The Rust code of the first fenced block in `chapter` that contains `marker`.
+/// The Rust code of the first fenced ```` ```rust ```` block in `chapter` that contains `marker`.
 fn block_with(chapter: &str, marker: &str) -> String {
+    fenced_with(chapter, "rust", marker)
+}
+
+/// The code of the first block fenced as ```` ```{info} ```` in `chapter` that contains `marker`.
+fn fenced_with(chapter: &str, info: &str, marker: &str) -> String {
     chapter
-        .split("```rust\n")
+        .split(&format!("```{info}\n"))
         .skip(1)
         .map(|rest| rest.split("\n```").next().unwrap_or_default())
         .find(|code| code.contains(marker))
@@ -28,6 +33,16 @@ fn the_applications_chapter_shows_echo_app_as_it_is() {
     let example = include_str!("../../examples/echo_app.rs");
     assert_eq!(
         block_with(chapter, "fn main() -> NodeExit").trim(),
+        without_header(example).trim()
+    );
+}
+
+#[test]
+fn the_getting_started_chapter_shows_the_calculator_example_as_it_is() {
+    let chapter = include_str!("../../guide/src/getting-started.md");
+    let example = include_str!("../../examples/calculator.rs");
+    assert_eq!(
+        fenced_with(chapter, "rust,no_run", "fn main() -> NodeExit").trim(),
         without_header(example).trim()
     );
 }
