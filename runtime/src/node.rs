@@ -1,5 +1,5 @@
 //! The node: one call that runs applications until they finish, a signal arrives, or a permanent
-//! application exits (triotp's `node.run(apps=[...])`).
+//! application exits.
 //!
 //! ```no_run
 //! use ferrotp::application::Application;
@@ -27,10 +27,10 @@
 //! # Logging
 //!
 //! Unless told not to ([`Node::default_subscriber`]`(false)`), the node installs a `tracing`
-//! subscriber and a panic hook:
+//! subscriber and a panic hook ([`init_logging`] does the same for a program without a node):
 //! - Events go to stderr, filtered by `RUST_LOG`: comma-separated `target=level` pairs and bare
-//!   levels, as `ferrotp=debug,info` (`tracing-subscriber`'s `Targets` syntax: no span or field
-//!   filters). Unset or empty, it means `info`; a value that does not parse is reported, in a
+//!   levels, as `ferrotp=debug,info` (`tracing-subscriber`'s `Targets` syntax: span and field
+//!   filters such as `ferrotp[pid]=debug` are refused). Unset or empty, it means `info`; a value that does not parse is reported, in a
 //!   warning naming it, and `info` used instead. `RUST_LOG=ferrotp=debug` shows every process's
 //!   life.
 //! - Lines are coloured only when stderr is a terminal and `NO_COLOR` is unset or empty.
@@ -212,7 +212,7 @@ impl Node {
     }
 
     /// Makes [`run`](Node::run) use a one-thread runtime: every process runs on the calling
-    /// thread, one at a time, as in Moebius. Messages then never cross threads, which makes sends,
+    /// thread, one at a time. Messages then never cross threads, which makes sends,
     /// calls and spawns cheaper, at the price of using one core; a handler that blocks that thread
     /// stalls the whole node.
     pub fn single_threaded(mut self) -> Self {
@@ -315,7 +315,7 @@ impl Node {
         F::Output: 'static,
     {
         if self.default_subscriber {
-            install_subscriber();
+            init_logging();
         }
         let apps = self.apps;
         let controller = process::spawn_handle(move |ctx| control(ctx, apps));
@@ -537,9 +537,22 @@ fn signals() -> impl Future<Output = &'static str> + Send + 'static {
     }
 }
 
-/// Sets up logging as the module docs say: a stderr subscriber filtered by `RUST_LOG`, and the
-/// panic hook.
-fn install_subscriber() {
+/// Sets up logging as a node does (see [Logging](self#logging)), for a program or a test that runs
+/// processes without a node: a `tracing` subscriber printing to stderr, filtered by `RUST_LOG`
+/// (unless a global subscriber exists already), and the panic hook that makes a process's crash
+/// one log event. Calling it again changes nothing.
+///
+/// ```
+/// use ferrotp::prelude::*;
+///
+/// #[tokio::main]
+/// async fn main() {
+///     ferrotp::node::init_logging();
+///     let pid = spawn(|_ctx| async { panic!("reported once, as `process crashed`") });
+///     assert!(matches!(wait(pid).await, ExitReason::Panic(_)));
+/// }
+/// ```
+pub fn init_logging() {
     use std::io::IsTerminal;
     use tracing_subscriber::{Layer, layer::SubscriberExt, util::SubscriberInitExt};
     let spec = std::env::var_os("RUST_LOG");
@@ -597,6 +610,13 @@ fn log_filter(
         return Ok(default_filter());
     }
     for directive in &directives {
+        // `Targets` would take `ferrotp[pid]=debug` (env-filter's span syntax) for a target
+        // named `ferrotp[pid]` and match nothing, silently: refuse it instead.
+        if directive.contains(['[', ']', '{', '}', '"']) {
+            return Err(format!(
+                "`{directive}`: span and field filters (`[..]`, `{{..}}`) are not supported"
+            ));
+        }
         if let Err(error) = directive.parse::<Targets>() {
             return Err(format!("`{directive}`: {error}"));
         }
@@ -628,6 +648,18 @@ mod tests {
 
     fn parsed(spec: &str) -> Result<String, String> {
         log_filter(Some(spec.as_ref())).map(|filter| filter.to_string())
+    }
+
+    #[test]
+    fn span_and_field_filters_are_refused_not_read_as_target_names() {
+        for spec in [
+            "ferrotp[pid]=debug",
+            "info,ferrotp[spawn{pid=1}]=trace",
+            "a{x}=info",
+        ] {
+            let error = parsed(spec).expect_err(spec);
+            assert!(error.contains("span and field filters"), "{spec}: {error}");
+        }
     }
 
     #[test]
