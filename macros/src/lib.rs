@@ -1,4 +1,4 @@
-//! Procedural macros for [ferrotp](https://docs.rs/ferrotp): `#[gen_server]` and the handler
+//! Procedural macros for ferrotp: `#[gen_server]` and the handler
 //! attributes it reads.
 //!
 //! Depend on `ferrotp`, which re-exports these; the generated code refers to `::ferrotp`.

@@ -64,8 +64,7 @@ pub struct Application {
 }
 
 impl Application {
-    /// An application named `name` whose root supervisor is `start(arg)` (triotp's
-    /// `app_spec(module, start_arg, permanent)`).
+    /// An application named `name` whose root supervisor is `start(arg)`.
     pub fn new<A: Send + 'static>(
         name: &str,
         start: impl FnOnce(A) -> Supervisor + Send + 'static,

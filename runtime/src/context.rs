@@ -53,7 +53,7 @@ impl Context {
         &self.cell
     }
 
-    /// This process's pid (python-actors' `curaddr()`, Erlang's `self()`).
+    /// This process's pid (Erlang's `self()`).
     pub fn pid(&self) -> Pid {
         self.cell.pid
     }
@@ -141,8 +141,7 @@ impl Context {
         with_timeout(timeout, self.receive_any()).await
     }
 
-    /// Takes the first message that `pred` accepts; for receiving one of several types, as
-    /// python-actors' `receive(PATTERN_A, PATTERN_B)`.
+    /// Takes the first message that `pred` accepts; for receiving one of several types at once.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {

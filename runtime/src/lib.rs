@@ -80,7 +80,8 @@
 //!
 //! # Layout
 //!
-//! One module per concept:
+//! For readers of the source: one module per concept. Only the linked ones are public; the items of
+//! the others are re-exported at the crate root.
 //!
 //! | module | concept |
 //! | --- | --- |

@@ -41,7 +41,7 @@ use crate::{
 };
 
 /// The message a process that traps exits gets instead of dying: a linked process exited, or
-/// someone called [`exit`] on it (libprocess's `exited`).
+/// someone called [`exit`] on it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Exit {
     /// The process the signal came from ([`Pid::ROOT`] when sent from outside any process).

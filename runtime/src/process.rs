@@ -375,7 +375,7 @@ where
 
 /// Spawns `f` as a new process and returns a handle that can wait for the value `f` returns.
 ///
-/// This is python-actors' `node.wait(addr)`: [`ProcessHandle::join`] gives the function's return
+/// [`ProcessHandle::join`] gives the function's return
 /// value, or the exit reason when the process ended without returning (a panic, a kill, an exit
 /// signal). Returning a value is a [`Normal`](ExitReason::Normal) exit whatever the value is; use
 /// [`spawn`] for a process whose `Err` return should be its exit reason.

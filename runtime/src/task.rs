@@ -47,8 +47,8 @@ thread_local! {
     };
 }
 
-/// The pid of the process this code runs in, or `None` outside any process (python-actors'
-/// `curaddr()`; inside a process [`Context::pid`] gives the same).
+/// The pid of the process this code runs in, or `None` outside any process (inside a process
+/// [`Context::pid`] gives the same).
 #[inline]
 pub fn self_pid() -> Option<Pid> {
     CURRENT.with(|current| current.get().pid)

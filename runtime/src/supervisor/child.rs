@@ -22,8 +22,7 @@ use crate::{
     task::self_pid,
 };
 
-/// When a child that exited is started again (OTP's `restart`; triotp's three restart
-/// strategies).
+/// When a child that exited is started again (OTP's `restart`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Restart {
     /// Always restarted.

@@ -221,7 +221,7 @@ impl Supervisor {
     }
 
     /// Tolerates at most `max_restarts` restarts within `period` (OTP's `intensity` and
-    /// `period`; triotp's `max_restarts` and `max_seconds`). The default is 1 in 5 seconds.
+    /// `period`). The default is 1 in 5 seconds.
     pub fn intensity(mut self, max_restarts: u32, period: Duration) -> Self {
         self.max_restarts = max_restarts;
         self.period = period;

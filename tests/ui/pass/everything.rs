@@ -68,4 +68,52 @@ impl Everything {
     }
 }
 
+/// The shorter forms the guide's signature table lists: no `init` argument, `terminate` without
+/// the reason, `&self` handlers, and `ctx` on an info handler and on a fallback with its caller.
+struct Minimal;
+
+#[gen_server]
+impl Minimal {
+    async fn init() -> Self {
+        Minimal
+    }
+
+    async fn terminate(&mut self) {}
+
+    #[install("read")]
+    async fn read(&self) -> u8 {
+        0
+    }
+
+    #[install("read_result")]
+    async fn read_result(&self, caller: &mut Caller<Result<u8, String>>) -> Result<u8, String> {
+        let _ = caller.pid();
+        Ok(0)
+    }
+
+    #[info]
+    async fn tick(&self, ctx: &mut Context, _tick: Tick) {
+        let _ = ctx.pid();
+    }
+
+    #[fallback]
+    async fn other(
+        &mut self,
+        ctx: &mut Context,
+        caller: &mut Caller<serde_json::Value>,
+        name: String,
+        body: serde_json::Value,
+    ) -> Reply<serde_json::Value> {
+        let _ = (ctx.pid(), caller.pid());
+        Reply::Reply(serde_json::json!([name, body]))
+    }
+}
+
+#[allow(dead_code)]
+async fn uses() {
+    let minimal = Minimal::start(()).await.unwrap();
+    let _: Result<u8, CallError> = minimal.read().await;
+    let _: Result<u8, CallError<String>> = minimal.read_result().await;
+}
+
 fn main() {}
