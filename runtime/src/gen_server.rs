@@ -47,7 +47,7 @@ use crate::{
     mailbox::lock,
     message::Message,
     pid::Pid,
-    process::{self, Cell},
+    process::{self, Cell, Tag},
     registry,
     request::{CallError, gone},
     table::table,
@@ -300,10 +300,8 @@ pub enum LookupError {
     },
 }
 
-/// How a server process records which server type it runs, for typed look-ups.
-pub(crate) type Behaviour = fn() -> (TypeId, &'static str);
-
-fn behaviour<S: 'static>() -> (TypeId, &'static str) {
+/// The tag a server process carries in its record: which server type it runs, for typed look-ups.
+fn server_type<S: 'static>() -> (TypeId, &'static str) {
     (TypeId::of::<S>(), type_name::<S>())
 }
 
@@ -522,7 +520,7 @@ fn serve<S: GenServer>(
     // future: the process record holds them.
     {
         let mut state = lock(&ctx.cell().state);
-        state.behaviour = Some(behaviour::<S> as Behaviour);
+        state.tag = Some(Tag(server_type::<S>));
         if let Some(parent) = parent {
             // Linked already, so the relations exist: this allocates nothing.
             state.relations().parent = Some(parent);
@@ -741,11 +739,11 @@ impl<S: GenServer> ServerRef<S> {
         let runs = table()
             .with(pid, |cell| {
                 let state = lock(&cell.state);
-                (!state.finished).then_some(state.behaviour)
+                (!state.finished).then_some(state.tag)
             })
             .flatten()
             .ok_or(LookupError::NoProc(pid))?;
-        match runs.map(|b| b()) {
+        match runs.map(|Tag(tag)| tag()) {
             Some((id, _)) if id == TypeId::of::<S>() => Ok(Self::unchecked(pid)),
             other => Err(LookupError::WrongType {
                 pid,

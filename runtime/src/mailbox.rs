@@ -21,9 +21,11 @@
 //! message from the private queue lowers the published length without the lock: that store is
 //! the instant the message is taken.
 //!
-//! Calls: a reply token that may leave this process (a raw request, handed to user code; a
-//! gen_server reply deferred by its handler) has its reply slot registered here as a [`Watch`], so
-//! that the exit sequence can fail its call even when the token lives on in another process.
+//! Exit watches: whatever must hear of this process's exit without being a link or a monitor
+//! registers an [`ExitWatch`] here, and the exit sequence tells it. The call layer above uses it
+//! for a reply token that may leave this process (a raw request, handed to user code; a
+//! gen_server reply deferred by its handler), so that its call fails even when the token lives on
+//! in another process. The core knows only the trait.
 
 use std::{
     collections::VecDeque,
@@ -35,7 +37,14 @@ use std::{
     task::{Context, Poll, Waker},
 };
 
-use crate::{message::Message, reply_slot::Watch};
+use crate::message::Message;
+
+/// Told when the process whose mailbox holds it exits (see the module docs): implemented above
+/// the core, by the call layer's reply slots.
+pub(crate) trait ExitWatch: Send + Sync {
+    /// The process has exited: whatever depended on it fails (a call, with its exit reason).
+    fn callee_exited(&self);
+}
 
 /// The head of the shared queue.
 #[derive(Default)]
@@ -69,7 +78,7 @@ pub(crate) struct Rest {
     queue: VecDeque<Message>,
     /// The reply slots of calls pushed here, to be failed if the process exits. Answered calls
     /// are pruned whenever the vector is full, so it holds about twice the calls in flight.
-    watchers: Vec<Weak<dyn Watch>>,
+    watchers: Vec<Weak<dyn ExitWatch>>,
 }
 
 #[derive(Default)]
@@ -169,7 +178,7 @@ impl Closed {
     }
 
     /// The calls to fail.
-    pub(crate) fn watchers(&self) -> &[Weak<dyn Watch>] {
+    pub(crate) fn watchers(&self) -> &[Weak<dyn ExitWatch>] {
         self.rest.as_ref().map_or(&[], |rest| &rest.watchers)
     }
 }
@@ -207,7 +216,7 @@ impl Mailbox {
     }
 
     /// Watches a call's reply slot until the process exits; `false` if it has exited already.
-    pub(crate) fn watch(&self, watch: Weak<dyn Watch>) -> bool {
+    pub(crate) fn watch(&self, watch: Weak<dyn ExitWatch>) -> bool {
         let mut queue = lock(&self.queue);
         if matches!(queue.head, Slot::Closed) {
             return false;

@@ -23,7 +23,7 @@
 //! there is logged and the sequence goes on.
 
 use std::{
-    any::Any,
+    any::{Any, TypeId},
     cell::RefCell,
     collections::{HashMap, HashSet},
     future::Future,
@@ -36,15 +36,19 @@ use crate::{
     context::Context,
     exit::{ExitReason, ProcessOutput},
     link::{self, MonitorRef},
-    mailbox::{Activity, Mailbox, lock},
+    mailbox::{Activity, ExitWatch, Mailbox, lock},
     message::Message,
     pid::Pid,
     registry,
-    reply_slot::Watch,
     table::table,
     task::{ProcessTask, self_pid},
     unwind::drop_quietly,
 };
+
+/// An opaque label a layer above the core puts on a process to recognise it later: a type's
+/// identity and name, produced on demand so that the label itself is one pointer.
+#[derive(Clone, Copy)]
+pub(crate) struct Tag(pub(crate) fn() -> (TypeId, &'static str));
 
 /// The record of one live process, shared by its task and everyone who can reach its pid.
 ///
@@ -76,8 +80,9 @@ pub(crate) struct State {
     /// unwinding from a panic. A reply token it drops now is followed by its exit reason.
     pub(crate) stopping: bool,
     pub(crate) trap_exit: bool,
-    /// The server type, for a gen_server process (checked by typed look-ups).
-    pub(crate) behaviour: Option<crate::gen_server::Behaviour>,
+    /// What runs in the process, as a layer above the core tagged it (a gen_server, its server
+    /// type, for typed look-ups). The core stores it and never reads it.
+    pub(crate) tag: Option<Tag>,
     /// Boxed and allocated on first use: most processes never link, monitor, get waited for or
     /// take a name, and an idle process should stay small.
     pub(crate) relations: Option<Box<Relations>>,
@@ -325,7 +330,7 @@ impl Drop for WaitingOn {
 
 /// Watches a call's reply slot from the process running this code, until it exits (a reply token
 /// it may hand to another process: see the mailbox).
-pub(crate) fn watch_here(watch: Weak<dyn Watch>) {
+pub(crate) fn watch_here(watch: Weak<dyn ExitWatch>) {
     if let Some(pid) = self_pid() {
         table().with(pid, |cell| cell.mailbox.watch(watch));
     }
@@ -620,52 +625,4 @@ pub fn is_alive(pid: Pid) -> bool {
     table()
         .with(pid, |cell| !lock(&cell.state).finished)
         .unwrap_or(false)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-    use crate::request::{CallError, Request, request_timeout};
-
-    fn waiters(pid: Pid) -> usize {
-        table()
-            .with(pid, |cell| {
-                lock(&cell.state)
-                    .relations_ref()
-                    .map_or(0, |relations| relations.waiters.len())
-            })
-            .unwrap_or(0)
-    }
-
-    /// Nothing is kept for a caller that stopped waiting: 10,000 abandoned waits and calls leave
-    /// a handful of entries on the live process, not 10,000.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn abandoned_waits_and_calls_are_pruned() {
-        // Drops every request: each call fails at once, leaving its watcher behind.
-        let target = spawn(|mut ctx| async move {
-            loop {
-                drop(ctx.receive::<Request<(), ()>>().await);
-            }
-        });
-        for _ in 0..10_000 {
-            // Polled once (so it registers), then abandoned, as by a `select!`.
-            let mut abandoned = std::pin::pin!(wait(target));
-            std::future::poll_fn(|cx| {
-                assert!(abandoned.as_mut().poll(cx).is_pending());
-                std::task::Poll::Ready(())
-            })
-            .await;
-            let call = request_timeout::<(), ()>(target, (), Duration::from_secs(60)).await;
-            assert_eq!(call, Err(CallError::NoReply(target)));
-        }
-        assert!(waiters(target) <= 8, "{} waiters kept", waiters(target));
-        let watchers = table()
-            .with(target, |cell| cell.mailbox.watchers())
-            .unwrap_or(0);
-        assert!(watchers <= 8, "{watchers} call watchers kept");
-        crate::exit(target, ExitReason::Kill);
-        assert_eq!(wait(target).await, ExitReason::Killed);
-    }
 }

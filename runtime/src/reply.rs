@@ -5,8 +5,9 @@ use std::{fmt, sync::Weak};
 use crate::{
     dispatch::Encoded,
     exit::ExitReason,
+    mailbox::ExitWatch,
     pid::Pid,
-    reply_slot::{self, Channel, Waiting, Watch},
+    reply_slot::{self, Channel, Waiting},
 };
 
 /// The right to answer one call or request, once.
@@ -104,7 +105,7 @@ impl<R> ReplyTo<R> {
 
     /// The same token, its call failed by the exit of the process `watch` is registered with
     /// (see [`reply_slot`](crate::reply_slot)), wherever the token is by then.
-    pub(crate) fn watched(mut self) -> (Self, Option<Weak<dyn Watch>>)
+    pub(crate) fn watched(mut self) -> (Self, Option<Weak<dyn ExitWatch>>)
     where
         R: Send + 'static,
     {

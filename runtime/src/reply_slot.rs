@@ -7,7 +7,7 @@
 //!   panicked, or handed to another process that dropped it);
 //! - the callee exits while the token is elsewhere: a token that may outlive its callee (a raw
 //!   request's, handed to user code; a gen_server reply its handler deferred) shares its sender
-//!   with a [`Watch`] registered in the callee's mailbox, and the exit sequence drops that sender
+//!   with an [`ExitWatch`] registered in the callee's mailbox, and the exit sequence drops that sender
 //!   for the token;
 //! - the caller stops waiting (a timeout, or its future dropped): the token then answers nobody.
 //!
@@ -27,7 +27,10 @@ use std::{
 
 use tokio::sync::oneshot;
 
-use crate::{mailbox::lock, unwind::drop_quietly};
+use crate::{
+    mailbox::{ExitWatch, lock},
+    unwind::drop_quietly,
+};
 
 /// How a call ended, as its caller sees it.
 pub(crate) enum Answer<R> {
@@ -47,13 +50,7 @@ pub(crate) enum Channel<R> {
 /// A sender shared between a token and the exit of its callee: whoever comes first takes it.
 pub(crate) struct Shared<R>(Mutex<Option<oneshot::Sender<R>>>);
 
-/// The callee's side of a call whose token may outlive it: closed by its exit.
-pub(crate) trait Watch: Send + Sync {
-    /// The callee has exited: a call still unanswered fails (with its exit reason).
-    fn callee_exited(&self);
-}
-
-impl<R: Send> Watch for Shared<R> {
+impl<R: Send> ExitWatch for Shared<R> {
     fn callee_exited(&self) {
         drop(lock(&self.0).take());
     }
@@ -73,12 +70,12 @@ pub(crate) fn channel<R>() -> (Channel<R>, Waiting<R>) {
 
 impl<R: Send + 'static> Channel<R> {
     /// The same channel, shared with a watch for the callee's exit.
-    pub(crate) fn watched(self) -> (Channel<R>, Weak<dyn Watch>) {
+    pub(crate) fn watched(self) -> (Channel<R>, Weak<dyn ExitWatch>) {
         let shared = match self {
             Channel::Direct(tx) => Arc::new(Shared(Mutex::new(Some(tx)))),
             Channel::Watched(shared) => shared,
         };
-        let watch = Arc::downgrade(&shared) as Weak<dyn Watch>;
+        let watch = Arc::downgrade(&shared) as Weak<dyn ExitWatch>;
         (Channel::Watched(shared), watch)
     }
 }

@@ -23,13 +23,13 @@ use std::{
 use crate::{
     call_timer::CallTimer,
     exit::ExitReason,
-    mailbox::lock,
+    mailbox::{ExitWatch, lock},
     message::Message,
     pid::Pid,
     process::{self, Unsent},
     registry::{self, Atom, Outcome, Resolved},
     reply::ReplyTo,
-    reply_slot::{Answer, Waiting, Watch},
+    reply_slot::{Answer, Waiting},
     table::table,
     task::self_pid,
     unwind::drop_quietly,
@@ -489,7 +489,7 @@ fn by_name<R: Send + 'static>(
     name: Atom,
     from: Option<Pid>,
     message: Message,
-    watch: Option<Weak<dyn Watch>>,
+    watch: Option<Weak<dyn ExitWatch>>,
     reply: Waiting<R>,
     mut timer: CallTimer,
     timeout: Duration,
@@ -537,7 +537,7 @@ fn push_call(
     pid: Pid,
     from: Option<Pid>,
     message: Message,
-    watch: Option<&Weak<dyn Watch>>,
+    watch: Option<&Weak<dyn ExitWatch>>,
 ) -> Result<(), Failed> {
     if from == Some(pid) {
         drop_quietly(message, "a call to oneself");
@@ -562,7 +562,7 @@ async fn deliver_by_name(
     name: Atom,
     from: Option<Pid>,
     mut message: Message,
-    watch: Option<&Weak<dyn Watch>>,
+    watch: Option<&Weak<dyn ExitWatch>>,
     timer: &mut CallTimer,
     timeout: Duration,
 ) -> Result<Pid, CallError> {
@@ -649,5 +649,54 @@ async fn exited(pid: Pid) -> CallError {
             reason: target.exited().await,
         },
         None => gone(pid),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::process::{spawn, wait};
+
+    fn waiters(pid: Pid) -> usize {
+        table()
+            .with(pid, |cell| {
+                lock(&cell.state)
+                    .relations_ref()
+                    .map_or(0, |relations| relations.waiters.len())
+            })
+            .unwrap_or(0)
+    }
+
+    /// Nothing is kept for a caller that stopped waiting: 10,000 abandoned waits and calls leave
+    /// a handful of entries on the live process, not 10,000. (Here rather than beside `wait`,
+    /// since the process core below does not know requests.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn abandoned_waits_and_calls_are_pruned() {
+        // Drops every request: each call fails at once, leaving its watcher behind.
+        let target = spawn(|mut ctx| async move {
+            loop {
+                drop(ctx.receive::<Request<(), ()>>().await);
+            }
+        });
+        for _ in 0..10_000 {
+            // Polled once (so it registers), then abandoned, as by a `select!`.
+            let mut abandoned = std::pin::pin!(wait(target));
+            std::future::poll_fn(|cx| {
+                assert!(abandoned.as_mut().poll(cx).is_pending());
+                std::task::Poll::Ready(())
+            })
+            .await;
+            let call = request_timeout::<(), ()>(target, (), Duration::from_secs(60)).await;
+            assert_eq!(call, Err(CallError::NoReply(target)));
+        }
+        assert!(waiters(target) <= 8, "{} waiters kept", waiters(target));
+        let watchers = table()
+            .with(target, |cell| cell.mailbox.watchers())
+            .unwrap_or(0);
+        assert!(watchers <= 8, "{watchers} call watchers kept");
+        crate::exit(target, ExitReason::Kill);
+        assert_eq!(wait(target).await, ExitReason::Killed);
     }
 }
