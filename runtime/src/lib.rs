@@ -60,7 +60,7 @@
 //! benchmarks.
 //!
 //! Underneath, a server is a process like any other, and so is its caller. Plain processes ask each
-//! other with [`request`] and answer with [`Request::reply`]:
+//! other with [`request()`] and answer with [`Request::reply`]:
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -83,27 +83,15 @@
 //! For readers of the source: one module per concept. Only the linked ones are public; the items of
 //! the others are re-exported at the crate root.
 //!
-//! | module | concept |
-//! | --- | --- |
-//! | `pid` | [`Pid`], the address of a process |
-//! | `process` | [`spawn`], [`send`], [`wait`]; the exit sequence |
-//! | `context` | [`Context`], a process's own pid and mailbox; selective receive |
-//! | `mailbox`, `message` | the mailbox queue and [`Message`], a message of any type |
-//! | `exit` | [`ExitReason`] and how a return value becomes one |
-//! | `link` | links, monitors, exit signals: [`Exit`], [`Down`], [`exit`] |
-//! | `registry` | registered names: [`register`], [`whereis`], [`send_named`]; names a supervisor keeps across restarts |
-//! | `request` | request/reply with timeouts: [`request`], [`Request`], [`CallError`], [`INFINITY`] |
-//! | `reply` | answering: [`ReplyTo`], [`Caller`], [`Reply`] |
-//! | `reply_slot` | the one-shot channel a reply travels through, closed early by the callee's exit |
-//! | [`gen_server`](mod@gen_server) | generic servers: [`GenServer`], [`ServerRef`], [`NamedRef`], [`Start`] |
-//! | `dispatch` | dynamic calls by handler name with serde bodies: [`call`], [`cast`] |
-//! | [`application`], [`node`] | the root of a tree, and the entry point that runs applications |
-//! | [`supervisor`] (`child`, `server`, `dynamic` inside) | supervision trees: [`Supervisor`](supervisor::Supervisor), [`Child`](supervisor::Child), [`DynamicSupervisor`](supervisor::DynamicSupervisor) |
-//! | `timer` | [`send_after`], [`send_interval`] |
-//! | `info` | [`processes`], [`process_info`] |
-//! | `task` | the future a process runs as: current pid, panics, exit |
-//! | `table` | the process table behind every pid |
-//! | `unwind` | panics in user code, caught where the runtime runs it |
+//! | layer | modules | concept |
+//! | --- | --- | --- |
+//! | the process core | `process/`: `pid`, `table`, `task`, `context`, `mailbox`, `message`, `exit`, `link`, `registry`, `timer`, `info`, `unwind` (its module doc maps them) | processes and what happens to them: [`spawn`], [`send`], [`wait`], [`Pid`], [`Context`], [`Message`], [`ExitReason`], links and monitors ([`Exit`], [`Down`], [`exit()`]), names ([`register`], [`whereis`], [`send_named`]), timers ([`send_after`], [`send_interval`]), introspection ([`processes`], [`process_info`]) |
+//! | calls | `request`, `reply`, `reply_slot`, `call_timer`, `dispatch` | request/reply with timeouts ([`request()`], [`Request`], [`CallError`], [`INFINITY`]), answering ([`ReplyTo`], [`Caller`], [`Reply`]), calls by handler name with serde bodies ([`call`], [`cast`]) |
+//! | behaviours | [`gen_server`](mod@gen_server), [`supervisor`] (`child`, `server`, `dynamic` inside) | generic servers ([`GenServer`], [`ServerRef`], [`NamedRef`], [`Start`]) and supervision trees ([`Supervisor`](supervisor::Supervisor), [`Child`](supervisor::Child), [`DynamicSupervisor`](supervisor::DynamicSupervisor)) |
+//! | the top | [`application`], [`node`] | the root of a tree, and the entry point that runs applications |
+//!
+//! Each layer uses only the ones above it in this table; the process core knows nothing of calls
+//! or behaviours.
 //!
 //! # Tracing
 //!
@@ -119,26 +107,20 @@
 
 pub mod application;
 mod call_timer;
-mod context;
 mod dispatch;
-mod exit;
 pub mod gen_server;
-mod info;
-mod link;
-mod mailbox;
-mod message;
 pub mod node;
-mod pid;
 mod process;
-mod registry;
 mod reply;
 mod reply_slot;
 mod request;
 pub mod supervisor;
-mod table;
-mod task;
-mod timer;
-mod unwind;
+
+// The process core's modules by their short paths (`crate::pid`), as the code above the core
+// names them.
+use process::{
+    context, exit, info, link, mailbox, message, pid, registry, table, task, timer, unwind,
+};
 
 pub use context::{Context, Timeout};
 pub use dispatch::{Encoded, call, call_timeout, cast};

@@ -137,7 +137,8 @@ impl fmt::Display for Trace {
         let last = frames[first..]
             .iter()
             .position(|(symbol, _)| {
-                symbol.contains("ferrotp::task::ProcessTask")
+                // The process's task (`ferrotp::…::task::ProcessTask`): below it is tokio.
+                symbol.contains("::task::ProcessTask<")
                     || symbol.contains("__rust_begin_short_backtrace")
             })
             .map_or(frames.len(), |at| first + at + 1);

@@ -1,4 +1,27 @@
-//! Processes: spawning them, the record every process has, and what happens when one exits.
+//! The process core: pids, the process table, mailboxes, spawning, exits, links, monitors,
+//! names, timers and introspection. Everything else (requests and replies, gen_servers,
+//! supervisors, applications, the node) is built on it, and nothing here knows of those: a layer
+//! above that must recognise a process tags it ([`Tag`]), and one that must hear of an exit
+//! registers an `ExitWatch` in its mailbox.
+//!
+//! | module | concept |
+//! | --- | --- |
+//! | `pid` | [`Pid`], the address of a process |
+//! | this one | [`spawn`], [`send`], [`wait`]; the record of a process ([`Cell`]) and the exit sequence |
+//! | `table` | the process table behind every pid |
+//! | `task` | the future a process runs as: current pid, panics, exit |
+//! | `context` | [`Context`], a process's own pid and mailbox; selective receive |
+//! | `mailbox`, `message` | the mailbox queue and [`Message`], a message of any type |
+//! | `exit` | [`ExitReason`] and how a return value becomes one |
+//! | `link` | links, monitors, exit signals |
+//! | `registry` | registered names, and names kept for a process across its restarts |
+//! | `timer` | messages sent later or periodically |
+//! | `info` | introspection: `processes`, `process_info` |
+//! | `unwind` | panics in user code, caught where the runtime runs it |
+//!
+//! # Processes
+//!
+//! Spawning them, the record every process has, and what happens when one exits.
 //!
 //! A process is a tokio task running the future its function returned, plus a [`Cell`]: the record
 //! other processes reach through the [process table](crate::table). The task owns a guard whose
@@ -35,15 +58,27 @@ use tokio::{sync::oneshot, task::AbortHandle};
 use crate::{
     context::Context,
     exit::{ExitReason, ProcessOutput},
-    link::{self, MonitorRef},
+    link::MonitorRef,
     mailbox::{Activity, ExitWatch, Mailbox, lock},
     message::Message,
     pid::Pid,
-    registry,
     table::table,
     task::{ProcessTask, self_pid},
     unwind::drop_quietly,
 };
+
+pub(crate) mod context;
+pub(crate) mod exit;
+pub(crate) mod info;
+pub(crate) mod link;
+pub(crate) mod mailbox;
+pub(crate) mod message;
+pub(crate) mod pid;
+pub(crate) mod registry;
+pub(crate) mod table;
+pub(crate) mod task;
+pub(crate) mod timer;
+pub(crate) mod unwind;
 
 /// An opaque label a layer above the core puts on a process to recognise it later: a type's
 /// identity and name, produced on demand so that the label itself is one pointer.
