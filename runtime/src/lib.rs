@@ -86,7 +86,7 @@
 //! | layer | modules | concept |
 //! | --- | --- | --- |
 //! | the process core | `process/`: `pid`, `table`, `task`, `context`, `mailbox`, `message`, `exit`, `link`, `registry`, `timer`, `info`, `unwind` (its module doc maps them) | processes and what happens to them: [`spawn`], [`send`], [`wait`], [`Pid`], [`Context`], [`Message`], [`ExitReason`], links and monitors ([`Exit`], [`Down`], [`exit()`]), names ([`register`], [`whereis`], [`send_named`]), timers ([`send_after`], [`send_interval`]), introspection ([`processes`], [`process_info`]) |
-//! | calls | `request`, `reply`, `reply_slot`, `call_timer`, `dispatch` | request/reply with timeouts ([`request()`], [`Request`], [`CallError`], [`INFINITY`]), answering ([`ReplyTo`], [`Caller`], [`Reply`]), calls by handler name with serde bodies ([`call`], [`cast`]) |
+//! | calls | `calls/`: `request`, `reply`, `reply_slot`, `call_timer`, `dispatch` | request/reply with timeouts ([`request()`], [`Request`], [`CallError`], [`INFINITY`]), answering ([`ReplyTo`], [`Caller`], [`Reply`]), calls by handler name with serde bodies ([`call`], [`cast`]) |
 //! | behaviours | [`gen_server`](mod@gen_server), [`supervisor`] (`child`, `server`, `dynamic` inside) | generic servers ([`GenServer`], [`ServerRef`], [`NamedRef`], [`Start`]) and supervision trees ([`Supervisor`](supervisor::Supervisor), [`Child`](supervisor::Child), [`DynamicSupervisor`](supervisor::DynamicSupervisor)) |
 //! | the top | [`application`], [`node`] | the root of a tree, and the entry point that runs applications |
 //!
@@ -106,14 +106,10 @@
 #![warn(clippy::unwrap_used)]
 
 pub mod application;
-mod call_timer;
-mod dispatch;
+mod calls;
 pub mod gen_server;
 pub mod node;
 mod process;
-mod reply;
-mod reply_slot;
-mod request;
 pub mod supervisor;
 
 // The process core's modules by their short paths (`crate::pid`), as the code above the core
@@ -121,6 +117,8 @@ pub mod supervisor;
 use process::{
     context, exit, info, link, mailbox, message, pid, registry, table, task, timer, unwind,
 };
+// The same for the call layer.
+use calls::{call_timer, dispatch, reply, reply_slot, request};
 
 pub use context::{Context, Timeout};
 pub use dispatch::{Encoded, call, call_timeout, cast};
