@@ -89,6 +89,7 @@
 //! | calls | `calls/`: `request`, `reply`, `reply_slot`, `call_timer`, `dispatch` | request/reply with timeouts ([`request()`], [`Request`], [`CallError`], [`INFINITY`]), answering ([`ReplyTo`], [`Caller`], [`Reply`]), calls by handler name with serde bodies ([`call`], [`cast`]) |
 //! | behaviours | [`gen_server`](mod@gen_server), [`supervisor`] (`child`, `server`, `dynamic` inside) | generic servers ([`GenServer`], [`ServerRef`], [`NamedRef`], [`Start`]) and supervision trees ([`Supervisor`](supervisor::Supervisor), [`Child`](supervisor::Child), [`DynamicSupervisor`](supervisor::DynamicSupervisor)) |
 //! | the top | [`application`], [`node`] | the root of a tree, and the entry point that runs applications |
+//! | distribution (in progress, not yet public) | `dist/` | nodes that talk over the network; so far the cookie handshake |
 //!
 //! Each layer uses only the ones above it in this table; the process core knows nothing of calls
 //! or behaviours.
@@ -107,6 +108,7 @@
 
 pub mod application;
 mod calls;
+mod dist;
 pub mod gen_server;
 pub mod node;
 mod process;
