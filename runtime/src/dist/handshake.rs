@@ -12,13 +12,19 @@
 //! | 3 | dialer | `Proof`: its own fresh nonce and `HMAC-SHA256(cookie, "dialer" ‖ T)` |
 //! | 4 | acceptor | `Welcome`: the admission status, a connection id and `HMAC-SHA256(cookie, "acceptor" ‖ T ‖ status ‖ id)`; or `Refused` |
 //!
-//! `T`, the transcript, binds everything both sides said: the protocol label and version, both
-//! names and creations, both nonces, the last connection id and both sides' flags. So:
+//! `T`, the transcript, binds everything both sides said: the protocol label, both version ranges
+//! and the version chosen, both names and creations, both nonces, the last connection id and both
+//! sides' flags. So:
 //! - the cookie never crosses the wire, only MACs of fresh data;
 //! - a recorded `Proof` or `Welcome` is useless later (the other side's nonce is new every time);
 //! - one side's MAC cannot be reflected back as the other's (the labels differ);
-//! - a man in the middle who alters any field (a name, the version, a flag) breaks the MACs;
+//! - a man in the middle who alters any field (a name, a version range, a flag) breaks the MACs,
+//!   so it cannot downgrade the version either;
 //! - MACs are compared in constant time (`Mac::verify_slice`).
+//!
+//! What the MACs cannot prevent is an offline guess of a weak cookie from a recorded handshake
+//! (every transcript field crosses in the clear): a [`Cookie`] has at least 16 bytes, and a
+//! random one of 32 is the default to aim for.
 //!
 //! Nothing a peer claims is believed before its MAC checks: the acceptor's only state before the
 //! `Proof` verifies is this machine, and what the connection layer does with a new peer (admit
@@ -43,7 +49,11 @@ pub(crate) const MAX_NAME: usize = 255;
 /// Bytes in a nonce and in a MAC.
 pub(crate) const NONCE_LEN: usize = 32;
 const MAC_LEN: usize = 32;
-const LABEL: &[u8] = b"ferrotp-dist";
+/// The protocol's label, first in every MAC's input, so that no other use of the same cookie can
+/// produce these MACs.
+const LABEL: &[u8] = b"ferrotp-dist/1\0";
+/// The fewest bytes a cookie may have.
+pub(crate) const MIN_COOKIE: usize = 16;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -52,15 +62,22 @@ type HmacSha256 = Hmac<Sha256>;
 pub(crate) struct Cookie(Arc<[u8]>);
 
 impl Cookie {
-    pub(crate) fn new(secret: impl AsRef<[u8]>) -> Self {
-        Cookie(secret.as_ref().into())
+    /// A cookie from a secret of at least [`MIN_COOKIE`] bytes: a shorter one could be guessed
+    /// offline from one recorded handshake.
+    pub(crate) fn new(secret: impl AsRef<[u8]>) -> Result<Self, WeakCookie> {
+        let secret = secret.as_ref();
+        if secret.len() < MIN_COOKIE {
+            return Err(WeakCookie(secret.len()));
+        }
+        Ok(Cookie(secret.into()))
     }
 
-    fn mac(&self, label: &[u8], transcript: &[u8], tail: &[u8]) -> HmacSha256 {
+    fn mac(&self, direction: &[u8], transcript: &[u8], tail: &[u8]) -> HmacSha256 {
         // HMAC takes keys of any length; the error case does not exist for it.
         let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&self.0)
             .unwrap_or_else(|_| unreachable!("HMAC accepts keys of every length"));
-        mac.update(label);
+        mac.update(LABEL);
+        mac.update(direction);
         mac.update(transcript);
         mac.update(tail);
         mac
@@ -73,12 +90,34 @@ impl fmt::Debug for Cookie {
     }
 }
 
+/// A secret too short to be a cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a cookie needs at least {MIN_COOKIE} bytes, this one has {0}")]
+pub(crate) struct WeakCookie(usize);
+
 /// Who a node is on the wire: its name and its creation (a number that changes when the node
 /// restarts, so its old pids are recognisably dead).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Identity {
-    pub(crate) name: String,
+    name: String,
     pub(crate) creation: u32,
+}
+
+impl Identity {
+    /// An identity whose name the wire accepts ([`valid_name`]).
+    pub(crate) fn new(name: &str, creation: u32) -> Result<Self, Refusal> {
+        if !valid_name(name) {
+            return Err(Refusal::BadName);
+        }
+        Ok(Identity {
+            name: name.to_owned(),
+            creation,
+        })
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 /// A handshake message: the payload of one frame.
@@ -96,6 +135,8 @@ pub(crate) enum Message {
     },
     Challenge {
         version: u16,
+        min_version: u16,
+        max_version: u16,
         name: String,
         creation: u32,
         nonce: [u8; NONCE_LEN],
@@ -121,10 +162,15 @@ impl Message {
             .unwrap_or_else(|_| unreachable!("handshake messages always serialise"))
     }
 
-    /// A frame's payload as a message: the whole payload, nothing left over.
+    /// A frame's payload as a message: the whole payload, nothing left over, and in the one
+    /// encoding this side would write (postcard also reads over-long integers; refusing them
+    /// keeps one message one byte string, which fuzzing relies on).
     pub(crate) fn decode(bytes: &[u8]) -> Result<Message, HandshakeError> {
         match postcard::take_from_bytes::<Message>(bytes) {
-            Ok((message, [])) => Ok(message),
+            Ok((message, [])) if message.encode() == bytes => Ok(message),
+            Ok((_, [])) => Err(HandshakeError::Malformed(
+                "a non-canonical encoding".to_owned(),
+            )),
             Ok((_, rest)) => Err(HandshakeError::Malformed(format!(
                 "{} bytes after the message",
                 rest.len()
@@ -165,7 +211,8 @@ pub(crate) enum HandshakeError {
     /// The peer sent something that is not the next handshake message: close without a word.
     #[error("not a handshake message here: {0}")]
     Malformed(String),
-    /// The peer refused this node.
+    /// The peer says it refuses this node. A refusal carries no MAC, so this is the peer's (or
+    /// an attacker's) claim: report it, but do not remember it as a fact about the peer.
     #[error("refused by the peer: {0}")]
     RefusedByPeer(Refusal),
     /// This node refuses the peer; `reply` is the message to send it before closing, if any.
@@ -193,7 +240,9 @@ impl HandshakeError {
     }
 }
 
-/// The end of a handshake on either side.
+/// The end of a handshake on either side: both proved the cookie. A `status` other than
+/// [`Status::Ok`] means the acceptor declined this connection (authentically): it must not be
+/// used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Established {
     pub(crate) peer: Identity,
@@ -205,6 +254,8 @@ pub(crate) struct Established {
 
 /// Everything the transcript binds, in its order.
 struct Transcript<'a> {
+    dialer_versions: (u16, u16),
+    acceptor_versions: (u16, u16),
     version: u16,
     dialer: &'a Identity,
     acceptor: &'a Identity,
@@ -217,14 +268,22 @@ struct Transcript<'a> {
 
 impl Transcript<'_> {
     fn bytes(&self) -> Vec<u8> {
-        let mut t = Vec::with_capacity(LABEL.len() + 2 * MAX_NAME + 2 * NONCE_LEN + 40);
-        t.extend_from_slice(LABEL);
-        t.extend_from_slice(&self.version.to_be_bytes());
+        let mut t = Vec::with_capacity(2 * MAX_NAME + 2 * NONCE_LEN + 48);
+        for version in [
+            self.dialer_versions.0,
+            self.dialer_versions.1,
+            self.acceptor_versions.0,
+            self.acceptor_versions.1,
+            self.version,
+        ] {
+            t.extend_from_slice(&version.to_be_bytes());
+        }
         for identity in [self.dialer, self.acceptor] {
-            // Length-prefixed, so that ("ab", "c") and ("a", "bc") differ. Names are at most
-            // MAX_NAME bytes (checked before a transcript is built), so the length fits.
-            let len = u16::try_from(identity.name.len()).unwrap_or(u16::MAX);
-            t.extend_from_slice(&len.to_be_bytes());
+            // Length-prefixed, so that ("ab", "c") and ("a", "bc") differ. An `Identity`'s name
+            // has at most MAX_NAME (255) bytes, so one byte holds its length.
+            let len = u8::try_from(identity.name.len())
+                .unwrap_or_else(|_| unreachable!("Identity::new checks the length"));
+            t.push(len);
             t.extend_from_slice(identity.name.as_bytes());
             t.extend_from_slice(&identity.creation.to_be_bytes());
         }
@@ -251,11 +310,11 @@ fn welcome_tail(status: Status, conn_id: u64) -> [u8; 9] {
     tail
 }
 
-/// A node name as the wire accepts it: 1 to [`MAX_NAME`] bytes, no whitespace or control
-/// characters.
+/// A node name as the wire accepts it: 1 to [`MAX_NAME`] printable ASCII characters, no spaces
+/// (so a name in a log line is what it looks like: no look-alike letters, no invisible or
+/// direction-changing characters).
 pub(crate) fn valid_name(name: &str) -> bool {
-    (1..=MAX_NAME).contains(&name.len())
-        && !name.chars().any(|c| c.is_whitespace() || c.is_control())
+    (1..=MAX_NAME).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// The dialer's side, before the `Challenge`.
@@ -269,14 +328,18 @@ pub(crate) struct Dialer {
 }
 
 impl Dialer {
-    /// Starts a handshake with the node named `to`: the machine, and the `Hello` to send.
+    /// Starts a handshake with the node named `to`: the machine, and the `Hello` to send; or
+    /// [`Refusal::BadName`] if `to` is not a valid name or is this node's own.
     pub(crate) fn start(
         me: Identity,
         to: &str,
         cookie: Cookie,
         last_conn: u64,
         flags: u32,
-    ) -> (Dialer, Message) {
+    ) -> Result<(Dialer, Message), Refusal> {
+        if !valid_name(to) || to == me.name {
+            return Err(Refusal::BadName);
+        }
         let hello = Message::Hello {
             magic: MAGIC,
             min_version: VERSIONS.0,
@@ -294,7 +357,7 @@ impl Dialer {
             last_conn,
             flags,
         };
-        (dialer, hello)
+        Ok((dialer, hello))
     }
 
     /// Answers the acceptor's `Challenge` with a `Proof` made with the fresh `nonce`.
@@ -303,18 +366,33 @@ impl Dialer {
         message: Message,
         nonce: [u8; NONCE_LEN],
     ) -> Result<(AwaitingWelcome, Message), HandshakeError> {
-        let (version, name, creation, their_nonce, their_flags) = match message {
+        let (version, their_versions, name, creation, their_nonce, their_flags) = match message {
             Message::Challenge {
                 version,
+                min_version,
+                max_version,
                 name,
                 creation,
                 nonce,
                 flags,
-            } => (version, name, creation, nonce, flags),
-            Message::Refused(refusal) => return Err(HandshakeError::RefusedByPeer(refusal)),
+            } => (
+                version,
+                (min_version, max_version),
+                name,
+                creation,
+                nonce,
+                flags,
+            ),
+            // What the acceptor refuses before any MAC; its claim is not verifiable.
+            Message::Refused(
+                refusal @ (Refusal::Version | Refusal::WrongNode | Refusal::BadName),
+            ) => {
+                return Err(HandshakeError::RefusedByPeer(refusal));
+            }
             other => return Err(unexpected("a Challenge", &other)),
         };
-        if !(VERSIONS.0..=VERSIONS.1).contains(&version) {
+        // The highest version both speak, as the acceptor must have chosen.
+        if choose_version(VERSIONS, their_versions) != Some(version) {
             return Err(HandshakeError::refuse_silently(Refusal::Version));
         }
         if name != self.to {
@@ -322,6 +400,8 @@ impl Dialer {
         }
         let peer = Identity { name, creation };
         let transcript = Transcript {
+            dialer_versions: VERSIONS,
+            acceptor_versions: their_versions,
             version,
             dialer: &self.me,
             acceptor: &peer,
@@ -367,7 +447,10 @@ impl AwaitingWelcome {
                 conn_id,
                 mac,
             } => (status, conn_id, mac),
-            Message::Refused(refusal) => return Err(HandshakeError::RefusedByPeer(refusal)),
+            // The one refusal after a Proof; the peer's claim, not verifiable.
+            Message::Refused(Refusal::BadCookie) => {
+                return Err(HandshakeError::RefusedByPeer(Refusal::BadCookie));
+            }
             other => return Err(unexpected("a Welcome", &other)),
         };
         let expected = self
@@ -423,10 +506,9 @@ impl Acceptor {
                 "magic {magic:#010x}, not ferrotp's"
             )));
         }
-        let version = max_version.min(VERSIONS.1);
-        if version < min_version.max(VERSIONS.0) {
+        let Some(version) = choose_version(VERSIONS, (min_version, max_version)) else {
             return Err(HandshakeError::refuse(Refusal::Version));
-        }
+        };
         if !valid_name(&name) || name == self.me.name {
             return Err(HandshakeError::refuse(Refusal::BadName));
         }
@@ -435,6 +517,8 @@ impl Acceptor {
         }
         let challenge = Message::Challenge {
             version,
+            min_version: VERSIONS.0,
+            max_version: VERSIONS.1,
             name: self.me.name.clone(),
             creation: self.me.creation,
             nonce,
@@ -443,6 +527,7 @@ impl Acceptor {
         let waiting = AwaitingProof {
             acceptor: self,
             dialer: Identity { name, creation },
+            dialer_versions: (min_version, max_version),
             version,
             nonce,
             last_conn,
@@ -458,6 +543,7 @@ impl Acceptor {
 pub(crate) struct AwaitingProof {
     acceptor: Acceptor,
     dialer: Identity,
+    dialer_versions: (u16, u16),
     version: u16,
     nonce: [u8; NONCE_LEN],
     last_conn: u64,
@@ -472,6 +558,8 @@ impl AwaitingProof {
             other => return Err(unexpected("a Proof", &other)),
         };
         let transcript = Transcript {
+            dialer_versions: self.dialer_versions,
+            acceptor_versions: VERSIONS,
             version: self.version,
             dialer: &self.dialer,
             acceptor: &self.acceptor.me,
@@ -544,6 +632,12 @@ impl Authenticated {
         };
         (established, welcome)
     }
+}
+
+/// The highest version two ranges share, if any.
+fn choose_version(ours: (u16, u16), theirs: (u16, u16)) -> Option<u16> {
+    let version = ours.1.min(theirs.1);
+    (version >= ours.0.max(theirs.0)).then_some(version)
 }
 
 fn unexpected(wanted: &str, got: &Message) -> HandshakeError {
