@@ -143,6 +143,12 @@ pub use ferrotp_macros::{fallback, gen_server, info, install};
 // a `#[gen_server]` itself.
 extern crate self as ferrotp;
 
+/// Entry points for `cargo fuzz` (the `fuzz/` crate at the repository root): not API.
+#[doc(hidden)]
+pub mod __fuzz {
+    pub use crate::dist::fuzz::{handshake, handshake_seeds};
+}
+
 #[doc(hidden)]
 pub mod __private {
     pub use serde_json::Value;

@@ -4,6 +4,7 @@
 //! | module | concept |
 //! | --- | --- |
 //! | `handshake` | authenticating a new connection: the cookie handshake, as a state machine over messages |
+//! | `fuzz` | entry points for the fuzzer (`fuzz/` at the repository root), and their oracles |
 //!
 //! Still to come, in this order: the frame format, connections (transport, one owner per peer,
 //! batched writes, heartbeats), and the seam through which the process core's send, link and
@@ -13,4 +14,16 @@
 // it.
 #![cfg_attr(not(test), allow(dead_code))]
 
+pub(crate) mod fuzz;
 pub(crate) mod handshake;
+
+/// A seeded pseudo-random sequence for tests that corrupt inputs: the same every run.
+#[cfg(test)]
+fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}

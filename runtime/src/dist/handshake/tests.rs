@@ -553,13 +553,7 @@ fn decoding_accepts_only_whole_canonical_messages_and_never_panics() {
 
     // Valid encodings with seeded random corruption, fed to every step: errors, never a panic.
     let valid: Vec<Vec<u8>> = messages("secret").iter().map(Message::encode).collect();
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = crate::dist::xorshift(0x2545_f491_4f6c_dd1d);
     let mut decoded = 0;
     for round in 0..20_000 {
         let mut input = valid[round % valid.len()].clone();
