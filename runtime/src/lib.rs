@@ -146,7 +146,7 @@ extern crate self as ferrotp;
 /// Entry points for `cargo fuzz` (the `fuzz/` crate at the repository root): not API.
 #[doc(hidden)]
 pub mod __fuzz {
-    pub use crate::dist::fuzz::{handshake, handshake_seeds};
+    pub use crate::dist::fuzz::{frames, frames_seeds, handshake, handshake_seeds};
 }
 
 #[doc(hidden)]

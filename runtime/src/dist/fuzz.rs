@@ -3,7 +3,10 @@
 //! also has an oracle for what must never happen, such as a handshake that succeeds without the
 //! cookie. Reached from outside through the hidden `ferrotp::__fuzz`.
 
-use super::handshake::{Acceptor, Cookie, Dialer, Identity, Message, NONCE_LEN};
+use super::{
+    frame,
+    handshake::{Acceptor, Cookie, Dialer, Identity, Message, NONCE_LEN},
+};
 
 /// Splits `data` into up to `n` pieces, each prefixed by its length in one byte.
 fn pieces(mut data: &[u8], n: usize) -> Vec<&[u8]> {
@@ -137,6 +140,69 @@ fn hello_again() -> Message {
     }
 }
 
+/// Reads `data` as the byte stream of a connection: the handshake's frames under its cap, then,
+/// from the frame the first byte of `data` chooses on, frames under the authenticated cap,
+/// arriving in pieces whose sizes the input also chooses. No input may panic, and no frame may
+/// come out larger than the cap in force.
+pub fn frames(data: &[u8]) {
+    let Some((&switch, data)) = data.split_first() else {
+        return;
+    };
+    let (&chunk, data) = data.split_first().unwrap_or((&1, &[]));
+    let mut codec = frame::codec();
+    let mut buffer = bytes::BytesMut::new();
+    let (mut seen, mut cap) = (0u8, frame::HANDSHAKE_MAX);
+    for piece in data.chunks(usize::from(chunk.max(1))) {
+        buffer.extend_from_slice(piece);
+        loop {
+            let next = match frame::next(&mut codec, &mut buffer) {
+                Ok(Some(next)) => next,
+                Ok(None) => break,
+                Err(_) => return,
+            };
+            assert!(
+                next.len() <= cap,
+                "a frame of {} bytes under a cap of {cap}",
+                next.len()
+            );
+            if seen < switch {
+                let _ = decode(&next);
+            } else {
+                let _ = frame::parse(&next);
+            }
+            seen = seen.saturating_add(1);
+            if seen == switch {
+                cap = 64 * 1024;
+                frame::authenticated(&mut codec, cap);
+            }
+        }
+    }
+}
+
+/// Inputs for [`frames`]: a handshake message, then one frame of every kind and a tick.
+pub fn frames_seeds() -> Vec<Vec<u8>> {
+    let mut stream = bytes::BytesMut::new();
+    for message in handshake_seeds().into_iter().take(1) {
+        let _ = frame::write_handshake(&mut stream, &message[2..]);
+    }
+    for kind in frame::Kind::ALL {
+        let _ = frame::write::<()>(
+            &mut stream,
+            kind,
+            frame::BodyCodec::Postcard,
+            frame::DEFAULT_MAX,
+            |out| {
+                out.extend_from_slice(&[1, 2, 3]);
+                Ok(())
+            },
+        );
+    }
+    frame::write_tick(&mut stream);
+    let mut seed = vec![1, 7];
+    seed.extend_from_slice(&stream);
+    vec![seed]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,20 +211,41 @@ mod tests {
     /// them with `FERROTP_WRITE_SEEDS=1 cargo test -p ferrotp seeds`).
     #[test]
     fn the_committed_seeds_are_current() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/handshake");
         let write = std::env::var_os("FERROTP_WRITE_SEEDS").is_some();
-        for (i, seed) in handshake_seeds().iter().enumerate() {
-            let path = dir.join(format!("seed-{i}"));
-            if write {
-                std::fs::create_dir_all(&dir).expect("create the seed folder");
-                std::fs::write(&path, seed).expect("write a seed");
+        let targets = [("handshake", handshake_seeds()), ("frames", frames_seeds())];
+        for (target, seeds) in targets {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../fuzz/seeds")
+                .join(target);
+            for (i, seed) in seeds.iter().enumerate() {
+                let path = dir.join(format!("seed-{i}"));
+                if write {
+                    std::fs::create_dir_all(&dir).expect("create the seed folder");
+                    std::fs::write(&path, seed).expect("write a seed");
+                }
+                let committed = std::fs::read(&path).unwrap_or_default();
+                assert!(
+                    committed == *seed,
+                    "{} is stale: regenerate the seeds with FERROTP_WRITE_SEEDS=1",
+                    path.display()
+                );
             }
-            let committed = std::fs::read(&path).unwrap_or_default();
-            assert!(
-                committed == *seed,
-                "{} is stale: regenerate the seeds with FERROTP_WRITE_SEEDS=1",
-                path.display()
-            );
+        }
+    }
+
+    /// The frames target on stable, over its seed cut into pieces of every size and corrupted.
+    #[test]
+    fn the_frames_target_survives_seeded_inputs() {
+        let seed = frames_seeds().remove(0);
+        let mut next = crate::dist::xorshift(0x1234_5678_9abc_def1);
+        for round in 0..5_000_usize {
+            let mut input = seed.clone();
+            input[1] = (round % 64) as u8;
+            for _ in 0..next() % 4 {
+                let at = usize::try_from(next()).unwrap_or(0) % input.len();
+                input[at] = next() as u8;
+            }
+            frames(&input);
         }
     }
 

@@ -3,10 +3,11 @@
 //!
 //! | module | concept |
 //! | --- | --- |
+//! | `frame` | length-delimited frames with a cap checked before allocation; the frame kinds |
 //! | `handshake` | authenticating a new connection: the cookie handshake, as a state machine over messages |
 //! | `fuzz` | entry points for the fuzzer (`fuzz/` at the repository root), and their oracles |
 //!
-//! Still to come, in this order: the frame format, connections (transport, one owner per peer,
+//! Still to come, in this order: what each frame kind carries, connections (transport, one owner per peer,
 //! batched writes, heartbeats), and the seam through which the process core's send, link and
 //! monitor reach a pid on another node.
 
@@ -14,6 +15,7 @@
 // it.
 #![cfg_attr(not(test), allow(dead_code))]
 
+pub(crate) mod frame;
 pub(crate) mod fuzz;
 pub(crate) mod handshake;
 
