@@ -3,11 +3,13 @@
 //!
 //! | module | concept |
 //! | --- | --- |
+//! | `transport` | byte streams to other nodes: connect and listen, over TCP (and later TLS or a simulated network) |
+//! | `authenticate` | the handshake over a stream: frames, nonces from the OS, one deadline |
 //! | `frame` | length-delimited frames with a cap checked before allocation; the frame kinds |
 //! | `handshake` | authenticating a new connection: the cookie handshake, as a state machine over messages |
 //! | `fuzz` | entry points for the fuzzer (`fuzz/` at the repository root), and their oracles |
 //!
-//! Still to come, in this order: what each frame kind carries, connections (transport, one owner per peer,
+//! Still to come, in this order: what each frame kind carries, connections (one owner per peer,
 //! batched writes, heartbeats), and the seam through which the process core's send, link and
 //! monitor reach a pid on another node.
 
@@ -15,9 +17,11 @@
 // it.
 #![cfg_attr(not(test), allow(dead_code))]
 
+pub(crate) mod authenticate;
 pub(crate) mod frame;
 pub(crate) mod fuzz;
 pub(crate) mod handshake;
+pub(crate) mod transport;
 
 /// A seeded pseudo-random sequence for tests that corrupt inputs: the same every run.
 #[cfg(test)]
