@@ -5,12 +5,13 @@
 //! | --- | --- |
 //! | `transport` | byte streams to other nodes: connect and listen, over TCP (and later TLS or a simulated network) |
 //! | `authenticate` | the handshake over a stream: frames, nonces from the OS, one deadline |
+//! | `outbox` | a connection's outgoing frames: encoded by their senders into one buffer, sent in batches by one writer |
 //! | `frame` | length-delimited frames with a cap checked before allocation; the frame kinds |
 //! | `handshake` | authenticating a new connection: the cookie handshake, as a state machine over messages |
 //! | `fuzz` | entry points for the fuzzer (`fuzz/` at the repository root), and their oracles |
 //!
 //! Still to come, in this order: what each frame kind carries, connections (one owner per peer,
-//! batched writes, heartbeats), and the seam through which the process core's send, link and
+//! the reader, heartbeats), and the seam through which the process core's send, link and
 //! monitor reach a pid on another node.
 
 // The connection layer that drives the handshake is the next step; until then only the tests use
@@ -21,6 +22,7 @@ pub(crate) mod authenticate;
 pub(crate) mod frame;
 pub(crate) mod fuzz;
 pub(crate) mod handshake;
+pub(crate) mod outbox;
 pub(crate) mod transport;
 
 /// A seeded pseudo-random sequence for tests that corrupt inputs: the same every run.
