@@ -4,6 +4,7 @@
 //! | module | concept |
 //! | --- | --- |
 //! | `transport` | byte streams to other nodes: connect and listen, over TCP (and later TLS or a simulated network) |
+//! | `admission` | what to do with a peer that just authenticated: simultaneous dials, restarted peers, half-open connections |
 //! | `authenticate` | the handshake over a stream: frames, nonces from the OS, one deadline |
 //! | `outbox` | a connection's outgoing frames: encoded by their senders into one buffer, sent in batches by one writer |
 //! | `frame` | length-delimited frames with a cap checked before allocation; the frame kinds |
@@ -18,6 +19,7 @@
 // it.
 #![cfg_attr(not(test), allow(dead_code))]
 
+pub(crate) mod admission;
 pub(crate) mod authenticate;
 pub(crate) mod frame;
 pub(crate) mod fuzz;
