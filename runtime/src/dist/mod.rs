@@ -3,6 +3,7 @@
 //!
 //! | module | concept |
 //! | --- | --- |
+//! | `config` | a node's name (`name@host:port`), cookie and limits, in code or from `FERROTP_NODE` and `FERROTP_COOKIE` |
 //! | `transport` | byte streams to other nodes: connect and listen, over TCP (and later TLS or a simulated network) |
 //! | `admission` | what to do with a peer that just authenticated: simultaneous dials, restarted peers, half-open connections |
 //! | `authenticate` | the handshake over a stream: frames, nonces from the OS, one deadline |
@@ -21,6 +22,7 @@
 
 pub(crate) mod admission;
 pub(crate) mod authenticate;
+pub(crate) mod config;
 pub(crate) mod frame;
 pub(crate) mod fuzz;
 pub(crate) mod handshake;
