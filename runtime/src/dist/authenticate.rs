@@ -19,6 +19,9 @@ use super::{
 
 /// How long a handshake may take in all, unless configured otherwise (Erlang's `net_setuptime`).
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(7);
+/// How long an incoming connection may take to send its first frame, unless configured
+/// otherwise: a peer that means to connect says `Hello` at once.
+pub(crate) const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Why a connection was not authenticated. Each side reports it (the dialer to whoever waited
 /// for the connection); the connection is closed.
@@ -172,13 +175,14 @@ pub(crate) async fn dial(
     .map(|established| wire.into_authenticated(established))
 }
 
-/// Accepts: runs the acceptor's side of the handshake over `io`. `admit` decides, for a dialer
-/// whose proof verified, the admission status and the connection id.
+/// Accepts: runs the acceptor's side of the handshake over `io`, the first frame due within
+/// `first_frame` and the whole exchange within `timeout`. `admit` decides, for a dialer whose
+/// proof verified, the admission status and the connection id.
 pub(crate) async fn accept(
     io: &mut dyn Io,
     me: Identity,
     cookie: Cookie,
-    timeout: Duration,
+    (first_frame, timeout): (Duration, Duration),
     admit: impl FnOnce(&Authenticated) -> (Status, u64),
 ) -> Result<Handshaken, ConnectError> {
     let mut wire = Wire {
@@ -187,7 +191,7 @@ pub(crate) async fn accept(
         buffer: BytesMut::new(),
     };
     within(timeout, async {
-        let hello = wire.receive().await?;
+        let hello = within(first_frame, wire.receive()).await?;
         let (waiting, challenge) = match Acceptor::new(me, cookie, 0).on_hello(hello, nonce()?) {
             Ok(next) => next,
             Err(error) => return Err(wire.refuse(error).await),

@@ -122,12 +122,21 @@ pub(crate) enum ConfigError {
     FrameTooSmall(usize),
 }
 
+/// How many incoming handshakes may run at once, unless configured otherwise.
+pub(crate) const DEFAULT_MAX_HANDSHAKES: usize = 1024;
+
 /// How a node takes part in distribution.
 #[derive(Debug, Clone)]
 pub(crate) struct DistConfig {
     pub(crate) name: NodeName,
     pub(crate) cookie: Cookie,
     pub(crate) handshake_timeout: Duration,
+    /// How long an incoming connection may take to send its first frame: a connection that
+    /// says nothing holds one of the `max_handshakes` places for this long, not the whole
+    /// handshake timeout.
+    pub(crate) first_frame_timeout: Duration,
+    /// How many incoming handshakes may run at once; a connection over it is closed at once.
+    pub(crate) max_handshakes: usize,
     pub(crate) max_frame: usize,
 }
 
@@ -137,6 +146,8 @@ impl DistConfig {
             name: NodeName::parse(name)?,
             cookie: Cookie::new(cookie)?,
             handshake_timeout: authenticate::DEFAULT_TIMEOUT,
+            first_frame_timeout: authenticate::FIRST_FRAME_TIMEOUT,
+            max_handshakes: DEFAULT_MAX_HANDSHAKES,
             max_frame: DEFAULT_MAX,
         })
     }
@@ -149,6 +160,16 @@ impl DistConfig {
 
     pub(crate) fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
+        self
+    }
+
+    pub(crate) fn first_frame_timeout(mut self, timeout: Duration) -> Self {
+        self.first_frame_timeout = timeout;
+        self
+    }
+
+    pub(crate) fn max_handshakes(mut self, max: usize) -> Self {
+        self.max_handshakes = max;
         self
     }
 

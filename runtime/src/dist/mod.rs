@@ -7,6 +7,7 @@
 //! | `transport` | byte streams to other nodes: connect and listen, over TCP (and later TLS or a simulated network) |
 //! | `admission` | what to do with a peer that just authenticated: simultaneous dials, restarted peers, half-open connections |
 //! | `authenticate` | the handshake over a stream: frames, nonces from the OS, one deadline |
+//! | `listen` | the accept loop: a handshake task per connection, bounded so silent connections cannot lock peers out |
 //! | `outbox` | a connection's outgoing frames: encoded by their senders into one buffer, sent in batches by one writer |
 //! | `frame` | length-delimited frames with a cap checked before allocation; the frame kinds |
 //! | `handshake` | authenticating a new connection: the cookie handshake, as a state machine over messages |
@@ -26,6 +27,7 @@ pub(crate) mod config;
 pub(crate) mod frame;
 pub(crate) mod fuzz;
 pub(crate) mod handshake;
+pub(crate) mod listen;
 pub(crate) mod outbox;
 pub(crate) mod transport;
 

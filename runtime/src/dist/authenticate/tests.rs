@@ -36,9 +36,13 @@ async fn pair(
     let acceptor_cookie = cookie(acceptor_cookie);
     let acceptor = tokio::spawn(async move {
         let Connection { mut io, .. } = listener.accept().await.expect("accept");
-        accept(&mut *io, id("b@127.0.0.1:2"), acceptor_cookie, LONG, |_| {
-            (Status::Ok, 7)
-        })
+        accept(
+            &mut *io,
+            id("b@127.0.0.1:2"),
+            acceptor_cookie,
+            (LONG, LONG),
+            |_| (Status::Ok, 7),
+        )
         .await
     });
     let Connection { mut io, .. } = Tcp.connect(&addr).await.expect("connect");
@@ -116,9 +120,13 @@ async fn acceptor_given(bytes: &'static [u8], close: bool) -> ConnectError {
         }
     });
     let Connection { mut io, .. } = listener.accept().await.expect("accept");
-    let verdict = accept(&mut *io, id("b@127.0.0.1:2"), cookie("c"), LONG, |_| {
-        (Status::Ok, 1)
-    })
+    let verdict = accept(
+        &mut *io,
+        id("b@127.0.0.1:2"),
+        cookie("c"),
+        (LONG, LONG),
+        |_| (Status::Ok, 1),
+    )
     .await
     .err()
     .expect("refused");
@@ -156,9 +164,13 @@ async fn frames_sent_right_after_the_welcome_are_not_lost() {
     let acceptor = tokio::spawn(async move {
         let Connection { mut io, peer } = listener.accept().await.expect("accept");
         assert!(peer.starts_with("127.0.0.1:"), "{peer}");
-        accept(&mut *io, id("b@127.0.0.1:2"), cookie("c"), LONG, |_| {
-            (Status::Ok, 1)
-        })
+        accept(
+            &mut *io,
+            id("b@127.0.0.1:2"),
+            cookie("c"),
+            (LONG, LONG),
+            |_| (Status::Ok, 1),
+        )
         .await
         .expect("accepted");
         // The acceptor speaks first after the handshake: a tick and a frame, in one write.
