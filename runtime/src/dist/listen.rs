@@ -19,6 +19,11 @@ use super::{
     transport::{Connection, Listener},
 };
 
+/// Decides, for a peer that authenticated, the admission status and the connection id.
+pub(crate) type Admit = Arc<dyn Fn(&Authenticated) -> (Status, u64) + Send + Sync>;
+/// Takes an admitted connection, with the address it came from.
+pub(crate) type OnEstablished = Arc<dyn Fn(Handshaken, Connection) + Send + Sync>;
+
 /// Accepts connections on `listener` until the task running this is dropped, handshakes each as
 /// the node `me` configured by `config`, asks `admit` about each authenticated peer, and hands
 /// each admitted connection (with the address it came from) to `established`.
@@ -26,8 +31,8 @@ pub(crate) async fn serve(
     mut listener: Box<dyn Listener>,
     me: Identity,
     config: Arc<DistConfig>,
-    admit: Arc<dyn Fn(&Authenticated) -> (Status, u64) + Send + Sync>,
-    established: Arc<dyn Fn(Handshaken, Connection) + Send + Sync>,
+    admit: Admit,
+    established: OnEstablished,
 ) {
     let places = Arc::new(Semaphore::new(config.max_handshakes));
     loop {
