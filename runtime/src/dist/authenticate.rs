@@ -131,7 +131,7 @@ fn nonce() -> Result<[u8; NONCE_LEN], ConnectError> {
 }
 
 /// Bounds `work` by `timeout` (a `Duration::MAX` timeout never fires).
-async fn within<T>(
+pub(crate) async fn within<T>(
     timeout: Duration,
     work: impl Future<Output = Result<T, ConnectError>>,
 ) -> Result<T, ConnectError> {

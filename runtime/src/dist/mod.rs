@@ -7,6 +7,7 @@
 //! | `transport` | byte streams to other nodes: connect and listen, over TCP (and later TLS or a simulated network) |
 //! | `admission` | what to do with a peer that just authenticated: simultaneous dials, restarted peers, half-open connections |
 //! | `authenticate` | the handshake over a stream: frames, nonces from the OS, one deadline |
+//! | `connect` | opening a connection to a node: connect, handshake, one deadline, a log line on failure |
 //! | `listen` | the accept loop: a handshake task per connection, bounded so silent connections cannot lock peers out |
 //! | `outbox` | a connection's outgoing frames: encoded by their senders into one buffer, sent in batches by one writer |
 //! | `frame` | length-delimited frames with a cap checked before allocation; the frame kinds |
@@ -24,6 +25,7 @@
 pub(crate) mod admission;
 pub(crate) mod authenticate;
 pub(crate) mod config;
+pub(crate) mod connect;
 pub(crate) mod frame;
 pub(crate) mod fuzz;
 pub(crate) mod handshake;
