@@ -10,12 +10,13 @@
 //! | `connect` | opening a connection to a node: connect, handshake, one deadline, a log line on failure |
 //! | `listen` | the accept loop: a handshake task per connection, bounded so silent connections cannot lock peers out |
 //! | `outbox` | a connection's outgoing frames: encoded by their senders into one buffer, sent in batches by one writer |
+//! | `reader` | a connection's incoming frames, read in large chunks and applied on the reader's task; bytes counted for the heartbeat |
 //! | `frame` | length-delimited frames with a cap checked before allocation; the frame kinds |
 //! | `handshake` | authenticating a new connection: the cookie handshake, as a state machine over messages |
 //! | `fuzz` | entry points for the fuzzer (`fuzz/` at the repository root), and their oracles |
 //!
 //! Still to come, in this order: what each frame kind carries, connections (one owner per peer,
-//! the reader, heartbeats), and the seam through which the process core's send, link and
+//! heartbeats, teardown), and the seam through which the process core's send, link and
 //! monitor reach a pid on another node.
 
 // The connection layer that drives the handshake is the next step; until then only the tests use
@@ -31,6 +32,7 @@ pub(crate) mod fuzz;
 pub(crate) mod handshake;
 pub(crate) mod listen;
 pub(crate) mod outbox;
+pub(crate) mod reader;
 pub(crate) mod transport;
 
 /// A seeded pseudo-random sequence for tests that corrupt inputs: the same every run.
