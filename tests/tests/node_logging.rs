@@ -98,6 +98,7 @@ impl Printed {
 
 // ----- The scenarios, run in a child process -----
 
+/// Defined here, not shared with other tests: the checks expect the panic's location in this file.
 struct Fragile;
 
 #[gen_server]

@@ -21,6 +21,18 @@ async fn listener() -> (Box<dyn Listener>, String) {
     (listener, addr)
 }
 
+/// The acceptor's side as b@127.0.0.1:2, admitting with connection id `conn_id`.
+async fn accept_as_b(
+    io: &mut dyn crate::dist::transport::Io,
+    cookie: Cookie,
+    conn_id: u64,
+) -> Result<Handshaken, ConnectError> {
+    accept(io, id("b@127.0.0.1:2"), cookie, (LONG, LONG), |_| {
+        (Status::Ok, conn_id)
+    })
+    .await
+}
+
 /// Generous: these tests run on the real clock, where only a hang would take this long.
 const LONG: Duration = Duration::from_secs(30);
 
@@ -36,14 +48,7 @@ async fn pair(
     let acceptor_cookie = cookie(acceptor_cookie);
     let acceptor = tokio::spawn(async move {
         let Connection { mut io, .. } = listener.accept().await.expect("accept");
-        accept(
-            &mut *io,
-            id("b@127.0.0.1:2"),
-            acceptor_cookie,
-            (LONG, LONG),
-            |_| (Status::Ok, 7),
-        )
-        .await
+        accept_as_b(&mut *io, acceptor_cookie, 7).await
     });
     let Connection { mut io, .. } = Tcp.connect(&addr).await.expect("connect");
     let dialer = dial(
@@ -120,16 +125,10 @@ async fn acceptor_given(bytes: &'static [u8], close: bool) -> ConnectError {
         }
     });
     let Connection { mut io, .. } = listener.accept().await.expect("accept");
-    let verdict = accept(
-        &mut *io,
-        id("b@127.0.0.1:2"),
-        cookie("c"),
-        (LONG, LONG),
-        |_| (Status::Ok, 1),
-    )
-    .await
-    .err()
-    .expect("refused");
+    let verdict = accept_as_b(&mut *io, cookie("c"), 1)
+        .await
+        .err()
+        .expect("refused");
     client.abort();
     verdict
 }
@@ -164,15 +163,9 @@ async fn frames_sent_right_after_the_welcome_are_not_lost() {
     let acceptor = tokio::spawn(async move {
         let Connection { mut io, peer } = listener.accept().await.expect("accept");
         assert!(peer.starts_with("127.0.0.1:"), "{peer}");
-        accept(
-            &mut *io,
-            id("b@127.0.0.1:2"),
-            cookie("c"),
-            (LONG, LONG),
-            |_| (Status::Ok, 1),
-        )
-        .await
-        .expect("accepted");
+        accept_as_b(&mut *io, cookie("c"), 1)
+            .await
+            .expect("accepted");
         // The acceptor speaks first after the handshake: a tick and a frame, in one write.
         let mut out = BytesMut::new();
         frame::write_tick(&mut out);
