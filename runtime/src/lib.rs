@@ -108,7 +108,7 @@
 
 pub mod application;
 mod calls;
-mod dist;
+pub mod dist;
 pub mod gen_server;
 pub mod node;
 mod process;

@@ -20,6 +20,7 @@ use std::{
     time::Duration,
 };
 
+use crate::process::{node_core::current_node, remote};
 use crate::{
     call_timer::CallTimer,
     exit::ExitReason,
@@ -177,6 +178,17 @@ pub enum CallError<E = Infallible> {
         /// What serde said.
         message: String,
     },
+    /// The target lives on another node, and the connection to it could not be made or was
+    /// lost before the reply came (Erlang's `noconnection`). The call may or may not have run.
+    #[error("no connection to the node of {0}")]
+    NoConnection(Pid),
+    /// The target lives on another node, and this call cannot cross: its handler is `local`, or
+    /// its argument or reply is not a serde type.
+    #[error("`{handler}` cannot be called on another node (a local handler, or not serde types)")]
+    NotRemotable {
+        /// The handler.
+        handler: String,
+    },
     /// The handler returned `Err(e)`; the server goes on.
     #[error("the handler failed: {0}")]
     Handler(E),
@@ -200,6 +212,8 @@ macro_rules! convert_call_error {
                 CallError::BadRequest { handler, message }
             }
             CallError::BadReply { handler, message } => CallError::BadReply { handler, message },
+            CallError::NoConnection(pid) => CallError::NoConnection(pid),
+            CallError::NotRemotable { handler } => CallError::NotRemotable { handler },
             CallError::Handler($handler) => $on_handler,
         }
     };
@@ -543,6 +557,11 @@ fn push_call(
         drop_quietly(message, "a call to oneself");
         return Err(Failed::Now(CallError::SelfCall(pid)));
     }
+    let here = current_node();
+    if pid.node() != here && !remote::is_distributed(here) {
+        drop_quietly(message, "a call to another node");
+        return Err(Failed::Now(CallError::NoConnection(pid)));
+    }
     if let Some(watch) = watch {
         table().with(pid, |target| target.mailbox.watch(watch.clone()));
     }
@@ -625,7 +644,7 @@ pub(crate) fn cast_to(to: Addr, message: Message) {
 }
 
 /// Whether `pid` is exiting, stopping, or gone.
-fn leaving(pid: Pid) -> bool {
+pub(crate) fn leaving(pid: Pid) -> bool {
     table()
         .with(pid, |cell| lock(&cell.state).leaving())
         .unwrap_or(true)

@@ -23,10 +23,10 @@ pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(7);
 /// otherwise: a peer that means to connect says `Hello` at once.
 pub(crate) const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Why a connection was not authenticated. Each side reports it (the dialer to whoever waited
-/// for the connection); the connection is closed.
+/// Why a connection to a node was not made. Both sides log it; the connection is closed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum ConnectError {
+#[non_exhaustive]
+pub enum ConnectError {
     /// The peer says it refuses this node (unverified: a refusal carries no MAC).
     #[error("the peer refused the connection: {0}")]
     RefusedByPeer(Refusal),
@@ -128,6 +128,13 @@ fn nonce() -> Result<[u8; NONCE_LEN], ConnectError> {
     let mut nonce = [0; NONCE_LEN];
     getrandom::fill(&mut nonce).map_err(|error| ConnectError::Random(error.to_string()))?;
     Ok(nonce)
+}
+
+/// A random number from the operating system (connection ids, creations).
+pub(crate) fn random_u64() -> Result<u64, ConnectError> {
+    let mut bytes = [0; 8];
+    getrandom::fill(&mut bytes).map_err(|error| ConnectError::Random(error.to_string()))?;
+    Ok(u64::from_le_bytes(bytes))
 }
 
 /// Bounds `work` by `timeout` (a `Duration::MAX` timeout never fires).

@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Duration};
 
 use super::{
     authenticate,
-    frame::{DEFAULT_MAX, HANDSHAKE_MAX},
+    frame::{Codec, DEFAULT_MAX, HANDSHAKE_MAX},
     handshake::{Cookie, MAX_NAME, WeakCookie, valid_name},
 };
 
@@ -24,11 +24,15 @@ pub(crate) struct NodeName {
 
 /// Why a string is not a node name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum NameError {
+#[non_exhaustive]
+pub enum NameError {
+    /// Not `name@host:port`.
     #[error("`{0}` is not `name@host:port`")]
     Shape(String),
+    /// The port is not a number from 0 to 65535.
     #[error("`{0}` has a port that is not a number from 0 to 65535")]
     Port(String),
+    /// Characters a node name cannot have, or too long.
     #[error(
         "`{0}` is not a node name: at most {MAX_NAME} bytes of printable ASCII, no spaces, and \
          letters, digits, `_`, `-` or `.` before the `@`"
@@ -79,6 +83,7 @@ impl NodeName {
     }
 
     /// What comes before the `@`.
+    #[cfg(test)]
     pub(crate) fn name(&self) -> &str {
         &self.full[..self.at]
     }
@@ -109,15 +114,20 @@ fn port_len(full: &str) -> usize {
     full.len() - full.rfind(':').map_or(full.len(), |colon| colon + 1)
 }
 
-/// Why a configuration was refused.
+/// Why a node's configuration was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum ConfigError {
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The node name is not `name@host:port`.
     #[error(transparent)]
     Name(#[from] NameError),
+    /// The cookie is too short to be a secret.
     #[error(transparent)]
     Cookie(#[from] WeakCookie),
+    /// `FERROTP_NODE` is set without `FERROTP_COOKIE`.
     #[error("FERROTP_NODE is set but FERROTP_COOKIE is not: a distributed node needs a cookie")]
     NoCookie,
+    /// A frame cap too small for the handshake.
     #[error("a maximum frame of {0} bytes is below the handshake's {HANDSHAKE_MAX}")]
     FrameTooSmall(usize),
 }
@@ -125,9 +135,23 @@ pub(crate) enum ConfigError {
 /// How many incoming handshakes may run at once, unless configured otherwise.
 pub(crate) const DEFAULT_MAX_HANDSHAKES: usize = 1024;
 
-/// How a node takes part in distribution.
+/// How long a peer may stay silent before its connection is taken as lost, unless configured
+/// otherwise (Erlang's default `net_ticktime`).
+pub const DEFAULT_TICKTIME: Duration = Duration::from_secs(60);
+
+/// How a node takes part in distribution: its name, its cookie, and the limits of its
+/// connections.
+///
+/// ```
+/// use std::time::Duration;
+/// use ferrotp::dist::DistConfig;
+///
+/// let config = DistConfig::new("app@127.0.0.1:0", "a secret of 16 bytes or more")?
+///     .net_ticktime(Duration::from_secs(10));
+/// # Ok::<(), ferrotp::dist::ConfigError>(())
+/// ```
 #[derive(Debug, Clone)]
-pub(crate) struct DistConfig {
+pub struct DistConfig {
     pub(crate) name: NodeName,
     pub(crate) cookie: Cookie,
     pub(crate) handshake_timeout: Duration,
@@ -138,10 +162,19 @@ pub(crate) struct DistConfig {
     /// How many incoming handshakes may run at once; a connection over it is closed at once.
     pub(crate) max_handshakes: usize,
     pub(crate) max_frame: usize,
+    pub(crate) net_ticktime: Duration,
+    pub(crate) codec: Codec,
 }
 
 impl DistConfig {
-    pub(crate) fn new(name: &str, cookie: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
+    /// A node named `name` (`name@host:port`, where it listens; port 0 for one the operating
+    /// system chooses, which the node's name then carries) with the shared secret `cookie`
+    /// (at least 16 bytes; it never crosses the network).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for a malformed name or a short cookie.
+    pub fn new(name: &str, cookie: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
         Ok(DistConfig {
             name: NodeName::parse(name)?,
             cookie: Cookie::new(cookie)?,
@@ -149,32 +182,60 @@ impl DistConfig {
             first_frame_timeout: authenticate::FIRST_FRAME_TIMEOUT,
             max_handshakes: DEFAULT_MAX_HANDSHAKES,
             max_frame: DEFAULT_MAX,
+            net_ticktime: DEFAULT_TICKTIME,
+            codec: Codec::Postcard,
         })
     }
 
-    /// From `FERROTP_NODE` and `FERROTP_COOKIE`; `None` when `FERROTP_NODE` is unset (the node
-    /// is not distributed).
-    pub(crate) fn from_env() -> Result<Option<Self>, ConfigError> {
+    /// From `FERROTP_NODE` (the name) and `FERROTP_COOKIE`; `None` when `FERROTP_NODE` is unset
+    /// or empty (the node is not distributed).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for a malformed name, a missing or short cookie.
+    pub fn from_env() -> Result<Option<Self>, ConfigError> {
         from_lookup(|key| std::env::var(key).ok())
     }
 
-    pub(crate) fn handshake_timeout(mut self, timeout: Duration) -> Self {
+    /// How long a handshake may take in all (7 s unless set; Erlang's `net_setuptime`).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
         self
     }
 
-    pub(crate) fn first_frame_timeout(mut self, timeout: Duration) -> Self {
+    /// How long an incoming connection may take to send its first frame (1 s unless set).
+    pub fn first_frame_timeout(mut self, timeout: Duration) -> Self {
         self.first_frame_timeout = timeout;
         self
     }
 
-    pub(crate) fn max_handshakes(mut self, max: usize) -> Self {
+    /// How many incoming handshakes may run at once (1,024 unless set); a connection over
+    /// that is closed at once.
+    pub fn max_handshakes(mut self, max: usize) -> Self {
         self.max_handshakes = max;
         self
     }
 
-    /// The largest frame this node accepts from an authenticated peer.
-    pub(crate) fn max_frame(mut self, max: usize) -> Result<Self, ConfigError> {
+    /// How long a peer may stay silent before its connection is taken as lost
+    /// ([`DEFAULT_TICKTIME`] unless set; Erlang's `net_ticktime`). A tick goes out four times
+    /// per tick time when there is nothing else to send.
+    pub fn net_ticktime(mut self, ticktime: Duration) -> Self {
+        self.net_ticktime = ticktime;
+        self
+    }
+
+    /// How this node encodes the values it sends ([`Codec::Postcard`] unless set).
+    pub fn codec(mut self, codec: Codec) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// The largest frame this node accepts from an authenticated peer (8 MiB unless set).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::FrameTooSmall`] below 1 KiB, the handshake's own cap.
+    pub fn max_frame(mut self, max: usize) -> Result<Self, ConfigError> {
         if max < HANDSHAKE_MAX {
             return Err(ConfigError::FrameTooSmall(max));
         }

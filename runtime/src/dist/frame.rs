@@ -63,10 +63,12 @@ impl Kind {
     }
 }
 
-/// How a frame's body is encoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum BodyCodec {
-    /// postcard: compact, the default.
+/// How the values a node sends to others (messages, call arguments and replies) are encoded.
+/// Each frame says which, so two nodes need not agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Codec {
+    /// postcard: compact and fast, the default.
+    #[default]
     Postcard,
     /// JSON: readable in a packet capture, for debugging.
     Json,
@@ -81,7 +83,7 @@ pub(crate) enum Frame<'a> {
     Tick,
     Message {
         kind: Kind,
-        codec: BodyCodec,
+        codec: Codec,
         payload: &'a [u8],
     },
 }
@@ -134,8 +136,8 @@ pub(crate) fn parse(frame: &[u8]) -> Result<Frame<'_>, FrameError> {
         [kind, flags, payload @ ..] => {
             let kind = Kind::from_byte(*kind).ok_or(FrameError::UnknownKind(*kind))?;
             let codec = match *flags {
-                0 => BodyCodec::Postcard,
-                FLAG_JSON => BodyCodec::Json,
+                0 => Codec::Postcard,
+                FLAG_JSON => Codec::Json,
                 other => return Err(FrameError::UnknownFlags(other)),
             };
             Ok(Frame::Message {
@@ -152,7 +154,7 @@ pub(crate) fn parse(frame: &[u8]) -> Result<Frame<'_>, FrameError> {
 pub(crate) fn write<E>(
     out: &mut BytesMut,
     kind: Kind,
-    codec: BodyCodec,
+    codec: Codec,
     max: usize,
     payload: impl FnOnce(&mut BytesMut) -> Result<(), E>,
 ) -> Result<(), WriteError<E>> {
@@ -160,8 +162,8 @@ pub(crate) fn write<E>(
     out.put_u32(0); // the length, patched below
     out.put_u8(kind as u8);
     out.put_u8(match codec {
-        BodyCodec::Postcard => 0,
-        BodyCodec::Json => FLAG_JSON,
+        Codec::Postcard => 0,
+        Codec::Json => FLAG_JSON,
     });
     if let Err(error) = payload(out) {
         out.truncate(start);

@@ -189,7 +189,7 @@ pub fn frames_seeds() -> Vec<Vec<u8>> {
         let _ = frame::write::<()>(
             &mut stream,
             kind,
-            frame::BodyCodec::Postcard,
+            frame::Codec::Postcard,
             frame::DEFAULT_MAX,
             |out| {
                 out.extend_from_slice(&[1, 2, 3]);

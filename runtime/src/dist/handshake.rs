@@ -93,7 +93,7 @@ impl fmt::Debug for Cookie {
 /// A secret too short to be a cookie.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("a cookie needs at least {MIN_COOKIE} bytes, this one has {0}")]
-pub(crate) struct WeakCookie(usize);
+pub struct WeakCookie(usize);
 
 /// Who a node is on the wire: its name and its creation (a number that changes when the node
 /// restarts, so its old pids are recognisably dead).
@@ -194,13 +194,17 @@ pub(crate) enum Status {
 
 /// Why a handshake was refused, as both sides report it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-pub(crate) enum Refusal {
+pub enum Refusal {
+    /// The two nodes have different cookies.
     #[error("the cookies differ")]
     BadCookie,
+    /// The two nodes speak no protocol version in common.
     #[error("no protocol version in common")]
     Version,
+    /// The node that answered is not the one dialed.
     #[error("the node dialed is not this one")]
     WrongNode,
+    /// A node name that is not valid.
     #[error("the node name is not valid")]
     BadName,
 }

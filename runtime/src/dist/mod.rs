@@ -1,8 +1,26 @@
-//! Distribution: nodes that talk over the network (issue 11). Built bottom-up; what is here so
-//! far has no I/O and is not yet reachable from the public API.
+//! Distribution: nodes that talk over the network.
+//!
+//! A node is started with [`LocalNode::start`] (or the default node made distributed with
+//! [`LocalNode::distribute`], which [`node::run`](crate::node::run) does when `FERROTP_NODE` is
+//! set). From then on a pid of another node works as a local one: [`send`](crate::send),
+//! [`exit`](crate::exit), links, monitors, and calls and casts by handler name reach it over
+//! one authenticated connection per pair of nodes, opened on first use. When a connection is
+//! lost, every link across it delivers an exit signal with
+//! [`ExitReason::NoConnection`](crate::ExitReason::NoConnection), every monitor a `Down` with
+//! it, and every call in flight fails with [`CallError::NoConnection`](crate::CallError::NoConnection).
+//!
+//! Values that cross are serde types: messages of a type [`register`]ed on both nodes (common
+//! types are registered already), and the arguments and replies of handlers called by name.
 //!
 //! | module | concept |
 //! | --- | --- |
+//! | `node` | [`LocalNode`]: starting, scoping, connecting, stopping; the route from the process core to peers |
+//! | `peer` | one peer node: the connection's state, the links, monitors and calls that ride on it, teardown |
+//! | `connection` | one authenticated connection at work: writer, reader, heartbeat |
+//! | `outbound`, `inbound` | signals encoded into frames, and frames applied to processes |
+//! | `call` | calls and casts across nodes, by handler name |
+//! | `wire` | what each frame kind carries; pids relative to a connection |
+//! | `types` | which message types cross: [`register`] |
 //! | `config` | a node's name (`name@host:port`), cookie and limits, in code or from `FERROTP_NODE` and `FERROTP_COOKIE` |
 //! | `transport` | byte streams to other nodes: connect and listen, over TCP (and later TLS or a simulated network) |
 //! | `admission` | what to do with a peer that just authenticated: simultaneous dials, restarted peers, half-open connections |
@@ -14,26 +32,33 @@
 //! | `frame` | length-delimited frames with a cap checked before allocation; the frame kinds |
 //! | `handshake` | authenticating a new connection: the cookie handshake, as a state machine over messages |
 //! | `fuzz` | entry points for the fuzzer (`fuzz/` at the repository root), and their oracles |
-//!
-//! Still to come, in this order: what each frame kind carries, connections (one owner per peer,
-//! heartbeats, teardown), and the seam through which the process core's send, link and
-//! monitor reach a pid on another node.
-
-// The connection layer that drives the handshake is the next step; until then only the tests use
-// it.
-#![cfg_attr(not(test), allow(dead_code))]
 
 pub(crate) mod admission;
 pub(crate) mod authenticate;
+pub(crate) mod call;
 pub(crate) mod config;
 pub(crate) mod connect;
+pub(crate) mod connection;
 pub(crate) mod frame;
 pub(crate) mod fuzz;
 pub(crate) mod handshake;
+pub(crate) mod inbound;
 pub(crate) mod listen;
+pub(crate) mod node;
+pub(crate) mod outbound;
 pub(crate) mod outbox;
+pub(crate) mod peer;
 pub(crate) mod reader;
 pub(crate) mod transport;
+pub(crate) mod types;
+pub(crate) mod wire;
+
+pub use authenticate::ConnectError;
+pub use config::{ConfigError, DEFAULT_TICKTIME, DistConfig, NameError};
+pub use frame::Codec;
+pub use handshake::{Refusal, WeakCookie};
+pub use node::{DistError, LocalNode, send_named};
+pub use types::{RegisterTypeError, register};
 
 /// A seeded pseudo-random sequence for tests that corrupt inputs: the same every run.
 #[cfg(test)]

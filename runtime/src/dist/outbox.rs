@@ -17,7 +17,7 @@ use tokio::{
     sync::Notify,
 };
 
-use super::frame::{self, BodyCodec, FrameError, Kind, WriteError};
+use super::frame::{self, Codec, FrameError, Kind, WriteError};
 use crate::mailbox::lock;
 
 /// The buffer is given back to the writer's spare only up to this size, so that one huge burst
@@ -65,7 +65,7 @@ impl Outbox {
     pub(crate) fn push<E>(
         &self,
         kind: Kind,
-        codec: BodyCodec,
+        codec: Codec,
         payload: impl FnOnce(&mut BytesMut) -> Result<(), E>,
     ) -> Result<(), PushError<E>> {
         let was_empty = {

@@ -66,7 +66,7 @@ mod tests {
 
     use super::*;
     use crate::dist::{
-        frame::{BodyCodec, Kind},
+        frame::{Codec, Kind},
         outbox::Outbox,
     };
 
@@ -89,7 +89,7 @@ mod tests {
             tokio::spawn(async move {
                 for n in 0..10_000_u32 {
                     outbox
-                        .push::<()>(Kind::Send, BodyCodec::Postcard, |out| {
+                        .push::<()>(Kind::Send, Codec::Postcard, |out| {
                             out.extend_from_slice(&n.to_be_bytes());
                             Ok(())
                         })

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 /// | [`Panic`](ExitReason::Panic) | the process panicked; holds the panic message | yes |
 /// | [`NoProc`](ExitReason::NoProc) | the process did not exist (link or monitor of a dead pid) | yes |
 /// | [`Error`](ExitReason::Error) | the process function returned `Err(e)`; holds `e` as text | yes |
+/// | [`NoConnection`](ExitReason::NoConnection) | the process's node could not be reached, or the connection to it was lost | yes |
 /// | [`MaxRestartIntensity`](ExitReason::MaxRestartIntensity) | a supervisor gave up restarting its children (a shutdown for restart purposes: a transient parent does not restart it) | yes |
 ///
 /// Reasons are cheap to clone (messages are reference-counted) and serialisable, so they can cross
@@ -41,6 +42,9 @@ pub enum ExitReason {
     /// exits with `shutdown` here; ferrotp keeps the reason distinct for logs, `Down` and `Exit`,
     /// and treats it as a shutdown for restart purposes: a transient parent does not restart it.
     MaxRestartIntensity,
+    /// The process lives on another node that could not be reached, or the connection to it was
+    /// lost (Erlang's `noconnection`): links and monitors of processes there fire with it.
+    NoConnection,
 }
 
 impl ExitReason {
@@ -72,6 +76,7 @@ impl fmt::Display for ExitReason {
             ExitReason::NoProc => f.write_str("noproc"),
             ExitReason::Error(message) => write!(f, "error: {message}"),
             ExitReason::MaxRestartIntensity => f.write_str("reached max restart intensity"),
+            ExitReason::NoConnection => f.write_str("noconnection"),
         }
     }
 }

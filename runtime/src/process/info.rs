@@ -71,8 +71,9 @@ pub fn process_info(pid: Pid) -> Option<ProcessInfo> {
     let relations = state.relations_ref();
     let links = relations.map_or_else(Vec::new, |r| sorted(&mut r.links.iter().copied()));
     let monitors = relations.map_or_else(Vec::new, |r| sorted(&mut r.monitoring.values().copied()));
-    let monitored_by =
-        relations.map_or_else(Vec::new, |r| sorted(&mut r.monitored_by.values().copied()));
+    let monitored_by = relations.map_or_else(Vec::new, |r| {
+        sorted(&mut r.monitored_by.iter().map(|&(_, watcher)| watcher))
+    });
     let status = if state.exit().is_some() {
         Status::Exiting
     } else if cell.activity.is_running() {

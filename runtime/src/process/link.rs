@@ -29,6 +29,8 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
+use super::node_core::current_node;
+use super::remote::{self, Signal};
 use crate::{
     context::Context,
     exit::{ExitReason, ProcessOutput},
@@ -113,6 +115,12 @@ impl Context {
         }
         // Own side first, so that a signal from `pid` finds the link as soon as `pid` has it.
         lock(&self.cell().state).relations().links.insert(pid);
+        if pid.node() != me.node() {
+            // Whether it lives is known only there: if not, an exit signal comes back.
+            remote::route(me.node(), Signal::Link { from: me, to: pid });
+            tracing::debug!(pid = %me, to = %pid, "link");
+            return Ok(());
+        }
         let linked = table()
             .with(pid, |other| {
                 let mut state = lock(&other.state);
@@ -150,6 +158,9 @@ impl Context {
         if let Some(relations) = lock(&self.cell().state).relations.as_mut() {
             relations.links.remove(&pid);
         }
+        if pid.node() != me.node() {
+            remote::route(me.node(), Signal::Unlink { from: me, to: pid });
+        }
         table().with(pid, |other| {
             if let Some(relations) = lock(&other.state).relations.as_mut() {
                 relations.links.remove(&me);
@@ -167,11 +178,23 @@ impl Context {
             .relations()
             .monitoring
             .insert(monitor, pid);
+        if pid.node() != me.node() {
+            tracing::debug!(pid = %me, watched = %pid, %monitor, "monitor");
+            remote::route(
+                me.node(),
+                Signal::Monitor {
+                    watcher: me,
+                    target: pid,
+                    monitor,
+                },
+            );
+            return monitor;
+        }
         let added = table()
             .with(pid, |other| {
                 let mut state = lock(&other.state);
                 !state.finished && {
-                    state.relations().monitored_by.insert(monitor, me);
+                    state.relations().monitored_by.insert((monitor, me));
                     true
                 }
             })
@@ -192,11 +215,7 @@ impl Context {
             .as_mut()
             .and_then(|relations| relations.monitoring.remove(&monitor));
         if let Some(pid) = watched {
-            table().with(pid, |other| {
-                if let Some(relations) = lock(&other.state).relations.as_mut() {
-                    relations.monitored_by.remove(&monitor);
-                }
-            });
+            unmonitor(self.pid(), pid, monitor);
         }
         self.purge(|message| {
             message
@@ -241,7 +260,7 @@ impl Context {
             lock(&child.state)
                 .relations()
                 .monitored_by
-                .insert(monitor, me);
+                .insert((monitor, me));
         });
         (child.pid, monitor)
     }
@@ -318,17 +337,58 @@ where
 /// # }
 /// ```
 pub fn exit(pid: Pid, reason: ExitReason) {
-    let from = self_pid().unwrap_or(Pid::ROOT);
-    let Some(target) = table().get(pid) else {
+    let here = current_node();
+    let from = self_pid().unwrap_or(Pid::root(here));
+    if pid.node() != here {
+        tracing::debug!(%pid, %from, %reason, "exit signal");
+        let link = false;
+        remote::route(
+            here,
+            Signal::Exit {
+                from,
+                to: pid,
+                reason,
+                link,
+            },
+        );
+        return;
+    }
+    exit_signal(pid, from, &reason, false);
+}
+
+/// Applies an exit signal from `from` to local process `to`: over a link (which must still
+/// exist) if `link`, otherwise as [`exit`].
+pub(crate) fn exit_signal(to: Pid, from: Pid, reason: &ExitReason, link: bool) {
+    if link {
+        return link_signal(to, from, reason);
+    }
+    let Some(target) = table().get(to) else {
         return;
     };
-    tracing::debug!(%pid, %from, %reason, "exit signal");
-    if reason == ExitReason::Kill {
+    tracing::debug!(pid = %to, %from, %reason, "exit signal");
+    if *reason == ExitReason::Kill {
         target.kill(ExitReason::Killed);
         return;
     }
-    let kills = reason != ExitReason::Normal || from == pid;
-    apply_signal(&target, from, &reason, kills, |_| true);
+    let kills = *reason != ExitReason::Normal || from == to;
+    apply_signal(&target, from, reason, kills, |_| true);
+}
+
+/// Removes `watcher`'s monitor `monitor` from the record of `target`.
+fn unmonitor(watcher: Pid, target: Pid, monitor: MonitorRef) {
+    if target.node() != watcher.node() {
+        let signal = Signal::Demonitor {
+            watcher,
+            target,
+            monitor,
+        };
+        return remote::route(watcher.node(), signal);
+    }
+    table().with(target, |other| {
+        if let Some(relations) = lock(&other.state).relations.as_mut() {
+            relations.monitored_by.remove(&(monitor, watcher));
+        }
+    });
 }
 
 /// Applies an exit signal from `from` to `target`, if `applies` (given the target's state) says
@@ -379,18 +439,43 @@ pub(crate) fn notify_exit(pid: Pid, reason: &ExitReason, relations: Relations) {
         kept: _,
         waiting_on: _,
     } = relations;
+    // The exiting process's own node, not the thread's: a killed process's exit sequence can
+    // run outside its task's poll.
+    let here = pid.node();
     for linked in links {
-        link_signal(linked, pid, reason);
+        match linked.node() == here {
+            true => link_signal(linked, pid, reason),
+            false => {
+                let (from, to, reason, link) = (pid, linked, reason.clone(), true);
+                remote::route(
+                    here,
+                    Signal::Exit {
+                        from,
+                        to,
+                        reason,
+                        link,
+                    },
+                );
+            }
+        }
     }
     for (monitor, watcher) in monitored_by {
-        deliver_down(watcher, monitor, pid, reason.clone());
+        match watcher.node() == here {
+            true => deliver_down(watcher, monitor, pid, reason.clone()),
+            false => {
+                let (target, reason) = (pid, reason.clone());
+                let down = Signal::Down {
+                    watcher,
+                    target,
+                    monitor,
+                    reason,
+                };
+                remote::route(here, down);
+            }
+        }
     }
     for (monitor, watched) in monitoring {
-        table().with(watched, |other| {
-            if let Some(relations) = lock(&other.state).relations.as_mut() {
-                relations.monitored_by.remove(&monitor);
-            }
-        });
+        unmonitor(pid, watched, monitor);
     }
 }
 
@@ -410,7 +495,7 @@ fn link_signal(to: Pid, from: Pid, reason: &ExitReason) {
 }
 
 /// Delivers a `Down` unless its watcher has demonitored (or exited) meanwhile.
-fn deliver_down(watcher: Pid, monitor: MonitorRef, pid: Pid, reason: ExitReason) {
+pub(crate) fn deliver_down(watcher: Pid, monitor: MonitorRef, pid: Pid, reason: ExitReason) {
     let Some(cell) = table().get(watcher) else {
         return;
     };

@@ -33,6 +33,11 @@ impl Message {
         (*self.0).type_id() == std::any::TypeId::of::<T>()
     }
 
+    /// The type of the value inside.
+    pub(crate) fn value_type_id(&self) -> std::any::TypeId {
+        (*self.0).type_id()
+    }
+
     /// A reference to the message's value if it is a `T`.
     pub fn downcast_ref<T: Any>(&self) -> Option<&T> {
         (&*self.0 as &dyn Any).downcast_ref()

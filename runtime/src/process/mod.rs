@@ -55,6 +55,7 @@ use std::{
 
 use tokio::{sync::oneshot, task::AbortHandle};
 
+use self::node_core::current_node;
 use crate::{
     context::Context,
     exit::{ExitReason, ProcessOutput},
@@ -73,8 +74,10 @@ pub(crate) mod info;
 pub(crate) mod link;
 pub(crate) mod mailbox;
 pub(crate) mod message;
+pub(crate) mod node_core;
 pub(crate) mod pid;
 pub(crate) mod registry;
+pub(crate) mod remote;
 pub(crate) mod table;
 pub(crate) mod task;
 pub(crate) mod timer;
@@ -144,8 +147,9 @@ pub(crate) struct Relations {
     /// The process that started this one linked to it as a gen_server (OTP's parent).
     pub(crate) parent: Option<Pid>,
     pub(crate) links: HashSet<Pid>,
-    /// Monitors other processes hold on this one: reference → watcher.
-    pub(crate) monitored_by: HashMap<MonitorRef, Pid>,
+    /// Monitors other processes hold on this one: (reference, watcher). Keyed by both, because
+    /// references made on different nodes may be equal.
+    pub(crate) monitored_by: HashSet<(MonitorRef, Pid)>,
     /// Monitors this process holds: reference → watched process.
     pub(crate) monitoring: HashMap<MonitorRef, Pid>,
     /// Who waits for the exit. Waiters that gave up are pruned whenever the vector is full, so it
@@ -595,6 +599,19 @@ impl Unsent {
 /// A cached record is always right about its own pid: pids are never reused, and a process that
 /// has exited has a closed mailbox, so a stale record refuses the message as the table would.
 pub(crate) fn push_to_server(pid: Pid, message: Message) -> Result<(), Unsent> {
+    // Before the cache: a thread may run code of several nodes, and a record cached for one
+    // must not let another node's code skip its connection.
+    let here = current_node();
+    if pid.node() != here {
+        let upper = Box::new(remote::ToServer { to: pid, message });
+        remote::route(here, remote::Signal::Upper(upper));
+        return Ok(());
+    }
+    push_to_server_here(pid, message)
+}
+
+/// [`push_to_server`] to a process of a node hosted here.
+pub(crate) fn push_to_server_here(pid: Pid, message: Message) -> Result<(), Unsent> {
     let mut parcel = Some(message);
     let cached = LAST_SERVER.try_with(|last| match (last.borrow().as_ref(), parcel.take()) {
         (Some(cell), Some(message)) if cell.pid == pid => Some(cell.mailbox.push(message)),
@@ -626,8 +643,29 @@ pub(crate) fn cast_to_server(pid: Pid, message: Message) {
     }
 }
 
-/// Pushes a message into `pid`'s mailbox; `false` if there is no such live process.
+/// Sends `message` to `pid` from the code running now: into its mailbox if it lives on the
+/// current node (`false` if there is no such live process), otherwise to its node.
+#[inline]
 pub(crate) fn deliver(pid: Pid, message: Message) -> bool {
+    let here = current_node();
+    if pid.node() != here {
+        let from = self_pid().unwrap_or(Pid::root(here));
+        remote::route(
+            here,
+            remote::Signal::Send {
+                from,
+                to: pid,
+                message,
+            },
+        );
+        return true;
+    }
+    deliver_local(pid, message)
+}
+
+/// Pushes a message into the mailbox of `pid`, a process of a node hosted here; `false` if
+/// there is no such live process.
+pub(crate) fn deliver_local(pid: Pid, message: Message) -> bool {
     // Through `with`, not `get`: no reference count traffic on the send path.
     let mut parcel = Some(message);
     let refused = table()

@@ -19,14 +19,22 @@ use std::{
 
 use tokio::sync::Notify;
 
+use super::node_core::{self, NodeId, current_node};
 use crate::{
     exit::ExitReason, mailbox::lock, message::Message, pid::Pid, process, table::table,
     unwind::drop_quietly,
 };
 
-static NAMES: LazyLock<RwLock<HashMap<Arc<str>, Entry>>> = LazyLock::new(Default::default);
+/// A node's registered names.
+pub(crate) type Names = RwLock<HashMap<Arc<str>, Entry>>;
 
-enum Entry {
+fn write(names: &Names) -> std::sync::RwLockWriteGuard<'_, HashMap<Arc<str>, Entry>> {
+    names
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+pub(crate) enum Entry {
     /// Registered to a live process.
     Held { pid: Pid, keeper: Option<Pid> },
     /// Kept for the keeper's next process.
@@ -152,9 +160,9 @@ fn register_with(
     keeper: Option<Pid>,
     shared: impl FnOnce() -> Arc<str>,
 ) -> Result<(), RegisterError> {
-    let mut names = NAMES
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Names are per node: a process is registered on its own node.
+    let core = node_core::core(pid.node()).ok_or(RegisterError::NoProc(pid))?;
+    let mut names = write(&core.names);
     let claimed = match names.get_key_value(name) {
         Some((name, Entry::Held { pid: owner, .. })) => {
             return Err(RegisterError::NameTaken {
@@ -214,9 +222,8 @@ fn register_with(
 /// (nobody has it to unregister).
 pub fn unregister(name: &str) -> Option<Pid> {
     let pid = {
-        let mut names = NAMES
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let core = node_core::core(current_node())?;
+        let mut names = write(&core.names);
         let Some(&Entry::Held { pid, .. }) = names.get(name) else {
             return None;
         };
@@ -248,7 +255,16 @@ pub(crate) enum Resolved {
 }
 
 pub(crate) fn resolve(name: &str) -> Resolved {
-    let names = NAMES
+    resolve_on(current_node(), name)
+}
+
+/// What `name` stands for on hosted node `node`.
+pub(crate) fn resolve_on(node: NodeId, name: &str) -> Resolved {
+    let Some(core) = node_core::core(node) else {
+        return Resolved::Unknown;
+    };
+    let names = core
+        .names
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     match names.get(name) {
@@ -328,12 +344,22 @@ pub(crate) fn send_to_name(
     message: Message,
     push: impl FnOnce(Pid, Message) -> bool,
 ) -> Result<(), NotRegistered> {
+    send_to_name_on(current_node(), name, message, push)
+}
+
+/// [`send_to_name`] on hosted node `node`.
+pub(crate) fn send_to_name_on(
+    node: NodeId,
+    name: &str,
+    message: Message,
+    push: impl FnOnce(Pid, Message) -> bool,
+) -> Result<(), NotRegistered> {
     let mut message = Some(message);
     loop {
         let Some(parcel) = message.take() else {
             return Ok(());
         };
-        match resolve(name) {
+        match resolve_on(node, name) {
             Resolved::Held(pid) => {
                 push(pid, parcel);
                 return Ok(());
@@ -354,9 +380,10 @@ pub(crate) fn send_to_name(
 /// Step 3 of the exit sequence: frees `name` if `pid` still holds it, or reserves it for its
 /// keeper if that is alive.
 pub(crate) fn release(name: &Arc<str>, pid: Pid) {
-    let mut names = NAMES
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(core) = node_core::core(pid.node()) else {
+        return;
+    };
+    let mut names = write(&core.names);
     let Some(&Entry::Held { pid: owner, keeper }) = names.get(name) else {
         return;
     };
@@ -392,9 +419,10 @@ pub(crate) fn release(name: &Arc<str>, pid: Pid) {
 /// the messages parked in it are dropped.
 pub(crate) fn unreserve(name: &Arc<str>, keeper: Pid, reason: &ExitReason) {
     let parked = {
-        let mut names = NAMES
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(core) = node_core::core(keeper.node()) else {
+            return;
+        };
+        let mut names = write(&core.names);
         match names.get(name) {
             Some(Entry::Reserved(reservation)) if reservation.keeper == keeper => {
                 let reservation = reservation.clone();

@@ -1,4 +1,5 @@
-//! The local process table: pid → process record.
+//! A node's process table: pid → process record. Each hosted node has one; [`table`] finds a
+//! pid's by its node.
 //!
 //! A pid's index addresses a slot directly, so a lookup is an array index plus an uncontended
 //! read lock on that one slot: there is no global lock or map on the send path. Slots live in
@@ -17,7 +18,13 @@ use std::{
     sync::{Arc, Mutex, OnceLock, RwLock},
 };
 
-use crate::{exit::ExitReason, mailbox::lock, pid::Pid, process::Cell};
+use super::node_core::{NodeId, current_node, with_node};
+use crate::{
+    exit::ExitReason,
+    mailbox::lock,
+    pid::{INDEX_LIMIT, Pid, SERIAL_MASK},
+    process::Cell,
+};
 
 const FIRST_CHUNK_BITS: u32 = 10;
 const FIRST_CHUNK: u32 = 1 << FIRST_CHUNK_BITS;
@@ -39,6 +46,7 @@ struct SlotInner {
 struct Slot(RwLock<SlotInner>);
 
 pub(crate) struct Table {
+    node: NodeId,
     chunks: [OnceLock<Box<[Slot]>>; CHUNKS],
     /// Under one lock, so that a spawn takes one lock to find its index, not two.
     indices: Mutex<Indices>,
@@ -50,16 +58,51 @@ struct Indices {
     free: VecDeque<u32>,
 }
 
-/// The process table of this OS process (the local node).
-pub(crate) fn table() -> &'static Table {
-    static TABLE: OnceLock<Table> = OnceLock::new();
-    TABLE.get_or_init(|| Table {
-        chunks: [const { OnceLock::new() }; CHUNKS],
-        indices: Mutex::new(Indices {
-            next: 1,
-            free: VecDeque::new(),
-        }),
-    })
+/// The process tables of the nodes this OS process hosts: each operation goes to the table of
+/// the pid's node (spawning, to the current node's).
+pub(crate) fn table() -> Tables {
+    Tables
+}
+
+/// See [`table`].
+#[derive(Clone, Copy)]
+pub(crate) struct Tables;
+
+impl Tables {
+    /// Allocates a slot on the current node and fills it with the cell `make` builds for the new
+    /// pid.
+    pub(crate) fn insert(self, make: impl FnOnce(Pid) -> Arc<Cell>) -> Arc<Cell> {
+        let here = current_node();
+        // The current node is always hosted: code runs on a node only while it is.
+        with_node(here, |core| core.table.insert(make))
+            .unwrap_or_else(|| panic!("spawn on node {here}, which this OS process does not host"))
+    }
+
+    /// Runs `f` on the live process `pid`, holding the slot's read lock (no reference count
+    /// traffic); `None` if there is no such process here.
+    #[inline]
+    pub(crate) fn with<R>(self, pid: Pid, f: impl FnOnce(&Arc<Cell>) -> R) -> Option<R> {
+        with_node(pid.node(), |core| core.table.with(pid, f)).flatten()
+    }
+
+    pub(crate) fn get(self, pid: Pid) -> Option<Arc<Cell>> {
+        self.with(pid, Arc::clone)
+    }
+
+    /// The exit reason of `pid` if it has exited and its slot has not been reused since.
+    pub(crate) fn tombstone(self, pid: Pid) -> Option<ExitReason> {
+        with_node(pid.node(), |core| core.table.tombstone(pid)).flatten()
+    }
+
+    /// See [`Table::remove`].
+    pub(crate) fn remove(self, pid: Pid, reason: ExitReason) {
+        with_node(pid.node(), |core| core.table.remove(pid, reason));
+    }
+
+    /// Every live process of the current node, in index order.
+    pub(crate) fn pids(self) -> Vec<Pid> {
+        with_node(current_node(), |core| core.table.pids()).unwrap_or_default()
+    }
 }
 
 /// Chunk number and offset of an index.
@@ -71,6 +114,17 @@ fn locate(index: u32) -> (usize, usize) {
 }
 
 impl Table {
+    pub(crate) fn new(node: NodeId) -> Self {
+        Table {
+            node,
+            chunks: [const { OnceLock::new() }; CHUNKS],
+            indices: Mutex::new(Indices {
+                next: 1,
+                free: VecDeque::new(),
+            }),
+        }
+    }
+
     fn slot(&self, index: u32) -> Option<&Slot> {
         let (chunk, offset) = locate(index);
         self.chunks.get(chunk)?.get()?.get(offset)
@@ -86,7 +140,7 @@ impl Table {
     }
 
     /// Allocates a slot and fills it with the cell `make` builds for the new pid.
-    pub(crate) fn insert(&self, make: impl FnOnce(Pid) -> Arc<Cell>) -> Arc<Cell> {
+    fn insert(&self, make: impl FnOnce(Pid) -> Arc<Cell>) -> Arc<Cell> {
         let index = {
             let mut indices = lock(&self.indices);
             match indices.free.len() > QUARANTINE {
@@ -95,9 +149,14 @@ impl Table {
             }
             .unwrap_or_else(|| {
                 let index = indices.next;
-                indices.next = index
-                    .checked_add(1)
-                    .expect("more than 4 billion live processes");
+                // Erlang raises `system_limit` here; at several hundred bytes a process, memory
+                // runs out long before.
+                assert!(
+                    index < INDEX_LIMIT,
+                    "system limit: more than {} live processes on one node",
+                    INDEX_LIMIT - 1
+                );
+                indices.next = index + 1;
                 index
             })
         };
@@ -106,15 +165,14 @@ impl Table {
             .0
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let cell = make(Pid::new(index, slot.serial));
+        let cell = make(Pid::new(self.node, index, slot.serial));
         slot.cell = Some(cell.clone());
         slot.tombstone = None;
         cell
     }
 
-    /// Runs `f` on the live process `pid`, holding the slot's read lock (no reference count
-    /// traffic); `None` if there is no such process.
-    pub(crate) fn with<R>(&self, pid: Pid, f: impl FnOnce(&Arc<Cell>) -> R) -> Option<R> {
+    #[inline]
+    fn with<R>(&self, pid: Pid, f: impl FnOnce(&Arc<Cell>) -> R) -> Option<R> {
         let slot = self
             .slot(pid.index())?
             .0
@@ -126,25 +184,20 @@ impl Table {
         }
     }
 
-    pub(crate) fn get(&self, pid: Pid) -> Option<Arc<Cell>> {
-        self.with(pid, Arc::clone)
-    }
-
-    /// The exit reason of `pid` if it has exited and its slot has not been reused since.
-    pub(crate) fn tombstone(&self, pid: Pid) -> Option<ExitReason> {
+    fn tombstone(&self, pid: Pid) -> Option<ExitReason> {
         let slot = self
             .slot(pid.index())?
             .0
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        (slot.serial == pid.serial().wrapping_add(1))
+        (slot.serial == (pid.serial() + 1) & SERIAL_MASK)
             .then(|| slot.tombstone.clone())
             .flatten()
     }
 
     /// Empties `pid`'s slot, leaving `reason` as its tombstone, and frees its index for reuse
     /// under a new serial.
-    pub(crate) fn remove(&self, pid: Pid, reason: ExitReason) {
+    fn remove(&self, pid: Pid, reason: ExitReason) {
         let Some(slot) = self.slot(pid.index()) else {
             return;
         };
@@ -155,7 +208,7 @@ impl Table {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             match &slot.cell {
                 Some(cell) if cell.pid == pid => {
-                    slot.serial = slot.serial.wrapping_add(1);
+                    slot.serial = (slot.serial + 1) & SERIAL_MASK;
                     slot.tombstone = Some(reason);
                     slot.cell.take()
                 }
@@ -170,7 +223,7 @@ impl Table {
 
     /// Every live process, in index order: a record whose exit sequence has begun is in the table
     /// until the sequence ends, but no longer live.
-    pub(crate) fn pids(&self) -> Vec<Pid> {
+    fn pids(&self) -> Vec<Pid> {
         let end = lock(&self.indices).next;
         (1..end)
             .filter_map(|index| {

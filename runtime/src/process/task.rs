@@ -22,6 +22,7 @@ use std::{
     task::{Context as TaskContext, Poll},
 };
 
+use super::node_core::{DEFAULT_NODE, NodeId};
 use crate::{
     context::Context,
     exit::{ExitReason, ProcessOutput},
@@ -36,6 +37,8 @@ use crate::{
 struct Current {
     /// The process, if any.
     pid: Option<Pid>,
+    /// The node the code runs on: the process's, or the one a [`InNode`] future entered.
+    node: NodeId,
     /// The process has panicked in this poll (set by the node's panic hook only). It rides along
     /// with the pid, so a poll pays nothing more for it.
     panicked: bool,
@@ -43,7 +46,7 @@ struct Current {
 
 thread_local! {
     static CURRENT: ThreadCell<Current> = const {
-        ThreadCell::new(Current { pid: None, panicked: false })
+        ThreadCell::new(Current { pid: None, node: DEFAULT_NODE, panicked: false })
     };
 }
 
@@ -52,6 +55,68 @@ thread_local! {
 #[inline]
 pub fn self_pid() -> Option<Pid> {
     CURRENT.with(|current| current.get().pid)
+}
+
+/// The node this thread runs code of (see `node_core::current_node`, which asks only when this
+/// OS process hosts several nodes).
+pub(crate) fn current_node() -> NodeId {
+    CURRENT.with(|current| current.get().node)
+}
+
+/// Runs `f` on `node` (see [`InNode`]), on this thread.
+pub(crate) fn enter<R>(node: NodeId, f: impl FnOnce() -> R) -> R {
+    InNode::new(node, ()).run(f)
+}
+
+pin_project_lite::pin_project! {
+    /// Runs a future on a node: code it runs outside processes (spawns, sends) acts as that
+    /// node's.
+    pub(crate) struct InNode<F> {
+        node: NodeId,
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F> InNode<F> {
+    pub(crate) fn new(node: NodeId, future: F) -> Self {
+        InNode { node, future }
+    }
+
+    /// Runs `f` on the node, as a poll of the future would.
+    fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+        let previous = CURRENT.replace(Current {
+            pid: None,
+            node: self.node,
+            panicked: false,
+        });
+        let _restore = Restore(previous);
+        f()
+    }
+}
+
+/// Puts back what this thread ran before, even if the code in between panics.
+struct Restore(Current);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        CURRENT.set(self.0);
+    }
+}
+
+impl<F: Future> Future for InNode<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let previous = CURRENT.replace(Current {
+            pid: None,
+            node: *this.node,
+            panicked: false,
+        });
+        let _restore = Restore(previous);
+        this.future.poll(cx)
+    }
 }
 
 /// Records that the current process panics, in the node's panic hook; returns whether it had
@@ -141,6 +206,7 @@ where
         let mut stage = this.stage;
         let previous = CURRENT.replace(Current {
             pid: Some(cell.pid),
+            node: cell.pid.node(),
             panicked: false,
         });
         cell.activity.set_running(true);

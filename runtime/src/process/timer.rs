@@ -7,6 +7,7 @@ use std::{any::Any, time::Duration};
 
 use tokio::{task::AbortHandle, time::Instant};
 
+use super::{node_core::current_node, task::InNode};
 use crate::{message::Message, pid::Pid, process};
 
 /// A running timer; [`cancel`](TimerRef::cancel) it to stop it. Dropping a `TimerRef` does not
@@ -43,10 +44,11 @@ impl TimerRef {
 ///
 /// Panics if called outside a Tokio runtime.
 pub fn send_after<M: Any + Send>(delay: Duration, pid: Pid, message: M) -> TimerRef {
-    let task = tokio::spawn(async move {
+    // On the node that set the timer, whichever thread it fires on.
+    let task = tokio::spawn(InNode::new(current_node(), async move {
         tokio::time::sleep(delay).await;
         process::deliver(pid, Message::new(message));
-    });
+    }));
     TimerRef(task.abort_handle())
 }
 
@@ -77,7 +79,7 @@ pub fn send_after<M: Any + Send>(delay: Duration, pid: Pid, message: M) -> Timer
 /// Panics if called outside a Tokio runtime.
 pub fn send_interval<M: Any + Send + Clone>(period: Duration, pid: Pid, message: M) -> TimerRef {
     let period = period.max(RESOLUTION);
-    let task = tokio::spawn(async move {
+    let task = tokio::spawn(InNode::new(current_node(), async move {
         let mut next = Instant::now().checked_add(period);
         while let Some(due) = next {
             tokio::time::sleep_until(due).await;
@@ -91,7 +93,7 @@ pub fn send_interval<M: Any + Send + Clone>(period: Duration, pid: Pid, message:
         }
         // The next tick would come after the end of time: nothing to do but go with the target.
         crate::wait(pid).await;
-    });
+    }));
     TimerRef(task.abort_handle())
 }
 

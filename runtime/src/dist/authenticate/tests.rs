@@ -172,7 +172,7 @@ async fn frames_sent_right_after_the_welcome_are_not_lost() {
         frame::write::<()>(
             &mut out,
             frame::Kind::Send,
-            frame::BodyCodec::Postcard,
+            frame::Codec::Postcard,
             64,
             |out| {
                 out.extend_from_slice(b"hello");
@@ -215,7 +215,7 @@ async fn frames_sent_right_after_the_welcome_are_not_lost() {
         frame::parse(&frames[1]),
         Ok(frame::Frame::Message {
             kind: frame::Kind::Send,
-            codec: frame::BodyCodec::Postcard,
+            codec: frame::Codec::Postcard,
             payload: b"hello",
         })
     );

@@ -3,7 +3,7 @@
 
 use super::*;
 
-fn written(kind: Kind, codec: BodyCodec, payload: &[u8]) -> BytesMut {
+fn written(kind: Kind, codec: Codec, payload: &[u8]) -> BytesMut {
     let mut out = BytesMut::new();
     write::<()>(&mut out, kind, codec, DEFAULT_MAX, |out| {
         out.extend_from_slice(payload);
@@ -17,7 +17,7 @@ fn written(kind: Kind, codec: BodyCodec, payload: &[u8]) -> BytesMut {
 fn every_kind_and_codec_is_read_back_as_written() {
     let mut stream = BytesMut::new();
     for kind in Kind::ALL {
-        for codec in [BodyCodec::Postcard, BodyCodec::Json] {
+        for codec in [Codec::Postcard, Codec::Json] {
             stream.extend_from_slice(&written(kind, codec, &[kind as u8, 1, 2]));
         }
     }
@@ -25,7 +25,7 @@ fn every_kind_and_codec_is_read_back_as_written() {
     let mut codec_ = codec();
     authenticated(&mut codec_, DEFAULT_MAX);
     for kind in Kind::ALL {
-        for codec in [BodyCodec::Postcard, BodyCodec::Json] {
+        for codec in [Codec::Postcard, Codec::Json] {
             let frame = next(&mut codec_, &mut stream)
                 .unwrap()
                 .expect("a whole frame");
@@ -48,11 +48,11 @@ fn every_kind_and_codec_is_read_back_as_written() {
 fn the_wire_format_is_pinned() {
     // Length 5 (kind, flags, three payload bytes), big-endian; then kind 0x10, postcard.
     assert_eq!(
-        &written(Kind::Send, BodyCodec::Postcard, &[1, 2, 3])[..],
+        &written(Kind::Send, Codec::Postcard, &[1, 2, 3])[..],
         [0, 0, 0, 5, 0x10, 0, 1, 2, 3]
     );
     assert_eq!(
-        &written(Kind::Down, BodyCodec::Json, &[])[..],
+        &written(Kind::Down, Codec::Json, &[])[..],
         [0, 0, 0, 2, 0x17, 1]
     );
     let mut tick = BytesMut::new();
@@ -62,7 +62,7 @@ fn the_wire_format_is_pinned() {
 
 #[test]
 fn a_frame_arrives_whole_or_not_at_all() {
-    let frame = written(Kind::Send, BodyCodec::Postcard, &[9; 100]);
+    let frame = written(Kind::Send, Codec::Postcard, &[9; 100]);
     let mut codec_ = codec();
     let mut buffer = BytesMut::new();
     for byte in &frame[..frame.len() - 1] {
@@ -121,21 +121,15 @@ fn malformed_frames_are_typed_errors() {
 
 #[test]
 fn a_frame_that_cannot_be_written_leaves_the_buffer_as_it_was() {
-    let mut out = written(Kind::Link, BodyCodec::Postcard, &[1]);
+    let mut out = written(Kind::Link, Codec::Postcard, &[1]);
     let before = out.clone();
-    let failed = write(
-        &mut out,
-        Kind::Send,
-        BodyCodec::Postcard,
-        DEFAULT_MAX,
-        |out| {
-            out.extend_from_slice(&[5; 10]);
-            Err("no encoding for this")
-        },
-    );
+    let failed = write(&mut out, Kind::Send, Codec::Postcard, DEFAULT_MAX, |out| {
+        out.extend_from_slice(&[5; 10]);
+        Err("no encoding for this")
+    });
     assert_eq!(failed, Err(WriteError::Payload("no encoding for this")));
     assert_eq!(out, before);
-    let too_large = write::<()>(&mut out, Kind::Send, BodyCodec::Postcard, 16, |out| {
+    let too_large = write::<()>(&mut out, Kind::Send, Codec::Postcard, 16, |out| {
         out.extend_from_slice(&[5; 15]);
         Ok(())
     });

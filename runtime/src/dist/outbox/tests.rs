@@ -39,7 +39,7 @@ impl AsyncWrite for Recorder {
 
 fn push_number(outbox: &Outbox, sender: u8, n: u32) {
     outbox
-        .push::<()>(Kind::Cast, BodyCodec::Postcard, |out| {
+        .push::<()>(Kind::Cast, Codec::Postcard, |out| {
             out.extend_from_slice(&[sender]);
             out.extend_from_slice(&n.to_be_bytes());
             Ok(())
@@ -132,7 +132,7 @@ async fn concurrent_senders_each_keep_their_order_and_nothing_is_lost() {
 async fn refused_frames_leave_the_outbox_as_it_was() {
     let outbox = Outbox::new(16);
     push_number(&outbox, 1, 1);
-    let too_large = outbox.push::<()>(Kind::Send, BodyCodec::Postcard, |out| {
+    let too_large = outbox.push::<()>(Kind::Send, Codec::Postcard, |out| {
         out.extend_from_slice(&[0; 100]);
         Ok(())
     });
@@ -140,14 +140,14 @@ async fn refused_frames_leave_the_outbox_as_it_was() {
         too_large,
         Err(PushError::Frame(FrameError::TooLarge { len: 102, max: 16 }))
     );
-    let failed = outbox.push(Kind::Send, BodyCodec::Postcard, |out| {
+    let failed = outbox.push(Kind::Send, Codec::Postcard, |out| {
         out.extend_from_slice(&[0; 3]);
         Err("cannot encode")
     });
     assert_eq!(failed, Err(PushError::Payload("cannot encode")));
     outbox.close();
     assert_eq!(
-        outbox.push::<()>(Kind::Send, BodyCodec::Postcard, |_| Ok(())),
+        outbox.push::<()>(Kind::Send, Codec::Postcard, |_| Ok(())),
         Err(PushError::Closed)
     );
     let mut sink = Recorder::default();

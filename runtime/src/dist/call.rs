@@ -1,0 +1,357 @@
+//! Calls and casts across nodes. They travel by handler name with serde bodies, as dynamic
+//! calls do on one node: the caller's side keeps each call in flight in its peer's table until
+//! the `REPLY` comes (or the connection is lost, which fails it at once with
+//! [`CallError::NoConnection`]); the server's side turns a `CALL` into the same `DynamicCall` a
+//! local caller would send, and answers its reply token with a `REPLY`.
+//!
+//! The server's answer is anything a local caller could get: the reply, the handler's error,
+//! or the call's failure (no such process, its exit reason, no reply, an unknown handler, a bad
+//! request), so a remote caller learns the same as a local one.
+
+use std::any::Any;
+
+use serde_json::Value;
+
+use super::{
+    frame::{Codec, Kind},
+    outbound::report,
+    outbox::{Outbox, PushError},
+    peer::Peer,
+    wire::{
+        Ends, Header, Outcome, WireCallError, WireError, WireTarget, read_value, write_header,
+        write_value,
+    },
+};
+use crate::{
+    dispatch::{DynamicCall, Encoded},
+    message::Message,
+    pid::Pid,
+    process::{self, Unsent, node_core::NodeId, remote::ToServer},
+    registry,
+    reply::ReplyTo,
+    reply_slot::Answer,
+    request::{CallError, gone, leaving},
+    unwind::drop_quietly,
+};
+
+/// The node a call or cast from the layer above is for.
+pub(crate) fn target(upper: &(dyn Any + Send)) -> Option<NodeId> {
+    upper.downcast_ref::<ToServer>().map(|call| call.to.node())
+}
+
+/// Fails a call that cannot reach its node: `NoProc` for a node that is gone for good (an
+/// earlier incarnation), `NoConnection` otherwise. A cast is dropped.
+pub(crate) fn fail(upper: Box<dyn Any + Send>, reason: &crate::ExitReason) {
+    let Ok(call) = upper.downcast::<ToServer>() else {
+        return;
+    };
+    let ToServer { to, message } = *call;
+    match message.downcast::<DynamicCall>() {
+        Ok(call) => {
+            let error = match reason {
+                crate::ExitReason::NoProc => CallError::NoProc(to),
+                _ => CallError::NoConnection(to),
+            };
+            call.reply_to.send(Err(error));
+        }
+        Err(other) => drop_quietly(other, "a call that could not cross"),
+    }
+}
+
+/// Encodes a call or cast for `peer` into `outbox`, keeping a call in the peer's table.
+pub(crate) fn push(
+    peer: &Peer,
+    ends: &Ends,
+    outbox: &std::sync::Arc<Outbox>,
+    upper: Box<dyn Any + Send>,
+) {
+    let ToServer { to, message } = match upper.downcast::<ToServer>() {
+        Ok(call) => *call,
+        Err(other) => return drop_quietly(other, "an unknown signal"),
+    };
+    let call = match message.downcast::<DynamicCall>() {
+        Ok(call) => call,
+        Err(other) => {
+            // Typed clients check before they get here; a raw request cannot cross.
+            tracing::error!(pid = %to, message_type = other.type_name(), "only calls by handler name can go to another node; dropped");
+            return drop_quietly(other, "a call that could not cross");
+        }
+    };
+    let DynamicCall {
+        name,
+        body,
+        from,
+        reply_to,
+    } = call;
+    let from = from.map(|from| ends.write(from));
+    let target = WireTarget::Pid(ends.write(to));
+    let pushed = match reply_to.is_waiting() {
+        false => push_with_body(
+            outbox,
+            Kind::Cast,
+            &body,
+            &Header::Cast {
+                from,
+                to: target,
+                handler: &name,
+            },
+        ),
+        true => {
+            let Some(id) = peer.register_call(outbox, to, reply_to) else {
+                return;
+            };
+            let pushed = push_with_body(
+                outbox,
+                Kind::Call,
+                &body,
+                &Header::Call {
+                    id,
+                    from,
+                    to: target,
+                    handler: &name,
+                },
+            );
+            match &pushed {
+                Ok(()) | Err(PushError::Closed) => {}
+                Err(PushError::Payload(message)) => peer.fail_call(id, bad_request(&name, message)),
+                Err(PushError::Frame(error)) => {
+                    peer.fail_call(id, bad_request(&name, &error.to_string()));
+                }
+            }
+            pushed
+        }
+    };
+    report(pushed);
+}
+
+fn bad_request(handler: &str, message: &str) -> CallError<Value> {
+    CallError::BadRequest {
+        handler: handler.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+/// Queues a frame with a header and a JSON body (dynamic bodies are JSON values).
+fn push_with_body(
+    outbox: &Outbox,
+    kind: Kind,
+    body: &Value,
+    header: &Header<'_>,
+) -> Result<(), PushError<String>> {
+    outbox.push(kind, Codec::Json, |out| {
+        write_header(out, header)?;
+        write_value(out, Codec::Json, body)
+    })
+}
+
+/// Applies a `CALL`, `CAST` or `REPLY` from `peer`.
+pub(crate) fn apply(
+    peer: &Peer,
+    ends: &Ends,
+    outbox: &std::sync::Arc<Outbox>,
+    kind: Kind,
+    codec: Codec,
+    header: Header<'_>,
+    body: &[u8],
+) -> Result<(), WireError> {
+    match (kind, header) {
+        (
+            Kind::Call,
+            Header::Call {
+                id,
+                from,
+                to,
+                handler,
+            },
+        ) => {
+            let from = from.map(|from| ends.read(from)).transpose()?;
+            let to = read_target(ends, to)?;
+            let value = match read_value::<Value>(codec, body) {
+                Ok(value) => value,
+                Err(message) => {
+                    let error = WireCallError::BadRequest {
+                        handler: handler.to_owned(),
+                        message,
+                    };
+                    reply(outbox, id, Outcome::Failed(error), None);
+                    return Ok(());
+                }
+            };
+            let (reply_to, waiting) = ReplyTo::<Encoded>::channel();
+            let call = DynamicCall {
+                name: handler.to_owned(),
+                body: value,
+                from,
+                reply_to,
+            };
+            let pid = match deliver(ends, to, Message::new(call)) {
+                Ok(pid) => pid,
+                Err(error) => {
+                    reply(outbox, id, Outcome::Failed(error), None);
+                    return Ok(());
+                }
+            };
+            let outbox = outbox.clone();
+            tokio::spawn(async move {
+                match waiting.await {
+                    Answer::Replied(Ok(value)) => {
+                        reply(&outbox, id, Outcome::Ok, Some(&value));
+                    }
+                    Answer::Replied(Err(error)) => match error {
+                        CallError::Handler(value) => {
+                            reply(&outbox, id, Outcome::Handler, Some(&value))
+                        }
+                        other => reply(&outbox, id, Outcome::Failed(to_wire(other)), None),
+                    },
+                    Answer::Dropped => {
+                        let error = match pid.is_some_and(leaving) {
+                            true => match pid {
+                                Some(pid) => WireCallError::Exited(crate::wait(pid).await),
+                                None => WireCallError::NoReply,
+                            },
+                            false => WireCallError::NoReply,
+                        };
+                        reply(&outbox, id, Outcome::Failed(error), None);
+                    }
+                }
+            });
+        }
+        (Kind::Cast, Header::Cast { from, to, handler }) => {
+            let from = from.map(|from| ends.read(from)).transpose()?;
+            let to = read_target(ends, to)?;
+            match read_value::<Value>(codec, body) {
+                Ok(value) => {
+                    let call = DynamicCall {
+                        name: handler.to_owned(),
+                        body: value,
+                        from,
+                        reply_to: ReplyTo::nobody(),
+                    };
+                    if let Err(error) = deliver(ends, to, Message::new(call)) {
+                        tracing::debug!(handler, ?error, "cast from another node dropped");
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(handler, %error, "cast from another node with a bad body; dropped")
+                }
+            }
+        }
+        (Kind::Reply, Header::Reply { id, outcome }) => {
+            let Some((pid, reply_to)) = peer.take_call(id) else {
+                // The caller gave up and its entry was pruned, or a peer sent nonsense.
+                return Ok(());
+            };
+            let answer = match outcome {
+                Outcome::Ok => {
+                    read_value::<Value>(codec, body).map_err(|message| CallError::BadReply {
+                        handler: String::new(),
+                        message,
+                    })
+                }
+                Outcome::Handler => match read_value::<Value>(codec, body) {
+                    Ok(value) => Err(CallError::Handler(value)),
+                    Err(message) => Err(CallError::BadReply {
+                        handler: String::new(),
+                        message,
+                    }),
+                },
+                Outcome::Failed(error) => Err(from_wire(error, pid)),
+            };
+            reply_to.send(answer);
+        }
+        (kind, _) => {
+            return Err(WireError::Header(format!(
+                "a {kind:?} frame with another header"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A call's target on this node.
+enum Local {
+    Pid(Pid),
+    Name(String),
+}
+
+fn read_target(ends: &Ends, to: WireTarget<'_>) -> Result<Local, WireError> {
+    Ok(match to {
+        WireTarget::Pid(pid) => Local::Pid(ends.read(pid)?),
+        WireTarget::Name(name) => Local::Name(name.to_owned()),
+    })
+}
+
+/// Puts a call or cast into its target's mailbox (by name: parked while the name is reserved
+/// for a restart); the pid it went to, when known.
+fn deliver(ends: &Ends, to: Local, message: Message) -> Result<Option<Pid>, WireCallError> {
+    match to {
+        Local::Pid(pid) if pid.node() != ends.me => Err(WireCallError::NoProc),
+        Local::Pid(pid) => match process::push_to_server_here(pid, message) {
+            Ok(()) => Ok(Some(pid)),
+            Err(unsent) => {
+                let (Unsent::NoProc(message) | Unsent::Exiting(message)) = unsent;
+                drop_quietly(message, "a call to a dead process");
+                Err(to_wire(gone(pid).widen()))
+            }
+        },
+        Local::Name(name) => {
+            let mut found = None;
+            let sent = registry::send_to_name_on(ends.me, &name, message, |pid, message| {
+                found = Some(pid);
+                process::push_to_server_here(pid, message).is_ok()
+            });
+            match sent {
+                Ok(()) => Ok(found),
+                Err(_) => Err(WireCallError::NotRegistered(name)),
+            }
+        }
+    }
+}
+
+fn reply(outbox: &Outbox, id: u64, outcome: Outcome, value: Option<&Value>) {
+    let header = Header::Reply { id, outcome };
+    report(outbox.push(Kind::Reply, Codec::Json, |out| {
+        write_header(out, &header)?;
+        match value {
+            Some(value) => write_value(out, Codec::Json, value),
+            None => Ok(()),
+        }
+    }));
+}
+
+fn to_wire(error: CallError<Value>) -> WireCallError {
+    match error {
+        CallError::NoProc(_) => WireCallError::NoProc,
+        CallError::Exited { reason, .. } => WireCallError::Exited(reason),
+        CallError::NoReply(_) => WireCallError::NoReply,
+        CallError::NotRegistered(name) => WireCallError::NotRegistered(name.to_string()),
+        CallError::UnknownHandler { name, available } => {
+            WireCallError::UnknownHandler { name, available }
+        }
+        CallError::BadRequest { handler, message } => {
+            WireCallError::BadRequest { handler, message }
+        }
+        CallError::BadReply { handler, message } => WireCallError::BadReply { handler, message },
+        other => WireCallError::Other(other.to_string()),
+    }
+}
+
+fn from_wire(error: WireCallError, pid: Pid) -> CallError<Value> {
+    match error {
+        WireCallError::NoProc => CallError::NoProc(pid),
+        WireCallError::Exited(reason) => CallError::Exited { pid, reason },
+        WireCallError::NoReply => CallError::NoReply(pid),
+        WireCallError::NotRegistered(name) => CallError::NotRegistered(name.into()),
+        WireCallError::UnknownHandler { name, available } => {
+            CallError::UnknownHandler { name, available }
+        }
+        WireCallError::BadRequest { handler, message } => {
+            CallError::BadRequest { handler, message }
+        }
+        WireCallError::BadReply { handler, message } => CallError::BadReply { handler, message },
+        WireCallError::Other(message) => CallError::BadReply {
+            handler: String::new(),
+            message,
+        },
+    }
+}

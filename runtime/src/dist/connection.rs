@@ -1,0 +1,90 @@
+//! One authenticated connection at work: the writer sends the outbox's batches, the reader
+//! applies incoming frames, and the heartbeat sends a tick when there is nothing else to send
+//! and ends the connection when the peer has been silent for a whole tick time (Erlang's
+//! `net_ticktime`). Whichever ends first ends the connection, and the peer's teardown reports
+//! what it carried.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use super::{
+    authenticate::Handshaken,
+    config::DistConfig,
+    frame, inbound,
+    outbox::Outbox,
+    peer::Peer,
+    reader::{ReadError, read_frames},
+    transport::Connection,
+    wire::Ends,
+};
+
+/// Runs the connection of attempt `generation` with `peer` until it ends, then tears it down.
+pub(crate) async fn run(
+    peer: Arc<Peer>,
+    generation: u64,
+    ends: Ends,
+    handshaken: Handshaken,
+    connection: Connection,
+    outbox: Arc<Outbox>,
+    config: Arc<DistConfig>,
+) {
+    let Handshaken {
+        mut codec,
+        mut buffer,
+        ..
+    } = handshaken;
+    frame::authenticated(&mut codec, config.max_frame);
+    let (mut read, mut write) = tokio::io::split(connection.io);
+    let received = AtomicU64::new(0);
+    let reading = read_frames(&mut read, &mut codec, &mut buffer, &received, |frame| {
+        inbound::apply(&peer, &ends, &outbox, frame)
+    });
+    let writing = outbox.write_to(&mut write);
+    let heartbeat = heartbeat(&outbox, &received, config.net_ticktime);
+    let why = tokio::select! {
+        read = reading => match read {
+            Ok(()) => "the peer closed the connection".to_owned(),
+            Err(ReadError::Apply(inbound::Ended::Disconnected(reason))) => {
+                format!("the peer disconnected: {reason}")
+            }
+            Err(error) => {
+                let error = match error {
+                    ReadError::Apply(error) => error.to_string(),
+                    other => other.to_string(),
+                };
+                tracing::warn!(node = peer.name.as_str(), %error, "bad frame from node; connection closed");
+                error
+            }
+        },
+        written = writing => match written {
+            Ok(()) => "this node disconnected".to_owned(),
+            Err(error) => format!("writing failed: {error}"),
+        },
+        () = heartbeat => format!("no word from the peer in {:?}", config.net_ticktime),
+    };
+    peer.teardown(generation, &why);
+}
+
+/// Ticks four times per tick time; returns when nothing arrived for a whole tick time.
+async fn heartbeat(outbox: &Outbox, received: &AtomicU64, ticktime: Duration) {
+    let period = (ticktime / 4).max(Duration::from_millis(1));
+    let (mut seen, mut silent) = (received.load(Ordering::Relaxed), Duration::ZERO);
+    loop {
+        tokio::time::sleep(period).await;
+        outbox.tick();
+        let now = received.load(Ordering::Relaxed);
+        if now == seen {
+            silent += period;
+            if silent >= ticktime {
+                return;
+            }
+        } else {
+            (seen, silent) = (now, Duration::ZERO);
+        }
+    }
+}
