@@ -412,6 +412,42 @@ fn client_methods(handler: &Handler) -> TokenStream {
         (quote!(), quote!(), quote!(()))
     };
     let output = call_output(reply, method.ret.fallible);
+    // The form of the call for a server on another node: by name, its body encoded, found by
+    // autoref specialization so that types that are not serde still compile (and are refused
+    // across nodes at run time).
+    let body_probe = if takes_body {
+        quote!(#body_ty)
+    } else {
+        quote!(())
+    };
+    let encoder = if handler.local {
+        quote!(::core::option::Option::None)
+    } else {
+        quote!({
+            use ::ferrotp::gen_server::{__CanEncode as _, __CannotEncode as _};
+            (&&::ferrotp::gen_server::__Probe::<#body_probe>::new()).__encoder()
+        })
+    };
+    let remote = quote! {
+        ::ferrotp::gen_server::__remote(self.to, #name, &#arg, #encoder)
+    };
+    let probe = |ty: TokenStream| {
+        quote!({
+            use ::ferrotp::gen_server::{__CanDecode as _, __CannotDecode as _};
+            (&&::ferrotp::gen_server::__Probe::<#ty>::new()).__decoder()
+        })
+    };
+    // A reply borrowing something (`&'static str`) is never a `DeserializeOwned`, and the probe
+    // cannot say so for a lifetime: such a reply is simply not remotable.
+    let decoder = if has_reference(reply) {
+        quote!(::core::option::Option::None)
+    } else if method.ret.fallible {
+        let ok = probe(quote!(<#reply as ::ferrotp::gen_server::IsResult>::Ok));
+        let err = probe(quote!(<#reply as ::ferrotp::gen_server::IsResult>::Err));
+        quote!(#ok.zip(#err))
+    } else {
+        probe(quote!(#reply))
+    };
     let call = if method.ret.fallible {
         quote!(::ferrotp::gen_server::__call_fallible)
     } else {
@@ -434,12 +470,14 @@ fn client_methods(handler: &Handler) -> TokenStream {
 
         #[doc = #timeout_doc]
         pub fn #timeout_ident(&self, #param timeout: ::core::time::Duration) -> impl ::core::future::Future<Output = #output> + ::core::marker::Send + 'static {
-            #call(self.to, timeout, move |reply_to| __Call::#ident(#arg, reply_to))
+            let remote = #remote;
+            #call(self.to, timeout, remote, #decoder, move |reply_to| __Call::#ident(#arg, reply_to))
         }
 
         #[doc = #cast_doc]
         pub fn #cast_ident(&self, #param) {
-            ::ferrotp::gen_server::__cast(self.to, __Call::#ident(#arg, ::ferrotp::ReplyTo::nobody()))
+            let remote = #remote;
+            ::ferrotp::gen_server::__cast(self.to, remote, move || __Call::#ident(#arg, ::ferrotp::ReplyTo::nobody()))
         }
     }
 }
@@ -527,6 +565,18 @@ fn stub_client_methods(handler: &Handler) -> TokenStream {
 }
 
 /// What a typed call to a handler replying with `reply` resolves to.
+/// Whether a type has a reference anywhere in it, `'static` or not.
+fn has_reference(ty: &Type) -> bool {
+    fn any_ampersand(tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|token| match token {
+            proc_macro2::TokenTree::Punct(punct) => punct.as_char() == '&',
+            proc_macro2::TokenTree::Group(group) => any_ampersand(group.stream()),
+            _ => false,
+        })
+    }
+    any_ampersand(quote!(#ty))
+}
+
 fn call_output(reply: &Type, fallible: bool) -> TokenStream {
     if fallible {
         quote!(::core::result::Result<

@@ -719,6 +719,18 @@ impl<S: GenServer> ServerRef<S> {
         }
     }
 
+    /// A reference to whichever `S` server is registered under `name` on node `node` at each
+    /// call (Erlang's `{Name, Node}`), as [`named`](ServerRef::named) does on this node. Calls
+    /// and casts go to that node by handler name (see [`dist`](crate::dist)).
+    ///
+    /// Names given to `named_on` (and node names) are kept for the life of the program.
+    pub fn named_on(name: &str, node: &str) -> NamedRef<S> {
+        NamedRef {
+            client: S::Client::__new(Addr::name_on(node, name)),
+            server: PhantomData,
+        }
+    }
+
     /// The `S` server registered under `name` now (OTP's `whereis`, typed). To call whichever
     /// server has the name at each call, use [`named`](ServerRef::named).
     ///
@@ -730,12 +742,19 @@ impl<S: GenServer> ServerRef<S> {
         Self::from_pid(pid)
     }
 
-    /// A typed reference to `pid`, checked to be an `S` server.
+    /// A typed reference to `pid`, checked to be an `S` server. A pid of another node is not
+    /// checked (only its node knows what runs there): a call that does not fit the server
+    /// there fails with [`CallError::UnknownHandler`] or [`CallError::BadRequest`].
     ///
     /// # Errors
     ///
     /// [`LookupError`] when `pid` is not alive or runs another type of server.
     pub fn from_pid(pid: Pid) -> Result<Self, LookupError> {
+        if !pid.is_local() {
+            // Only its own node knows what runs there: a call to another type of server fails
+            // there, by handler name.
+            return Ok(Self::unchecked(pid));
+        }
         let runs = table()
             .with(pid, |cell| {
                 let state = lock(&cell.state);
@@ -843,6 +862,20 @@ impl<S: GenServer> Deref for ServerRef<S> {
 
     fn deref(&self) -> &S::Client {
         &self.client
+    }
+}
+
+/// A `ServerRef` travels as its pid (inside a message to another node, say); the type is not
+/// checked when it is read back, as for a pid of another node in [`ServerRef::from_pid`].
+impl<S: GenServer> Serialize for ServerRef<S> {
+    fn serialize<Z: serde::Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
+        self.pid().serialize(serializer)
+    }
+}
+
+impl<'de, S: GenServer> serde::Deserialize<'de> for ServerRef<S> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Pid::deserialize(deserializer).map(Self::unchecked)
     }
 }
 

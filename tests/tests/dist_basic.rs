@@ -166,6 +166,40 @@ async fn calls_and_casts_by_handler_name_cross_nodes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_typed_client_calls_a_server_on_another_node_by_pid_and_by_name() {
+    let (a, b) = (node("a10").await, node("b10").await);
+    let server = b
+        .scope(async { Adder::start(()).name("dist-basic-adder").await.unwrap() })
+        .await;
+    let b_name = b.name();
+    a.scope(async move {
+        let remote = ServerRef::<Adder>::from_pid(server.pid()).unwrap();
+        assert_eq!(remote.add(2).await, Ok(2));
+        remote.cast_add(3);
+        assert_eq!(
+            remote.checked(0).await,
+            Err(CallError::Handler("zero".to_owned()))
+        );
+        let named = ServerRef::<Adder>::named_on("dist-basic-adder", b_name);
+        assert_eq!(named.add(1).await, Ok(6));
+        let nobody = ServerRef::<Adder>::named_on("dist-basic-nobody", b_name);
+        assert_eq!(
+            nobody.add(1).await,
+            Err(CallError::NotRegistered("dist-basic-nobody".into()))
+        );
+        assert_eq!(
+            remote
+                .add_timeout(0, std::time::Duration::from_secs(5))
+                .await,
+            Ok(6)
+        );
+    })
+    .await;
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_node_fails_calls_links_and_monitors_at_once() {
     let (a, b) = (node("a6").await, node("b6").await);
     let server = b.scope(async { Adder::start(()).await.unwrap() }).await;

@@ -72,21 +72,31 @@ pub(crate) async fn call_to<R: DeserializeOwned>(
     timeout: Duration,
 ) -> Result<R, CallError<Value>> {
     let body = encode_body(name, body)?;
+    let reply = call_value(to, name, body, timeout).await?;
+    serde_json::from_value(reply).map_err(|e| CallError::BadReply {
+        handler: name.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// [`call_to`] with the body encoded already, and the reply left encoded.
+pub(crate) async fn call_value(
+    to: Addr,
+    name: &str,
+    body: Value,
+    timeout: Duration,
+) -> Result<Value, CallError<Value>> {
     let name = name.to_owned();
-    let reply = exchange(to, timeout, Token::Handler, |from, reply_to| {
+    exchange(to, timeout, Token::Handler, |from, reply_to| {
         Message::new(DynamicCall {
-            name: name.clone(),
+            name,
             body,
             from,
             reply_to,
         })
     })
     .await
-    .map_err(CallError::widen)??;
-    serde_json::from_value(reply).map_err(|e| CallError::BadReply {
-        handler: name,
-        message: e.to_string(),
-    })
+    .map_err(CallError::widen)?
 }
 
 /// Casts to the handler installed as `name` on the server `pid`: the handler runs, its reply is
@@ -102,6 +112,12 @@ pub fn cast(pid: Pid, name: &str, body: impl Serialize) -> Result<(), CallError<
 /// [`cast`] to a pid or a registered name.
 pub(crate) fn cast_to(to: Addr, name: &str, body: impl Serialize) -> Result<(), CallError<Value>> {
     let body = encode_body(name, body)?;
+    cast_value(to, name, body);
+    Ok(())
+}
+
+/// [`cast_to`] with the body encoded already.
+pub(crate) fn cast_value(to: Addr, name: &str, body: Value) {
     let call = DynamicCall {
         name: name.to_owned(),
         body,
@@ -109,7 +125,6 @@ pub(crate) fn cast_to(to: Addr, name: &str, body: impl Serialize) -> Result<(), 
         reply_to: ReplyTo::nobody(),
     };
     request::cast_to(to, Message::new(call));
-    Ok(())
 }
 
 fn encode_body(name: &str, body: impl Serialize) -> Result<Value, CallError<Value>> {

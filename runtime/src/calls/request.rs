@@ -20,7 +20,10 @@ use std::{
     time::Duration,
 };
 
-use crate::process::{node_core::current_node, remote};
+use crate::process::{
+    node_core::{self, current_node},
+    remote::{self, Signal, ToServer},
+};
 use crate::{
     call_timer::CallTimer,
     exit::ExitReason,
@@ -313,9 +316,27 @@ pub struct Addr(Target);
 enum Target {
     Pid(Pid),
     Name(Atom),
+    /// A name on a given node (Erlang's `{Name, Node}`): the node's name, then the name.
+    NameOn(Atom, Atom),
 }
 
 impl Addr {
+    /// The process registered as `name` on node `node` at each call.
+    pub(crate) fn name_on(node: &str, name: &str) -> Self {
+        Addr(Target::NameOn(Atom::new(node), Atom::new(name)))
+    }
+
+    /// Whether calls to this address leave the current node (a pid of another node, or a name
+    /// on one); checked on every typed call, so it reads the current node only for those.
+    #[inline]
+    pub(crate) fn is_remote(self) -> bool {
+        match self.0 {
+            Target::Pid(pid) => pid.node() != current_node(),
+            Target::Name(_) => false,
+            Target::NameOn(node, _) => node.as_str() != node_core::name_of(current_node()).0,
+        }
+    }
+
     pub(crate) fn pid(pid: Pid) -> Self {
         Addr(Target::Pid(pid))
     }
@@ -328,7 +349,7 @@ impl Addr {
     pub(crate) fn as_pid(self) -> Option<Pid> {
         match self.0 {
             Target::Pid(pid) => Some(pid),
-            Target::Name(_) => None,
+            Target::Name(_) | Target::NameOn(..) => None,
         }
     }
 
@@ -336,7 +357,7 @@ impl Addr {
     pub(crate) fn as_name(self) -> Option<&'static str> {
         match self.0 {
             Target::Pid(_) => None,
-            Target::Name(name) => Some(name.as_str()),
+            Target::Name(name) | Target::NameOn(_, name) => Some(name.as_str()),
         }
     }
 }
@@ -460,6 +481,21 @@ where
         // exiting, goes the slow way, which waits and looks again.
         let (pid, name) = match self.to.0 {
             Target::Pid(pid) => (pid, None),
+            Target::NameOn(node, name) if self.to.is_remote() => {
+                let to = push_named_on(node, name, message)?;
+                self.pid = to;
+                self.waiting = Some(reply);
+                self.timer = timer;
+                return Ok(());
+            }
+            Target::NameOn(_, name) => match registry::resolve(name.as_str()) {
+                Resolved::Held(pid) => (pid, Some(name)),
+                Resolved::Unknown => return Err(CallError::NotRegistered(name.as_str().into())),
+                Resolved::Reserved(_) => {
+                    self.slow = Some(by_name(name, from, message, watch, reply, timer, timeout));
+                    return Ok(());
+                }
+            },
             Target::Name(name) => match registry::resolve(name.as_str()) {
                 Resolved::Held(pid) => (pid, Some(name)),
                 Resolved::Unknown => return Err(CallError::NotRegistered(name.as_str().into())),
@@ -630,7 +666,12 @@ pub(crate) enum Token {
 pub(crate) fn cast_to(to: Addr, message: Message) {
     match to.0 {
         Target::Pid(pid) => process::cast_to_server(pid, message),
-        Target::Name(name) => {
+        Target::NameOn(node, name) if to.is_remote() => {
+            if let Err(error) = push_named_on(node, name, message) {
+                tracing::debug!(%error, "cast to a name on another node dropped");
+            }
+        }
+        Target::Name(name) | Target::NameOn(_, name) => {
             let name = name.as_str();
             let cast = |pid, message| {
                 process::cast_to_server(pid, message);
@@ -641,6 +682,26 @@ pub(crate) fn cast_to(to: Addr, message: Message) {
             }
         }
     }
+}
+
+/// Hands a call or cast for the process registered as `name` on another node to that node;
+/// the pid that stands for the node in errors (its index 0, no process's).
+fn push_named_on(node: Atom, name: Atom, message: Message) -> Result<Pid, CallError> {
+    let here = current_node();
+    let node = node_core::intern(node.as_str(), 0)
+        .ok()
+        .filter(|_| remote::is_distributed(here));
+    let Some(node) = node else {
+        drop_quietly(message, "a call to another node");
+        return Err(CallError::NoConnection(Pid::root(here)));
+    };
+    let to = Pid::root(node);
+    let name = Some(name.as_str());
+    remote::route(
+        here,
+        Signal::Upper(Box::new(ToServer { to, name, message })),
+    );
+    Ok(to)
 }
 
 /// Whether `pid` is exiting, stopping, or gone.

@@ -45,7 +45,7 @@ pub(crate) fn fail(upper: Box<dyn Any + Send>, reason: &crate::ExitReason) {
     let Ok(call) = upper.downcast::<ToServer>() else {
         return;
     };
-    let ToServer { to, message } = *call;
+    let ToServer { to, message, .. } = *call;
     match message.downcast::<DynamicCall>() {
         Ok(call) => {
             let error = match reason {
@@ -65,7 +65,11 @@ pub(crate) fn push(
     outbox: &std::sync::Arc<Outbox>,
     upper: Box<dyn Any + Send>,
 ) {
-    let ToServer { to, message } = match upper.downcast::<ToServer>() {
+    let ToServer {
+        to,
+        name: by_name,
+        message,
+    } = match upper.downcast::<ToServer>() {
         Ok(call) => *call,
         Err(other) => return drop_quietly(other, "an unknown signal"),
     };
@@ -84,7 +88,10 @@ pub(crate) fn push(
         reply_to,
     } = call;
     let from = from.map(|from| ends.write(from));
-    let target = WireTarget::Pid(ends.write(to));
+    let target = match by_name {
+        Some(registered) => WireTarget::Name(registered),
+        None => WireTarget::Pid(ends.write(to)),
+    };
     let pushed = match reply_to.is_waiting() {
         false => push_with_body(
             outbox,

@@ -4,6 +4,9 @@
 
 use std::{fmt, future::Future, pin::Pin, time::Duration};
 
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::Value;
+
 use crate::{
     message::Message,
     pid::Pid,
@@ -46,18 +49,39 @@ fn sender_pid(from: Option<Pid>) -> Pid {
 }
 
 /// Generated client code: a typed call. `make` builds the call enum around the reply token.
+/// For a server on another node (`remote`), the call goes by handler name instead, its body
+/// encoded already and its reply decoded with `decode`.
 #[doc(hidden)]
 pub fn __call<C: Send + 'static, X: Send + 'static>(
     to: Addr,
     timeout: Duration,
+    remote: Option<__Remote>,
+    decode: Option<Decode<X>>,
     make: impl FnOnce(ReplyTo<X>) -> C + Send + 'static,
 ) -> impl Future<Output = Result<X, CallError>> + Send + 'static {
-    exchange(to, timeout, Token::Handler, |from, reply_to| {
-        Message::new(TypedCall {
-            from: sender_pid(from),
-            call: make(reply_to),
-        })
-    })
+    match remote {
+        None => Either::Here {
+            call: exchange(to, timeout, Token::Handler, |from, reply_to| {
+                Message::new(TypedCall {
+                    from: sender_pid(from),
+                    call: make(reply_to),
+                })
+            }),
+        },
+        Some(remote) => Either::There {
+            call: Box::pin(async move {
+                let handler = remote.handler;
+                let value = remote.call(timeout, decode.is_some()).await;
+                let value = value.map_err(|error| {
+                    error.split().unwrap_or_else(|_| CallError::BadReply {
+                        handler: handler.to_owned(),
+                        message: "an error from a handler that cannot fail".to_owned(),
+                    })
+                })?;
+                decoded(handler, decode, value)
+            }),
+        },
+    }
 }
 
 /// Generated client code: a typed call to a handler returning `Result<T, E>`.
@@ -65,24 +89,211 @@ pub fn __call<C: Send + 'static, X: Send + 'static>(
 pub fn __call_fallible<C: Send + 'static, T: Send + 'static, E: Send + 'static>(
     to: Addr,
     timeout: Duration,
+    remote: Option<__Remote>,
+    decode: Option<(Decode<T>, Decode<E>)>,
     make: impl FnOnce(ReplyTo<Result<T, E>>) -> C + Send + 'static,
 ) -> impl Future<Output = Result<T, CallError<E>>> + Send + 'static {
-    let call = __call(to, timeout, make);
+    let local = match remote {
+        None => Ok(__call(to, timeout, None, None, make)),
+        Some(remote) => Err(remote),
+    };
     async move {
-        call.await
-            .map_err(CallError::widen)?
-            .map_err(CallError::Handler)
+        let remote = match local {
+            Ok(call) => {
+                return call
+                    .await
+                    .map_err(CallError::widen)?
+                    .map_err(CallError::Handler);
+            }
+            Err(remote) => remote,
+        };
+        let handler = remote.handler;
+        match remote.call(timeout, decode.is_some()).await {
+            Ok(value) => {
+                decoded(handler, decode.map(|(ok, _)| ok), value).map_err(CallError::widen)
+            }
+            Err(error) => Err(match error.split() {
+                Ok(error) => error.widen(),
+                Err(value) => match decoded(handler, decode.map(|(_, err)| err), value) {
+                    Ok(error) => CallError::Handler(error),
+                    Err(error) => error.widen(),
+                },
+            }),
+        }
     }
 }
 
-/// Generated client code: a typed cast.
+/// Generated client code: a typed cast; `make` builds the call enum. For a server on another
+/// node (`remote`), it goes by handler name instead.
 #[doc(hidden)]
-pub fn __cast<C: Send + 'static>(to: Addr, call: C) {
-    let call = Message::new(TypedCall {
-        from: sender_pid(self_pid()),
-        call,
-    });
-    cast_to(to, call);
+pub fn __cast<C: Send + 'static>(to: Addr, remote: Option<__Remote>, make: impl FnOnce() -> C) {
+    let Some(remote) = remote else {
+        let call = Message::new(TypedCall {
+            from: sender_pid(self_pid()),
+            call: make(),
+        });
+        return cast_to(to, call);
+    };
+    match remote.body {
+        Some(Ok(body)) => crate::dispatch::cast_value(remote.to, remote.handler, body),
+        Some(Err(error)) => {
+            tracing::error!(handler = remote.handler, %error, "a cast to another node could not be encoded; dropped")
+        }
+        None => tracing::error!(
+            handler = remote.handler,
+            "a cast to another node needs a handler whose argument is a serde type and that is \
+             not `local`; dropped"
+        ),
+    }
+}
+
+/// How a reply from another node becomes the caller's type.
+#[doc(hidden)]
+pub type Decode<T> = fn(Value) -> Result<T, String>;
+/// How a body for another node is encoded.
+#[doc(hidden)]
+pub type Encode<T> = fn(&T) -> Result<Value, String>;
+
+/// Generated client code: a typed call or cast as it goes to a server on another node, by its
+/// handler's name with the body encoded (`None`: the body cannot cross).
+#[doc(hidden)]
+pub struct __Remote {
+    to: Addr,
+    handler: &'static str,
+    body: Option<Result<Value, String>>,
+}
+
+/// Generated client code: the remote form of a call to `to`, or `None` when `to` is on this
+/// node (the typed call goes as it is). `encode` is `None` for a handler that cannot be reached
+/// from another node.
+#[doc(hidden)]
+#[inline]
+pub fn __remote<B>(
+    to: Addr,
+    handler: &'static str,
+    body: &B,
+    encode: Option<Encode<B>>,
+) -> Option<__Remote> {
+    if !to.is_remote() {
+        return None;
+    }
+    Some(__Remote {
+        to,
+        handler,
+        body: encode.map(|encode| encode(body)),
+    })
+}
+
+impl __Remote {
+    async fn call(self, timeout: Duration, decodable: bool) -> Result<Value, CallError<Value>> {
+        let handler = self.handler;
+        let body = match self.body {
+            Some(body) if decodable => body,
+            _ => {
+                return Err(CallError::NotRemotable {
+                    handler: handler.to_owned(),
+                });
+            }
+        };
+        let body = body.map_err(|message| CallError::BadRequest {
+            handler: handler.to_owned(),
+            message,
+        })?;
+        crate::dispatch::call_value(self.to, handler, body, timeout).await
+    }
+}
+
+fn decoded<T>(handler: &str, decode: Option<Decode<T>>, value: Value) -> Result<T, CallError> {
+    let decode = decode.ok_or_else(|| CallError::NotRemotable {
+        handler: handler.to_owned(),
+    })?;
+    decode(value).map_err(|message| CallError::BadReply {
+        handler: handler.to_owned(),
+        message,
+    })
+}
+
+pin_project_lite::pin_project! {
+    /// A call on this node, or one that went to another.
+    #[project = EitherProj]
+    enum Either<H, T> {
+        Here { #[pin] call: H },
+        There { call: T },
+    }
+}
+
+impl<H, T, O> Future for Either<H, T>
+where
+    H: Future<Output = O>,
+    T: Future<Output = O> + Unpin,
+{
+    type Output = O;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<O> {
+        match self.project() {
+            EitherProj::Here { call } => call.poll(cx),
+            EitherProj::There { call } => Pin::new(call).poll(cx),
+        }
+    }
+}
+
+/// Generated client code: what a type can do across nodes, found by autoref specialization:
+/// `(&&__Probe::<T>::new()).__encoder()` is `Some` when `T` is a serde type, `None` otherwise
+/// (with the traits below in scope). No bound on the user's types, so a handler whose types are
+/// not serde still compiles and is refused across nodes at run time with
+/// [`CallError::NotRemotable`].
+#[doc(hidden)]
+pub struct __Probe<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<T> __Probe<T> {
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        __Probe(std::marker::PhantomData)
+    }
+}
+
+#[doc(hidden)]
+pub trait __CanEncode<T> {
+    fn __encoder(&self) -> Option<Encode<T>>;
+}
+
+impl<T: Serialize> __CanEncode<T> for &__Probe<T> {
+    fn __encoder(&self) -> Option<Encode<T>> {
+        Some(|value| serde_json::to_value(value).map_err(|error| error.to_string()))
+    }
+}
+
+#[doc(hidden)]
+pub trait __CannotEncode<T> {
+    fn __encoder(&self) -> Option<Encode<T>>;
+}
+
+impl<T> __CannotEncode<T> for __Probe<T> {
+    fn __encoder(&self) -> Option<Encode<T>> {
+        None
+    }
+}
+
+#[doc(hidden)]
+pub trait __CanDecode<T> {
+    fn __decoder(&self) -> Option<Decode<T>>;
+}
+
+impl<T: DeserializeOwned> __CanDecode<T> for &__Probe<T> {
+    fn __decoder(&self) -> Option<Decode<T>> {
+        Some(|value| serde_json::from_value(value).map_err(|error| error.to_string()))
+    }
+}
+
+#[doc(hidden)]
+pub trait __CannotDecode<T> {
+    fn __decoder(&self) -> Option<Decode<T>>;
+}
+
+impl<T> __CannotDecode<T> for __Probe<T> {
+    fn __decoder(&self) -> Option<Decode<T>> {
+        None
+    }
 }
 
 pin_project_lite::pin_project! {

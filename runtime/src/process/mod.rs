@@ -603,7 +603,11 @@ pub(crate) fn push_to_server(pid: Pid, message: Message) -> Result<(), Unsent> {
     // must not let another node's code skip its connection.
     let here = current_node();
     if pid.node() != here {
-        let upper = Box::new(remote::ToServer { to: pid, message });
+        let upper = Box::new(remote::ToServer {
+            to: pid,
+            name: None,
+            message,
+        });
         remote::route(here, remote::Signal::Upper(upper));
         return Ok(());
     }

@@ -78,7 +78,10 @@ pub(crate) enum Signal {
 /// A call or cast (its message as the layer above built it) for a server on another node: what
 /// [`push_to_server`](super::push_to_server) routes as [`Signal::Upper`].
 pub(crate) struct ToServer {
+    /// The server, or for a call by name the node (its pseudo-pid with index 0).
     pub(crate) to: Pid,
+    /// The name the server is registered under there, for a call by name.
+    pub(crate) name: Option<&'static str>,
     pub(crate) message: Message,
 }
 
