@@ -177,6 +177,7 @@ pub struct Node {
     apps: Vec<Application>,
     default_subscriber: bool,
     single_threaded: bool,
+    dist: Option<crate::dist::DistConfig>,
 }
 
 impl Default for Node {
@@ -192,7 +193,19 @@ impl Node {
             apps: Vec::new(),
             default_subscriber: true,
             single_threaded: false,
+            dist: None,
         }
+    }
+
+    /// Makes the node distributed under `config` before its applications start (see
+    /// [`dist`](crate::dist)). Without it, the node is distributed when the environment says so:
+    /// `FERROTP_NODE` set to its name (`name@host:port`) and `FERROTP_COOKIE` to the cookie
+    /// ([`DistConfig::from_env`](crate::dist::DistConfig::from_env)). A node that cannot be
+    /// distributed (a bad name or cookie, a port in use) ends with [`NodeExit::StartFailed`]
+    /// before any application starts.
+    pub fn dist(mut self, config: crate::dist::DistConfig) -> Self {
+        self.dist = Some(config);
+        self
     }
 
     /// Adds an application; applications start in the order added.
@@ -317,6 +330,22 @@ impl Node {
         if self.default_subscriber {
             init_logging();
         }
+        let config = match self
+            .dist
+            .map(Ok)
+            .or_else(|| crate::dist::DistConfig::from_env().transpose())
+        {
+            None => None,
+            Some(Ok(config)) => Some(config),
+            Some(Err(error)) => return dist_failed(error.to_string()),
+        };
+        let node = match config {
+            None => None,
+            Some(config) => match crate::dist::LocalNode::distribute(config).await {
+                Ok(node) => Some(node),
+                Err(error) => return dist_failed(error.to_string()),
+            },
+        };
         let apps = self.apps;
         let controller = process::spawn_handle(move |ctx| control(ctx, apps));
         let pid = controller.pid();
@@ -332,7 +361,19 @@ impl Node {
                 reason,
             });
         watcher.abort();
+        if let Some(node) = node {
+            node.stop().await;
+        }
         exit
+    }
+}
+
+/// The node could not be distributed: it ends before any application starts.
+fn dist_failed(error: String) -> NodeExit {
+    tracing::error!(%error, "the node could not be distributed");
+    NodeExit::StartFailed {
+        app: "distribution".into(),
+        error,
     }
 }
 

@@ -231,6 +231,40 @@ async fn a_stopped_node_fails_calls_links_and_monitors_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_monitors_see_connections_come_and_go() {
+    use ferrotp::dist::{NodeDown, NodeUp};
+    let (a, b) = (node("a11").await, node("b11").await);
+    let b_name = b.name();
+    let (ready, subscribed) = tokio::sync::oneshot::channel();
+    let watcher = a.spawn_handle_for_test(move |mut ctx| async move {
+        ferrotp::dist::monitor_nodes(true);
+        ferrotp::dist::monitor_node(b_name);
+        let up: NodeUp = ctx.receive().await;
+        ready.send(()).unwrap();
+        let downs: (NodeDown, NodeDown) = (ctx.receive().await, ctx.receive().await);
+        (up, downs)
+    });
+    let (up_b, stop_b) = (b.clone(), subscribed);
+    stop_b.await.unwrap();
+    up_b.stop().await;
+    let (up, (first, second)) = watcher.await;
+    assert_eq!(up.node, b_name);
+    assert_eq!(
+        (first.node.as_str(), second.node.as_str()),
+        (b_name, b_name)
+    );
+    // Unreachable from the start: told at once.
+    let nowhere = a
+        .spawn_handle_for_test(|mut ctx| async move {
+            ferrotp::dist::monitor_node("nobody@127.0.0.1:1");
+            ctx.receive::<NodeDown>().await
+        })
+        .await;
+    assert_eq!(nowhere.node, "nobody@127.0.0.1:1");
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_cookie_is_refused_with_a_typed_error() {
     let a = node("a7").await;
     let config = DistConfig::new("b7@127.0.0.1:0", "another cookie, 16+ bytes").unwrap();

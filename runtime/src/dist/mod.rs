@@ -57,7 +57,7 @@ pub use authenticate::ConnectError;
 pub use config::{ConfigError, DEFAULT_TICKTIME, DistConfig, NameError};
 pub use frame::Codec;
 pub use handshake::{Refusal, WeakCookie};
-pub use node::{DistError, LocalNode, send_named};
+pub use node::{DistError, LocalNode, NodeDown, NodeUp, monitor_node, monitor_nodes, send_named};
 pub use types::{RegisterTypeError, register};
 
 /// A seeded pseudo-random sequence for tests that corrupt inputs: the same every run.

@@ -71,6 +71,8 @@ pub(crate) struct Dist {
     pub(crate) codec: Codec,
     peers: Mutex<HashMap<String, Arc<Peer>>>,
     listener: Mutex<Option<AbortHandle>>,
+    /// Local processes told of every connection up and down ([`monitor_nodes`]).
+    watchers: Mutex<Vec<Pid>>,
     /// Set by [`LocalNode::stop`]: no new connections.
     stopped: std::sync::atomic::AtomicBool,
 }
@@ -93,6 +95,13 @@ impl Dist {
         let peer = Arc::new(Peer::new(Arc::downgrade(self), parsed));
         peers.insert(name.to_owned(), peer.clone());
         Some(peer)
+    }
+
+    /// The live processes watching every node ([`monitor_nodes`]).
+    pub(crate) fn node_watchers(&self) -> Vec<Pid> {
+        let mut watchers = lock(&self.watchers);
+        watchers.retain(|&pid| crate::is_alive(pid));
+        watchers.clone()
     }
 
     fn is_stopped(&self) -> bool {
@@ -346,6 +355,70 @@ pub fn send_named<M: Any + Send>(node: &str, name: &str, message: M) {
     remote::route(here, signal);
 }
 
+/// The message [`monitor_node`] and [`monitor_nodes`] deliver when the connection with a node
+/// goes down, or cannot be made (Erlang's `{nodedown, Node}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeDown {
+    /// The node's name.
+    pub node: String,
+    /// Why the connection went down.
+    pub reason: String,
+}
+
+/// The message [`monitor_nodes`] delivers when a connection with a node comes up (Erlang's
+/// `{nodeup, Node}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeUp {
+    /// The node's name.
+    pub node: String,
+}
+
+/// Monitors the connection with `node` from the calling process (Erlang's
+/// `monitor_node(Node, true)`): a [`NodeDown`] arrives once, when the connection goes down, or
+/// at once if it cannot be made (this dials it when there is none). Call it again after a
+/// `NodeDown` to keep watching.
+///
+/// Outside a process, or on a node that is not distributed, it does nothing but say so in a
+/// `warn` event (a process on a node that is not distributed gets a `NodeDown` at once).
+pub fn monitor_node(node: &str) {
+    let Some(me) = crate::self_pid() else {
+        tracing::warn!(
+            node,
+            "monitor_node called outside a process; nothing to tell"
+        );
+        return;
+    };
+    let reachable = dist_of(me.node())
+        .and_then(|dist| Some((dist.peer(node)?, dist)))
+        .filter(|(_, dist)| !dist.is_stopped());
+    match reachable {
+        Some((peer, dist)) => peer.monitor(&dist, me),
+        None => {
+            let down = NodeDown {
+                node: node.to_owned(),
+                reason: "no connection can be made: this node is not distributed, or `node` is not a node name".to_owned(),
+            };
+            crate::process::deliver_local(me, Message::new(down));
+        }
+    }
+}
+
+/// Subscribes the calling process to [`NodeUp`] and [`NodeDown`] for every node this one
+/// connects to or loses (Erlang's `net_kernel:monitor_nodes(true)`), or unsubscribes it (`false`).
+/// Outside a process, or on a node that is not distributed, it does nothing.
+pub fn monitor_nodes(on: bool) {
+    let Some(me) = crate::self_pid() else {
+        return;
+    };
+    if let Some(dist) = dist_of(me.node()) {
+        let mut watchers = lock(&dist.watchers);
+        watchers.retain(|&pid| pid != me);
+        if on {
+            watchers.push(me);
+        }
+    }
+}
+
 /// The distribution state of hosted node `id`, if it is distributed.
 pub(crate) fn dist_of(id: NodeId) -> Option<Arc<Dist>> {
     let remote = node_core::core(id)?.remote.get()?.clone();
@@ -399,6 +472,7 @@ async fn launch(config: DistConfig, how: Launch) -> Result<LocalNode, DistError>
         transport,
         peers: Mutex::new(HashMap::new()),
         listener: Mutex::new(None),
+        watchers: Mutex::new(Vec::new()),
         stopped: Default::default(),
     });
     let installed = node_core::core(id)

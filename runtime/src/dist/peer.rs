@@ -83,6 +83,8 @@ struct Inner {
     next_call: u64,
     /// Why the last dial failed, for [`LocalNode::connect`](super::LocalNode::connect).
     last_error: Option<ConnectError>,
+    /// Local processes told once when the connection goes down ([`super::monitor_node`]).
+    node_monitors: Vec<Pid>,
 }
 
 #[derive(Default)]
@@ -117,6 +119,7 @@ impl State {
 
 /// What a teardown took from the peer, to be told outside its lock.
 struct Lost {
+    node_monitors: Vec<Pid>,
     calls: HashMap<u64, (Pid, ReplyTo<Encoded>)>,
     links: HashSet<(Pid, Pid)>,
     monitors: HashMap<MonitorRef, (Pid, Pid)>,
@@ -376,6 +379,11 @@ impl Peer {
         drop(inner);
         self.changed.notify_waiters();
         tracing::info!(node = self.name.as_str(), "connected to node");
+        for watcher in dist.node_watchers() {
+            let node = self.name.as_str().to_owned();
+            let up = crate::message::Message::new(super::NodeUp { node });
+            crate::process::deliver_local(watcher, up);
+        }
     }
 
     fn teardown_if_accepting(&self, generation: u64) {
@@ -416,6 +424,7 @@ impl Peer {
     /// Tells everyone the lost connection carried.
     fn tell(&self, lost: Lost, why: &str) {
         let Lost {
+            node_monitors,
             calls,
             links,
             monitors,
@@ -442,6 +451,20 @@ impl Peer {
                 reason = why,
                 "no connection to node"
             ),
+        }
+        let down = |watcher| {
+            let node = self.name.as_str().to_owned();
+            let reason = why.to_owned();
+            crate::process::deliver_local(
+                watcher,
+                crate::message::Message::new(super::NodeDown { node, reason }),
+            );
+        };
+        node_monitors.into_iter().for_each(down);
+        if was_up {
+            if let Some(dist) = self.dist.upgrade() {
+                dist.node_watchers().into_iter().for_each(down);
+            }
         }
         for (_, (pid, reply_to)) in calls {
             reply_to.send(Err(CallError::NoConnection(pid)));
@@ -471,6 +494,20 @@ impl Peer {
             monitors,
             watched,
         })
+    }
+
+    /// Tells `watcher` once when the connection with this peer goes down (at once if there is
+    /// none and none can be made), dialing if there is none.
+    pub(crate) fn monitor(self: &Arc<Self>, dist: &Dist, watcher: Pid) {
+        let mut inner = lock(&self.inner);
+        inner.node_monitors.push(watcher);
+        if inner.state.outbox().is_none() {
+            inner.last_error = None;
+            let outbox = Arc::new(Outbox::new(dist.config.max_frame));
+            inner.state = State::Dialing { outbox };
+            let (peer, generation) = (self.clone(), inner.generation);
+            tokio::spawn(InNode::new(dist.node, peer.dial(generation)));
+        }
     }
 
     /// Whether the node has a connection up with this peer.
@@ -578,6 +615,7 @@ impl Inner {
             State::Up { outbox, task, .. } => (Some(outbox), task),
         };
         Lost {
+            node_monitors: std::mem::take(&mut self.node_monitors),
             calls: std::mem::take(&mut self.calls),
             links: std::mem::take(&mut self.links),
             monitors: std::mem::take(&mut self.monitors),
