@@ -4,19 +4,22 @@
 //!
 //! ```text
 //! cargo build --release -p ferrotp-bench
-//! target/release/ferrotp-bench ring|call|cast|spawn|restart
+//! target/release/ferrotp-bench ring|call|cast|spawn|restart|remote_call|remote_cast
 //! target/release/ferrotp-bench --single-thread call   # a one-thread node, as "ferrotp-1t"
 //! target/release/ferrotp-bench --quick call           # small sizes, for CI
 //! ```
 //!
 //! Every workload is written the way the guide teaches: plain processes for the ring,
 //! `#[gen_server]` servers for call, cast and spawn, and the real supervisor for restart.
+//! The remote workloads start a second `ferrotp-bench` process, `ferrotp-bench server`, for
+//! their server's node (see `remote`).
 
+mod remote;
 mod workloads;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: ferrotp-bench [--single-thread] [--quick] ring|call|cast|spawn|restart
+const USAGE: &str = "usage: ferrotp-bench [--single-thread] [--quick] ring|call|cast|spawn|restart|remote_call|remote_cast
   --single-thread  run on a one-thread (current_thread) node; the lines say \"ferrotp-1t\"
   --quick          small sizes, to check that the workloads run (CI)";
 
@@ -37,6 +40,12 @@ pub(crate) struct Sizes {
     pub(crate) spawn_n: u64,
     /// restart: crash-and-ping cycles.
     pub(crate) restart_r: u64,
+    /// remote_call: sequential calls to the other node.
+    pub(crate) remote_call_k: u64,
+    /// remote_cast: concurrent producers.
+    pub(crate) remote_cast_producers: u64,
+    /// remote_cast: casts per producer to the other node.
+    pub(crate) remote_cast_per_producer: u64,
 }
 
 impl Sizes {
@@ -48,6 +57,9 @@ impl Sizes {
         cast_per_producer: 1_000_000,
         spawn_n: 100_000,
         restart_r: 2_000,
+        remote_call_k: 200_000,
+        remote_cast_producers: 2,
+        remote_cast_per_producer: 1_000_000,
     };
 
     const QUICK: Sizes = Sizes {
@@ -58,6 +70,9 @@ impl Sizes {
         cast_per_producer: 10_000,
         spawn_n: 2_000,
         restart_r: 50,
+        remote_call_k: 1_000,
+        remote_cast_producers: 2,
+        remote_cast_per_producer: 10_000,
     };
 }
 
@@ -126,7 +141,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(workloads::run(&workload, sizes, &report));
+    let result = match workload.as_str() {
+        remote::SERVER => runtime.block_on(remote::server()),
+        _ => runtime.block_on(workloads::run(&workload, sizes, single_thread, &report)),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

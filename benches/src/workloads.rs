@@ -1,21 +1,30 @@
-//! The five workloads, as `../shared/peer-bench/README.md` defines them. Each driver is itself a
-//! ferrotp process, as the client code of a ferrotp program would be.
+//! The workloads, as `../shared/peer-bench/README.md` defines them (the remote ones are in
+//! [`remote`]). Each driver is itself a ferrotp process, as the client code of a ferrotp program
+//! would be.
 
 use std::time::{Duration, Instant};
 
 use ferrotp::prelude::*;
 use ferrotp::supervisor::{Child, Supervisor};
 
-use crate::{Report, Sizes};
+use crate::{Report, Sizes, remote};
 
-/// Runs `workload` and reports its metrics.
-pub(crate) async fn run(workload: &str, sizes: Sizes, report: &Report) -> Result<(), String> {
+/// Runs `workload` and reports its metrics. `single_thread` is how this process runs, which the
+/// remote workloads' server process then does too.
+pub(crate) async fn run(
+    workload: &str,
+    sizes: Sizes,
+    single_thread: bool,
+    report: &Report,
+) -> Result<(), String> {
     let lines = match workload {
         "ring" => in_driver(move |ctx| ring(ctx, sizes)).await?,
         "call" => in_driver(move |_| call(sizes)).await?,
         "cast" => in_driver(move |_| cast(sizes)).await?,
         "spawn" => in_driver(move |_| spawn_stop(sizes)).await?,
         "restart" => in_driver(move |_| restart(sizes)).await?,
+        "remote_call" => in_driver(move |_| remote::call(sizes, single_thread)).await?,
+        "remote_cast" => in_driver(move |_| remote::cast(sizes, single_thread)).await?,
         other => return Err(format!("unknown workload {other:?}")),
     };
     for (metric, value, params) in lines {
@@ -25,7 +34,7 @@ pub(crate) async fn run(workload: &str, sizes: Sizes, report: &Report) -> Result
 }
 
 /// One metric: its name, its value, and the workload's parameters as JSON.
-type Line = (&'static str, f64, String);
+pub(crate) type Line = (&'static str, f64, String);
 
 async fn in_driver<F, Fut>(f: F) -> Result<Vec<Line>, String>
 where
@@ -38,7 +47,7 @@ where
         .map_err(|reason| format!("the driver process exited: {reason}"))?
 }
 
-fn ns_per(elapsed: Duration, n: u64) -> f64 {
+pub(crate) fn ns_per(elapsed: Duration, n: u64) -> f64 {
     elapsed.as_nanos() as f64 / n as f64
 }
 
@@ -99,8 +108,8 @@ async fn ring(mut ctx: Context, sizes: Sizes) -> Result<Vec<Line>, String> {
 
 // ------------------------------------------------------------------------------ call and cast
 
-/// The counter server of the call and cast workloads.
-struct Counter {
+/// The counter server of the call and cast workloads, and of the remote ones.
+pub(crate) struct Counter {
     count: u64,
 }
 
@@ -125,9 +134,16 @@ impl Counter {
     async fn get(&mut self) -> u64 {
         self.count
     }
+
+    /// The server's own pid: a client on another node resolves the server's name with it once
+    /// (Erlang's `rpc:call(Node, erlang, whereis, [counter])`), then calls the pid.
+    #[install("whereis")]
+    async fn whereis(&mut self, ctx: &mut Context) -> Pid {
+        ctx.pid()
+    }
 }
 
-fn failed(error: impl std::fmt::Display) -> String {
+pub(crate) fn failed(error: impl std::fmt::Display) -> String {
     error.to_string()
 }
 
