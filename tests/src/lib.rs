@@ -33,6 +33,9 @@ mod supervisors {}
 #[doc = include_str!("../../guide/src/applications.md")]
 mod applications {}
 
+#[doc = include_str!("../../guide/src/distribution.md")]
+mod distribution {}
+
 #[doc = include_str!("../../guide/src/testing.md")]
 mod testing {}
 
