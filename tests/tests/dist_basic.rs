@@ -264,6 +264,54 @@ async fn node_monitors_see_connections_come_and_go() {
     a.stop().await;
 }
 
+/// A server that hands each `work` call to a worker (on any node) with the reply token.
+struct Dispatcher {
+    worker: Pid,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Job {
+    n: u64,
+    reply: ferrotp::ReplyTo<u64>,
+}
+
+#[gen_server]
+impl Dispatcher {
+    async fn init(worker: Pid) -> Self {
+        Dispatcher { worker }
+    }
+
+    #[install("work")]
+    async fn work(&mut self, n: u64, caller: &mut Caller<u64>) -> Reply<u64> {
+        let reply = caller.defer();
+        ferrotp::send(self.worker, Job { n, reply });
+        Reply::NoReply
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deferred_reply_token_is_answered_from_another_node() {
+    ferrotp::dist::register::<Job>("dist_basic::Job").unwrap();
+    let (a, b) = (node("a12").await, node("b12").await);
+    let worker = b.spawn(|mut ctx| async move {
+        let first: Job = ctx.receive().await;
+        first.reply.send(first.n * 2);
+        // The second is dropped unanswered: its caller fails at once, not at its timeout.
+        let _second: Job = ctx.receive().await;
+    });
+    a.scope(async move {
+        let dispatcher = Dispatcher::start(worker).await.unwrap();
+        assert_eq!(dispatcher.work(21).await, Ok(42));
+        let dropped = dispatcher
+            .work_timeout(1, std::time::Duration::from_secs(30))
+            .await;
+        assert_eq!(dropped, Err(CallError::NoReply(dispatcher.pid())));
+    })
+    .await;
+    a.stop().await;
+    b.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_cookie_is_refused_with_a_typed_error() {
     let a = node("a7").await;

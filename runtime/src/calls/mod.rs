@@ -7,12 +7,14 @@
 //! | `reply_slot` | the one-shot channel a reply travels through, closed early by the callee's exit (an `ExitWatch` of the core) |
 //! | `call_timer` | the per-thread timer that bounds a call's wait |
 //! | `dispatch` | calls by handler name with serde bodies: [`call`](crate::call), [`cast`](crate::cast) |
+//! | `export` | reply tokens sent to other nodes, answered from there |
 //!
 //! The core below knows nothing of calls: a call is a message to it, and a reply token that may
 //! outlive its callee registers an exit watch in the callee's mailbox.
 
 pub(crate) mod call_timer;
 pub(crate) mod dispatch;
+pub(crate) mod export;
 pub(crate) mod reply;
 pub(crate) mod reply_slot;
 pub(crate) mod request;

@@ -2,6 +2,12 @@
 
 use std::{fmt, sync::Weak};
 
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::process::{
+    node_core::{self, NodeId, current_node},
+    remote,
+};
 use crate::{
     dispatch::Encoded,
     exit::ExitReason,
@@ -69,8 +75,42 @@ enum Route<R> {
     /// A dynamic (string-keyed) caller waits for the value encoded. Boxed, so that a token is 16
     /// bytes in every typed call and cast; a dynamic call allocates its JSON anyway.
     Encoded(Box<Encoding<R>>),
+    /// The caller waits on another node, which exported the token (see `export`).
+    Remote(Box<RemoteToken<R>>),
     /// Nobody waits: the call was a cast, or the token was already used.
     Nobody,
+}
+
+/// A token exported by another node: the answer goes back there.
+struct RemoteToken<R> {
+    node: NodeId,
+    export: u64,
+    encode: fn(R) -> Result<serde_json::Value, String>,
+    answered: bool,
+}
+
+impl<R> RemoteToken<R> {
+    fn answer(&mut self, value: Option<serde_json::Value>) {
+        self.answered = true;
+        let here = current_node();
+        if self.node == here {
+            return crate::calls::export::answer(self.export, value);
+        }
+        let answer = crate::calls::export::Answer {
+            node: self.node,
+            export: self.export,
+            value,
+        };
+        remote::route(here, remote::Signal::Upper(Box::new(answer)));
+    }
+}
+
+impl<R> Drop for RemoteToken<R> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.answer(None);
+        }
+    }
 }
 
 // A reply token sits in every typed call and cast message.
@@ -99,7 +139,36 @@ impl<R> ReplyTo<R> {
         match std::mem::replace(&mut self.0, Route::Nobody) {
             Route::Typed(channel) => channel.send(reply),
             Route::Encoded(encoding) => encoding.channel.send((encoding.encode)(reply)),
+            Route::Remote(mut token) => match (token.encode)(reply) {
+                Ok(value) => {
+                    token.answer(Some(value));
+                    true
+                }
+                Err(error) => {
+                    tracing::error!(%error, "a reply for another node could not be encoded; the call fails as unanswered");
+                    false
+                }
+            },
             Route::Nobody => false,
+        }
+    }
+
+    /// Another token for the same call, if this one can be shared: one that watches its
+    /// callee's exit (the first of the two to answer wins).
+    fn share(&self) -> Option<Self> {
+        fn share<T>(channel: &Channel<T>) -> Option<Channel<T>> {
+            match channel {
+                Channel::Watched(shared) => Some(Channel::Watched(shared.clone())),
+                Channel::Direct(_) => None,
+            }
+        }
+        match &self.0 {
+            Route::Typed(channel) => Some(ReplyTo(Route::Typed(share(channel)?))),
+            Route::Encoded(encoding) => Some(ReplyTo(Route::Encoded(Box::new(Encoding {
+                channel: share(&encoding.channel)?,
+                encode: encoding.encode,
+            })))),
+            Route::Remote(_) | Route::Nobody => None,
         }
     }
 
@@ -119,7 +188,7 @@ impl<R> ReplyTo<R> {
                 encoding.channel = channel;
                 (Route::Encoded(encoding), Some(watch))
             }
-            Route::Nobody => (Route::Nobody, None),
+            other @ (Route::Remote(_) | Route::Nobody) => (other, None),
         };
         (ReplyTo(route), watch)
     }
@@ -134,6 +203,7 @@ impl<R> ReplyTo<R> {
         match &self.0 {
             Route::Typed(channel) => channel.is_waiting(),
             Route::Encoded(encoding) => encoding.channel.is_waiting(),
+            Route::Remote(token) => !token.answered,
             Route::Nobody => false,
         }
     }
@@ -163,8 +233,42 @@ impl ReplyTo<Encoded> {
                 ReplyTo(Route::Encoded(Box::new(Encoding { channel, encode })))
             }
             // Dynamic calls always carry a typed token; any other is dropped, as unanswered.
-            Route::Encoded(_) | Route::Nobody => ReplyTo(Route::Nobody),
+            Route::Encoded(_) | Route::Remote(_) | Route::Nobody => ReplyTo(Route::Nobody),
         }
+    }
+}
+
+/// A token travels to another node inside a message (a deferred reply answered there): it is
+/// exported, and the token read there answers the caller here. Only a token that watches its
+/// callee can travel: one from [`Caller::defer`] or a [`Request`](crate::Request)'s; any other,
+/// and one that came from another node already, fails to serialize, saying so.
+impl<R: DeserializeOwned + Send + 'static> Serialize for ReplyTo<R> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let shared = self.share().ok_or_else(|| {
+            serde::ser::Error::custom(
+                "only a deferred reply token (Caller::defer) or a Request's can cross nodes, once",
+            )
+        })?;
+        let export = crate::calls::export::export(shared);
+        let (name, creation) = node_core::name_of(current_node());
+        (name, creation, export).serialize(serializer)
+    }
+}
+
+impl<'de, R: Serialize + 'static> Deserialize<'de> for ReplyTo<R> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (name, creation, export) =
+            <(std::borrow::Cow<'de, str>, u32, u64)>::deserialize(deserializer)?;
+        let node = match (name.as_ref(), creation) {
+            (node_core::NONODE, 0) => node_core::DEFAULT_NODE,
+            _ => node_core::intern(&name, creation).map_err(serde::de::Error::custom)?,
+        };
+        Ok(ReplyTo(Route::Remote(Box::new(RemoteToken {
+            node,
+            export,
+            encode: |reply| serde_json::to_value(reply).map_err(|error| error.to_string()),
+            answered: false,
+        }))))
     }
 }
 
@@ -173,6 +277,7 @@ impl<R> fmt::Debug for ReplyTo<R> {
         let route = match self.0 {
             Route::Typed(_) => "typed",
             Route::Encoded(..) => "encoded",
+            Route::Remote(..) => "remote",
             Route::Nobody => "nobody",
         };
         write!(f, "ReplyTo({route})")

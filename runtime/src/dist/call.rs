@@ -23,20 +23,24 @@ use super::{
     },
 };
 use crate::{
+    calls::export::Answer,
     dispatch::{DynamicCall, Encoded},
     message::Message,
     pid::Pid,
     process::{self, Unsent, node_core::NodeId, remote::ToServer},
     registry,
     reply::ReplyTo,
-    reply_slot::Answer,
+    reply_slot::Answer as Settled,
     request::{CallError, gone, leaving},
     unwind::drop_quietly,
 };
 
-/// The node a call or cast from the layer above is for.
+/// The node a call, cast or answer from the layer above is for.
 pub(crate) fn target(upper: &(dyn Any + Send)) -> Option<NodeId> {
-    upper.downcast_ref::<ToServer>().map(|call| call.to.node())
+    match upper.downcast_ref::<ToServer>() {
+        Some(call) => Some(call.to.node()),
+        None => upper.downcast_ref::<Answer>().map(|answer| answer.node),
+    }
 }
 
 /// Fails a call that cannot reach its node: `NoProc` for a node that is gone for good (an
@@ -65,6 +69,10 @@ pub(crate) fn push(
     outbox: &std::sync::Arc<Outbox>,
     upper: Box<dyn Any + Send>,
 ) {
+    let upper = match upper.downcast::<Answer>() {
+        Ok(answer) => return push_answer(outbox, *answer),
+        Err(upper) => upper,
+    };
     let ToServer {
         to,
         name: by_name,
@@ -151,7 +159,22 @@ fn push_with_body(
     })
 }
 
-/// Applies a `CALL`, `CAST` or `REPLY` from `peer`.
+/// Queues an answer for a reply token the peer exported.
+fn push_answer(outbox: &Outbox, answer: Answer) {
+    let header = Header::Answer {
+        export: answer.export,
+        answered: answer.value.is_some(),
+    };
+    report(outbox.push(Kind::Answer, Codec::Json, |out| {
+        write_header(out, &header)?;
+        match &answer.value {
+            Some(value) => write_value(out, Codec::Json, value),
+            None => Ok(()),
+        }
+    }));
+}
+
+/// Applies a `CALL`, `CAST`, `REPLY` or `ANSWER` from `peer`.
 pub(crate) fn apply(
     peer: &Peer,
     ends: &Ends,
@@ -201,16 +224,16 @@ pub(crate) fn apply(
             let outbox = outbox.clone();
             tokio::spawn(async move {
                 match waiting.await {
-                    Answer::Replied(Ok(value)) => {
+                    Settled::Replied(Ok(value)) => {
                         reply(&outbox, id, Outcome::Ok, Some(&value));
                     }
-                    Answer::Replied(Err(error)) => match error {
+                    Settled::Replied(Err(error)) => match error {
                         CallError::Handler(value) => {
                             reply(&outbox, id, Outcome::Handler, Some(&value))
                         }
                         other => reply(&outbox, id, Outcome::Failed(to_wire(other)), None),
                     },
-                    Answer::Dropped => {
+                    Settled::Dropped => {
                         let error = match pid.is_some_and(leaving) {
                             true => match pid {
                                 Some(pid) => WireCallError::Exited(crate::wait(pid).await),
@@ -265,6 +288,19 @@ pub(crate) fn apply(
                 Outcome::Failed(error) => Err(from_wire(error, pid)),
             };
             reply_to.send(answer);
+        }
+        (Kind::Answer, Header::Answer { export, answered }) => {
+            let value = match answered {
+                false => None,
+                true => match read_value::<Value>(codec, body) {
+                    Ok(value) => Some(value),
+                    Err(error) => {
+                        tracing::error!(%error, "an answer from another node could not be decoded; the call fails as unanswered");
+                        None
+                    }
+                },
+            };
+            crate::calls::export::answer(export, value);
         }
         (kind, _) => {
             return Err(WireError::Header(format!(

@@ -173,7 +173,7 @@ pub(crate) fn apply(
             peer.records(|records| records.monitors.remove(&monitor));
             remote::down_from_remote(watcher, monitor, target, reason);
         }
-        (Kind::Call | Kind::Cast | Kind::Reply, header) => {
+        (Kind::Call | Kind::Cast | Kind::Reply | Kind::Answer, header) => {
             super::call::apply(peer, ends, outbox, kind, codec, header, body)?;
         }
         (Kind::Disconnect, Header::Disconnect { reason }) => {

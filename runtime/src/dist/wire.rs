@@ -13,6 +13,7 @@
 //! | `CALL` | call id, `from`, target (pid or name), handler | the argument |
 //! | `CAST` | `from`, target, handler | the argument |
 //! | `REPLY` | call id, outcome | the value or the handler's error |
+//! | `ANSWER` | export id, answered or dropped | the reply, if answered |
 //! | `DISCONNECT` | reason | – |
 //!
 //! A pid is written relative to the connection ([`WireNode`]): a pid of the sending node or of
@@ -184,6 +185,11 @@ pub(crate) enum Header<'a> {
     Reply {
         id: u64,
         outcome: Outcome,
+    },
+    /// An answer for a reply token this node exported; the body is the reply when `answered`.
+    Answer {
+        export: u64,
+        answered: bool,
     },
     Disconnect {
         reason: &'a str,
