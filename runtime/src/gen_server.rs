@@ -774,7 +774,9 @@ impl<S: GenServer> ServerRef<S> {
 
     /// Asks the server to stop with `reason` and waits until it has: its `terminate` runs first
     /// (OTP's `gen_server:stop/2`). It waits for as long as the server takes; see
-    /// [`stop_timeout`](ServerRef::stop_timeout).
+    /// [`stop_timeout`](ServerRef::stop_timeout). A server on another node cannot be stopped
+    /// this way ([`CallError::NotRemotable`]): send it an exit signal, or call a handler that
+    /// returns [`Reply::Stop`](crate::Reply::Stop).
     ///
     /// # Errors
     ///
@@ -830,6 +832,13 @@ impl<S: GenServer> ServerRef<S> {
 async fn stop_server(pid: Pid, reason: ExitReason, timeout: Duration) -> Result<(), CallError> {
     if self_pid() == Some(pid) {
         return Err(CallError::SelfCall(pid));
+    }
+    if !pid.is_local() {
+        // A stop is a system message with a wait for the exit, not a handler: it does not
+        // cross nodes (an exit signal does, as does a handler that returns `Reply::Stop`).
+        return Err(CallError::NotRemotable {
+            handler: "stop".to_owned(),
+        });
     }
     let cell = table().get(pid).ok_or_else(|| gone(pid))?;
     // Waiting for `pid` from here on; a cycle of such waits through `pid` back to the caller

@@ -85,11 +85,11 @@
 //!
 //! | layer | modules | concept |
 //! | --- | --- | --- |
-//! | the process core | `process/`: `pid`, `table`, `task`, `context`, `mailbox`, `message`, `exit`, `link`, `registry`, `timer`, `info`, `unwind` (its module doc maps them) | processes and what happens to them: [`spawn`], [`send`], [`wait`], [`Pid`], [`Context`], [`Message`], [`ExitReason`], links and monitors ([`Exit`], [`Down`], [`exit()`]), names ([`register`], [`whereis`], [`send_named`]), timers ([`send_after`], [`send_interval`]), introspection ([`processes`], [`process_info`]) |
-//! | calls | `calls/`: `request`, `reply`, `reply_slot`, `call_timer`, `dispatch` | request/reply with timeouts ([`request()`], [`Request`], [`CallError`], [`INFINITY`]), answering ([`ReplyTo`], [`Caller`], [`Reply`]), calls by handler name with serde bodies ([`call`], [`cast`]) |
+//! | the process core | `process/`: `pid`, `node_core`, `table`, `task`, `context`, `mailbox`, `message`, `exit`, `link`, `registry`, `timer`, `info`, `unwind`, `remote` (its module doc maps them) | processes and what happens to them: [`spawn`], [`send`], [`wait`], [`Pid`], [`Context`], [`Message`], [`ExitReason`], links and monitors ([`Exit`], [`Down`], [`exit()`]), names ([`register`], [`whereis`], [`send_named`]), timers ([`send_after`], [`send_interval`]), introspection ([`processes`], [`process_info`]) |
+//! | calls | `calls/`: `request`, `reply`, `reply_slot`, `call_timer`, `dispatch`, `export` | request/reply with timeouts ([`request()`], [`Request`], [`CallError`], [`INFINITY`]), answering ([`ReplyTo`], [`Caller`], [`Reply`]), calls by handler name with serde bodies ([`call`], [`cast`]) |
 //! | behaviours | [`gen_server`](mod@gen_server), [`supervisor`] (`child`, `server`, `dynamic` inside) | generic servers ([`GenServer`], [`ServerRef`], [`NamedRef`], [`Start`]) and supervision trees ([`Supervisor`](supervisor::Supervisor), [`Child`](supervisor::Child), [`DynamicSupervisor`](supervisor::DynamicSupervisor)) |
-//! | the top | [`application`], [`node`] | the root of a tree, and the entry point that runs applications |
-//! | distribution (in progress, not yet public) | `dist/` | nodes that talk over the network; so far the cookie handshake |
+//! | distribution | [`dist`] (its module doc maps it) | nodes that talk over the network: [`LocalNode`](dist::LocalNode), remote pids, the connections between nodes; plugged into the core through one seam (`process/remote`) |
+//! | the top | [`application`], [`node`] | the root of a tree, and the entry point that runs applications (and makes the node distributed) |
 //!
 //! Each layer uses only the ones above it in this table; the process core knows nothing of calls
 //! or behaviours.

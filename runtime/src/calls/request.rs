@@ -183,7 +183,7 @@ pub enum CallError<E = Infallible> {
     },
     /// The target lives on another node, and the connection to it could not be made or was
     /// lost before the reply came (Erlang's `noconnection`). The call may or may not have run.
-    #[error("no connection to the node of {0}")]
+    #[error("no connection to node {}", .0.node_name())]
     NoConnection(Pid),
     /// The target lives on another node, and this call cannot cross: its handler is `local`, or
     /// its argument or reply is not a serde type.

@@ -32,6 +32,7 @@ use crate::{
     reply::ReplyTo,
     reply_slot::Answer as Settled,
     request::{CallError, gone, leaving},
+    task::InNode,
     unwind::drop_quietly,
 };
 
@@ -222,7 +223,7 @@ pub(crate) fn apply(
                 }
             };
             let outbox = outbox.clone();
-            tokio::spawn(async move {
+            tokio::spawn(InNode::new(ends.me, async move {
                 match waiting.await {
                     Settled::Replied(Ok(value)) => {
                         reply(&outbox, id, Outcome::Ok, Some(&value));
@@ -244,7 +245,7 @@ pub(crate) fn apply(
                         reply(&outbox, id, Outcome::Failed(error), None);
                     }
                 }
-            });
+            }));
         }
         (Kind::Cast, Header::Cast { from, to, handler }) => {
             let from = from.map(|from| ends.read(from)).transpose()?;

@@ -46,28 +46,29 @@ pub(crate) async fn run(
     });
     let writing = outbox.write_to(&mut write);
     let heartbeat = heartbeat(&outbox, &received, config.net_ticktime);
-    let why = tokio::select! {
+    let (why, orderly) = tokio::select! {
         read = reading => match read {
-            Ok(()) => "the peer closed the connection".to_owned(),
+            Ok(()) => ("the peer closed the connection".to_owned(), false),
             Err(ReadError::Apply(inbound::Ended::Disconnected(reason))) => {
-                format!("the peer disconnected: {reason}")
+                (format!("the peer disconnected: {reason}"), true)
             }
+            Err(ReadError::Io(error)) => (format!("reading failed: {error}"), false),
             Err(error) => {
                 let error = match error {
                     ReadError::Apply(error) => error.to_string(),
                     other => other.to_string(),
                 };
                 tracing::warn!(node = peer.name.as_str(), %error, "bad frame from node; connection closed");
-                error
+                (error, false)
             }
         },
         written = writing => match written {
-            Ok(()) => "this node disconnected".to_owned(),
-            Err(error) => format!("writing failed: {error}"),
+            Ok(()) => ("this node disconnected".to_owned(), true),
+            Err(error) => (format!("writing failed: {error}"), false),
         },
-        () = heartbeat => format!("no word from the peer in {:?}", config.net_ticktime),
+        () = heartbeat => (format!("no word from the peer in {:?}", config.net_ticktime), false),
     };
-    peer.teardown(generation, &why);
+    peer.end(generation, &why, orderly);
 }
 
 /// Ticks four times per tick time; returns when nothing arrived for a whole tick time.

@@ -100,7 +100,7 @@ impl Dist {
     /// The live processes watching every node ([`monitor_nodes`]).
     pub(crate) fn node_watchers(&self) -> Vec<Pid> {
         let mut watchers = lock(&self.watchers);
-        watchers.retain(|&pid| crate::is_alive(pid));
+        watchers.retain(|&pid| crate::process::alive_here(pid));
         watchers.clone()
     }
 
@@ -303,7 +303,7 @@ impl LocalNode {
         }
         let peers: Vec<_> = lock(&dist.peers).drain().map(|(_, peer)| peer).collect();
         for peer in peers {
-            peer.disconnect("the node stopped");
+            peer.disconnect("the node stopped").await;
         }
         if self.id != DEFAULT_NODE {
             let pids = crate::task::enter(self.id, || {
@@ -314,7 +314,7 @@ impl LocalNode {
                 pids
             });
             for pid in pids {
-                crate::wait(pid).await;
+                self.scope(crate::wait(pid)).await;
             }
         }
     }

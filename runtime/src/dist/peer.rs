@@ -310,7 +310,7 @@ impl Peer {
             decision.status()
         };
         if let Some(lost) = lost {
-            self.tell(lost, "the peer reconnected");
+            self.tell(lost, "the peer reconnected", false);
         }
         (status, conn_id)
     }
@@ -399,6 +399,12 @@ impl Peer {
     /// Ends attempt `generation` (if it is still the current one): everything it carried is told
     /// the connection is lost.
     pub(crate) fn teardown(&self, generation: u64, why: &str) {
+        self.end(generation, why, false);
+    }
+
+    /// [`teardown`](Peer::teardown); `orderly` when a side said it was going (logged at `info`
+    /// rather than `warn`: nothing went wrong).
+    pub(crate) fn end(&self, generation: u64, why: &str, orderly: bool) {
         let lost = {
             let mut inner = lock(&self.inner);
             if inner.generation != generation {
@@ -406,23 +412,40 @@ impl Peer {
             }
             inner.take(why)
         };
-        self.tell(lost, why);
+        self.tell(lost, why, orderly);
     }
 
-    /// Ends whatever the peer has now (the node is stopping), sending `DISCONNECT` first.
-    pub(crate) fn disconnect(&self, why: &str) {
-        let generation = {
+    /// Ends whatever the peer has now (the node is stopping): what is queued goes out, then a
+    /// `DISCONNECT`, and the connection ends once they are written (or after a second).
+    pub(crate) async fn disconnect(&self, why: &str) {
+        let (generation, up) = {
             let inner = lock(&self.inner);
             if let Some(outbox) = inner.state.outbox() {
                 outbound::disconnect(outbox, why);
+                outbox.close();
             }
-            inner.generation
+            (inner.generation, matches!(inner.state, State::Up { .. }))
         };
-        self.teardown(generation, why);
+        if up {
+            // The writer ends once the outbox is written out, and with it the connection.
+            let ended = async {
+                loop {
+                    let changed = self.changed.notified();
+                    let mut changed = std::pin::pin!(changed);
+                    changed.as_mut().enable();
+                    if lock(&self.inner).generation != generation {
+                        return;
+                    }
+                    changed.await;
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(1), ended).await;
+        }
+        self.end(generation, why, true);
     }
 
     /// Tells everyone the lost connection carried.
-    fn tell(&self, lost: Lost, why: &str) {
+    fn tell(&self, lost: Lost, why: &str, orderly: bool) {
         let Lost {
             node_monitors,
             calls,
@@ -440,17 +463,28 @@ impl Peer {
             task.abort();
         }
         self.changed.notify_waiters();
-        match was_up {
-            true => tracing::warn!(
-                node = self.name.as_str(),
-                reason = why,
-                "connection to node lost"
-            ),
-            false => tracing::debug!(
-                node = self.name.as_str(),
-                reason = why,
-                "no connection to node"
-            ),
+        match (was_up, orderly) {
+            (true, false) => {
+                tracing::warn!(
+                    node = self.name.as_str(),
+                    reason = why,
+                    "connection to node lost"
+                )
+            }
+            (true, true) => {
+                tracing::info!(
+                    node = self.name.as_str(),
+                    reason = why,
+                    "disconnected from node"
+                )
+            }
+            (false, _) => {
+                tracing::debug!(
+                    node = self.name.as_str(),
+                    reason = why,
+                    "no connection to node"
+                )
+            }
         }
         let down = |watcher| {
             let node = self.name.as_str().to_owned();

@@ -58,6 +58,9 @@ pub fn processes() -> Vec<Pid> {
 /// # }
 /// ```
 pub fn process_info(pid: Pid) -> Option<ProcessInfo> {
+    if !pid.is_local() {
+        return None;
+    }
     let cell = table().get(pid)?;
     let state = lock(&cell.state);
     if state.finished {

@@ -18,6 +18,8 @@
 //! | `timer` | messages sent later or periodically |
 //! | `info` | introspection: `processes`, `process_info` |
 //! | `unwind` | panics in user code, caught where the runtime runs it |
+//! | `node_core` | the nodes this OS process hosts (each its own table and names) and the node numbers pids carry |
+//! | `remote` | the seam to other nodes: what the core hands a pid that is not on the current node |
 //!
 //! # Processes
 //!
@@ -690,15 +692,35 @@ pub(crate) fn deliver_local(pid: Pid, message: Message) -> bool {
 /// remembers it (until its table slot is reused by another process); a pid the runtime knows
 /// nothing about gives [`ExitReason::NoProc`]. To be sure to get the reason of a process you spawn,
 /// spawn it with [`spawn_handle`] and [`join`](ProcessHandle::join) it.
+///
+/// A pid of a node in another OS process is waited for with a monitor, from a process on the
+/// current node: its exit reason, or [`ExitReason::NoConnection`] if its node cannot be reached
+/// (as from a node that is not distributed). A pid of another node in this OS process is
+/// waited for directly, as a local one.
 pub async fn wait(pid: Pid) -> ExitReason {
+    if node_core::core(pid.node()).is_none() {
+        // Known only over there: a monitor from a process of this node asks it.
+        let watcher = spawn_handle(move |mut ctx| async move {
+            ctx.monitor(pid);
+            ctx.receive::<link::Down>().await.reason
+        });
+        return watcher.join().await.unwrap_or_else(|reason| reason);
+    }
     match table().get(pid) {
         Some(cell) => cell.exited().await,
         None => table().tombstone(pid).unwrap_or(ExitReason::NoProc),
     }
 }
 
-/// Whether `pid` is a live process.
+/// Whether `pid` is a live process of the node the calling code runs on (for a pid of another
+/// node, always `false`: only its node knows; monitor it to hear of its exit).
 pub fn is_alive(pid: Pid) -> bool {
+    pid.is_local() && alive_here(pid)
+}
+
+/// Whether `pid`, a process of a node hosted here (whichever node the calling code runs on), is
+/// live.
+pub(crate) fn alive_here(pid: Pid) -> bool {
     table()
         .with(pid, |cell| !lock(&cell.state).finished)
         .unwrap_or(false)
