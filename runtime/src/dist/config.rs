@@ -164,6 +164,8 @@ pub struct DistConfig {
     pub(crate) max_frame: usize,
     pub(crate) net_ticktime: Duration,
     pub(crate) codec: Codec,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<super::tls::TlsConfig>,
 }
 
 impl DistConfig {
@@ -184,6 +186,8 @@ impl DistConfig {
             max_frame: DEFAULT_MAX,
             net_ticktime: DEFAULT_TICKTIME,
             codec: Codec::Postcard,
+            #[cfg(feature = "tls")]
+            tls: None,
         })
     }
 
@@ -221,6 +225,14 @@ impl DistConfig {
     /// per tick time when there is nothing else to send.
     pub fn net_ticktime(mut self, ticktime: Duration) -> Self {
         self.net_ticktime = ticktime;
+        self
+    }
+
+    /// Speaks mutual TLS with every peer (the `tls` feature): every node of the cluster must,
+    /// with certificates signed by the same CA. The cookie handshake still runs, inside TLS.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: super::tls::TlsConfig) -> Self {
+        self.tls = Some(tls);
         self
     }
 

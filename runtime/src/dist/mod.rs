@@ -21,6 +21,7 @@
 //! | `call` | calls and casts across nodes, by handler name |
 //! | `wire` | what each frame kind carries; pids relative to a connection |
 //! | `types` | which message types cross: [`register`] |
+//! | `tls` | mutual TLS between nodes (the `tls` feature): `TlsConfig` |
 //! | `config` | a node's name (`name@host:port`), cookie and limits, in code or from `FERROTP_NODE` and `FERROTP_COOKIE` |
 //! | `transport` | byte streams to other nodes: connect and listen, over TCP (and later TLS or a simulated network) |
 //! | `admission` | what to do with a peer that just authenticated: simultaneous dials, restarted peers, half-open connections |
@@ -49,6 +50,8 @@ pub(crate) mod outbound;
 pub(crate) mod outbox;
 pub(crate) mod peer;
 pub(crate) mod reader;
+#[cfg(feature = "tls")]
+pub(crate) mod tls;
 pub(crate) mod transport;
 pub(crate) mod types;
 pub(crate) mod wire;
@@ -58,6 +61,8 @@ pub use config::{ConfigError, DEFAULT_TICKTIME, DistConfig, NameError};
 pub use frame::Codec;
 pub use handshake::{Refusal, WeakCookie};
 pub use node::{DistError, LocalNode, NodeDown, NodeUp, monitor_node, monitor_nodes, send_named};
+#[cfg(feature = "tls")]
+pub use tls::{TlsConfig, TlsError};
 pub use types::{RegisterTypeError, register};
 
 /// A seeded pseudo-random sequence for tests that corrupt inputs: the same every run.

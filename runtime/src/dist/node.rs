@@ -10,8 +10,6 @@ use std::{
     time::Duration,
 };
 
-use tokio::task::AbortHandle;
-
 use super::{
     authenticate::{ConnectError, random_u64},
     config::{ConfigError, DistConfig, NodeName},
@@ -70,7 +68,7 @@ pub(crate) struct Dist {
     pub(crate) transport: Arc<dyn Transport>,
     pub(crate) codec: Codec,
     peers: Mutex<HashMap<String, Arc<Peer>>>,
-    listener: Mutex<Option<AbortHandle>>,
+    listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Local processes told of every connection up and down ([`monitor_nodes`]).
     watchers: Mutex<Vec<Pid>>,
     /// Set by [`LocalNode::stop`]: no new connections.
@@ -238,7 +236,7 @@ impl LocalNode {
 
     /// Runs `future` on this node: the processes it spawns are this node's, and what it sends
     /// goes out from this node.
-    pub fn scope<F: Future>(&self, future: F) -> impl Future<Output = F::Output> {
+    pub fn scope<F: Future>(&self, future: F) -> impl Future<Output = F::Output> + use<F> {
         InNode::new(self.id, future)
     }
 
@@ -298,8 +296,11 @@ impl LocalNode {
         };
         dist.stopped
             .store(true, std::sync::atomic::Ordering::Release);
-        if let Some(listener) = lock(&dist.listener).take() {
+        let listener = lock(&dist.listener).take();
+        if let Some(listener) = listener {
             listener.abort();
+            // Closed when this returns: the port is free for a node started right after.
+            let _ = listener.await;
         }
         let peers: Vec<_> = lock(&dist.peers).drain().map(|(_, peer)| peer).collect();
         for peer in peers {
@@ -431,7 +432,11 @@ enum Launch {
 }
 
 async fn launch(config: DistConfig, how: Launch) -> Result<LocalNode, DistError> {
-    let transport: Arc<dyn Transport> = Arc::new(Tcp);
+    let transport: Arc<dyn Transport> = match &config {
+        #[cfg(feature = "tls")]
+        DistConfig { tls: Some(tls), .. } => Arc::new(super::tls::Tls(tls.clone())),
+        _ => Arc::new(Tcp),
+    };
     let addr = config.name.addr().to_owned();
     let listener = transport
         .listen(&addr)
@@ -511,7 +516,7 @@ async fn launch(config: DistConfig, how: Launch) -> Result<LocalNode, DistError>
         )
     };
     let listener = tokio::spawn(InNode::new(id, accepting));
-    *lock(&dist.listener) = Some(listener.abort_handle());
+    *lock(&dist.listener) = Some(listener);
     // The node lives as long as its routes' target: keep it in the core.
     keep(dist.clone());
     tracing::info!(node = dist.name.as_str(), "node started");

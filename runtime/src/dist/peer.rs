@@ -163,8 +163,9 @@ impl Peer {
                     inner.state = State::Dialing {
                         outbox: outbox.clone(),
                     };
-                    let (peer, generation) = (self.clone(), inner.generation);
-                    tokio::spawn(InNode::new(dist.node, peer.dial(generation)));
+                    let (peer, generation, last) =
+                        (self.clone(), inner.generation, inner.last_conn);
+                    tokio::spawn(InNode::new(dist.node, peer.dial(generation, last)));
                     outbox
                 }
             }
@@ -185,11 +186,18 @@ impl Peer {
     }
 
     /// Dials the peer for attempt `generation`.
-    async fn dial(self: Arc<Self>, generation: u64) {
+    ///
+    /// `last_conn` is the connection id this node had last when the attempt began: read later,
+    /// it could be that of a connection the peer's own dial made meanwhile, and the peer would
+    /// take this dial for a reconnection and drop that healthy connection.
+    async fn dial(self: Arc<Self>, generation: u64, last_conn: u64) {
         let Some(dist) = self.dist.upgrade() else {
             return;
         };
-        let last_conn = lock(&self.inner).last_conn;
+        // Superseded before it began (the peer's dial was admitted meanwhile): nothing to do.
+        if lock(&self.inner).generation != generation {
+            return;
+        }
         let dialed = connect(
             &*dist.transport,
             &dist.config,
@@ -539,8 +547,8 @@ impl Peer {
             inner.last_error = None;
             let outbox = Arc::new(Outbox::new(dist.config.max_frame));
             inner.state = State::Dialing { outbox };
-            let (peer, generation) = (self.clone(), inner.generation);
-            tokio::spawn(InNode::new(dist.node, peer.dial(generation)));
+            let (peer, generation, last) = (self.clone(), inner.generation, inner.last_conn);
+            tokio::spawn(InNode::new(dist.node, peer.dial(generation, last)));
         }
     }
 
@@ -561,8 +569,8 @@ impl Peer {
                 inner.last_error = None;
                 let outbox = Arc::new(Outbox::new(dist.config.max_frame));
                 inner.state = State::Dialing { outbox };
-                let (peer, generation) = (self.clone(), inner.generation);
-                tokio::spawn(InNode::new(dist.node, peer.dial(generation)));
+                let (peer, generation, last) = (self.clone(), inner.generation, inner.last_conn);
+                tokio::spawn(InNode::new(dist.node, peer.dial(generation, last)));
             }
         }
         let settled = async {
