@@ -6,6 +6,7 @@
 use super::{
     frame,
     handshake::{Acceptor, Cookie, Dialer, Identity, Message, NONCE_LEN},
+    wire,
 };
 
 /// Splits `data` into up to `n` pieces, each prefixed by its length in one byte.
@@ -167,8 +168,13 @@ pub fn frames(data: &[u8]) {
             );
             if seen < switch {
                 let _ = decode(&next);
-            } else {
-                let _ = frame::parse(&next);
+            } else if let Ok(frame::Frame::Message {
+                kind,
+                codec,
+                payload,
+            }) = frame::parse(&next)
+            {
+                let _ = wire::decode_payload(&ends(), kind, codec, payload);
             }
             seen = seen.saturating_add(1);
             if seen == switch {
@@ -179,23 +185,29 @@ pub fn frames(data: &[u8]) {
     }
 }
 
-/// Inputs for [`frames`]: a handshake message, then one frame of every kind and a tick.
+/// The two ends of the connection the frames target reads.
+fn ends() -> wire::Ends {
+    wire::Ends {
+        me: crate::process::node_core::DEFAULT_NODE,
+        my_name: "a@127.0.0.1:1",
+        my_creation: 1,
+        peer: crate::process::node_core::DEFAULT_NODE,
+        peer_name: "b@127.0.0.1:2",
+    }
+}
+
+/// Inputs for [`frames`]: a handshake message, then a frame of every kind with a valid payload,
+/// and a tick.
 pub fn frames_seeds() -> Vec<Vec<u8>> {
     let mut stream = bytes::BytesMut::new();
     for message in handshake_seeds().into_iter().take(1) {
         let _ = frame::write_handshake(&mut stream, &message[2..]);
     }
-    for kind in frame::Kind::ALL {
-        let _ = frame::write::<()>(
-            &mut stream,
-            kind,
-            frame::Codec::Postcard,
-            frame::DEFAULT_MAX,
-            |out| {
-                out.extend_from_slice(&[1, 2, 3]);
-                Ok(())
-            },
-        );
+    for (kind, codec, payload) in wire::payload_seeds() {
+        let _ = frame::write::<()>(&mut stream, kind, codec, frame::DEFAULT_MAX, |out| {
+            out.extend_from_slice(&payload);
+            Ok(())
+        });
     }
     frame::write_tick(&mut stream);
     let mut seed = vec![1, 7];

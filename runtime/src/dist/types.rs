@@ -167,7 +167,7 @@ pub(crate) fn decode(hash: u64, codec: Codec, body: &[u8]) -> Result<Message, St
 }
 
 /// FNV-1a, 64 bits: stable across builds and platforms, unlike `Hash`.
-fn fnv1a(tag: &str) -> u64 {
+pub(crate) fn fnv1a(tag: &str) -> u64 {
     tag.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
     })

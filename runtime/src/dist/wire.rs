@@ -23,7 +23,7 @@
 use bytes::BytesMut;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use super::frame::Codec;
+use super::frame::{Codec, Kind};
 use crate::{
     exit::ExitReason,
     link::MonitorRef,
@@ -286,6 +286,208 @@ impl postcard::ser_flavors::Flavor for Extend<'_> {
     fn finalize(self) -> postcard::Result<()> {
         Ok(())
     }
+}
+
+/// Reads a frame's payload as the reader would, without applying it: the header, every pid in
+/// it, and the body as its kind says (for the fuzzer, which must never see a panic here).
+pub(crate) fn decode_payload(
+    ends: &Ends,
+    kind: Kind,
+    codec: Codec,
+    payload: &[u8],
+) -> Result<(), WireError> {
+    let (header, body) = read_header(payload)?;
+    let pids = |pids: &[WirePid<'_>]| pids.iter().try_for_each(|pid| ends.read(*pid).map(drop));
+    let value = |body| {
+        read_value::<serde_json::Value>(codec, body)
+            .map(drop)
+            .map_err(WireError::Header)
+    };
+    match (kind, header) {
+        (Kind::Send, Header::Send { from, to, tag }) => {
+            pids(&[from, to])?;
+            super::types::decode(tag, codec, body)
+                .map(drop)
+                .map_err(WireError::Header)
+        }
+        (Kind::SendNamed, Header::SendNamed { from, tag, .. }) => {
+            pids(&[from])?;
+            super::types::decode(tag, codec, body)
+                .map(drop)
+                .map_err(WireError::Header)
+        }
+        (Kind::Link, Header::Link { from, to })
+        | (Kind::Unlink, Header::Unlink { from, to })
+        | (Kind::Exit, Header::Exit { from, to, .. }) => pids(&[from, to]),
+        (
+            Kind::Monitor,
+            Header::Monitor {
+                watcher, target, ..
+            },
+        )
+        | (
+            Kind::Demonitor,
+            Header::Demonitor {
+                watcher, target, ..
+            },
+        )
+        | (
+            Kind::Down,
+            Header::Down {
+                watcher, target, ..
+            },
+        ) => pids(&[watcher, target]),
+        (Kind::Call, Header::Call { from, to, .. })
+        | (Kind::Cast, Header::Cast { from, to, .. }) => {
+            pids(&from.into_iter().collect::<Vec<_>>())?;
+            if let WireTarget::Pid(pid) = to {
+                pids(&[pid])?;
+            }
+            value(body)
+        }
+        (Kind::Reply, Header::Reply { outcome, .. }) => match outcome {
+            Outcome::Failed(_) => Ok(()),
+            _ => value(body),
+        },
+        (Kind::Answer, Header::Answer { answered, .. }) => match answered {
+            true => value(body),
+            false => Ok(()),
+        },
+        (Kind::Disconnect, Header::Disconnect { .. }) => Ok(()),
+        (kind, _) => Err(WireError::Header(format!(
+            "a {kind:?} frame with another header"
+        ))),
+    }
+}
+
+/// A valid payload of every kind, for the fuzzer's seeds.
+pub(crate) fn payload_seeds() -> Vec<(Kind, Codec, Vec<u8>)> {
+    let pid = |node| WirePid {
+        node,
+        index: 3,
+        serial: 4,
+    };
+    let (sender, receiver) = (pid(WireNode::Sender), pid(WireNode::Receiver(1)));
+    let other = pid(WireNode::Other("c@127.0.0.1:3", 9));
+    let monitor = crate::link::MonitorRef::__for_tests(5);
+    let u8_tag = super::types::fnv1a("u8");
+    let headers = [
+        (
+            Kind::Send,
+            Header::Send {
+                from: sender,
+                to: receiver,
+                tag: u8_tag,
+            },
+        ),
+        (
+            Kind::SendNamed,
+            Header::SendNamed {
+                from: other,
+                name: "log",
+                tag: u8_tag,
+            },
+        ),
+        (
+            Kind::Link,
+            Header::Link {
+                from: sender,
+                to: receiver,
+            },
+        ),
+        (
+            Kind::Unlink,
+            Header::Unlink {
+                from: sender,
+                to: receiver,
+            },
+        ),
+        (
+            Kind::Exit,
+            Header::Exit {
+                from: sender,
+                to: receiver,
+                reason: ExitReason::error("boom"),
+                link: true,
+            },
+        ),
+        (
+            Kind::Monitor,
+            Header::Monitor {
+                watcher: sender,
+                target: receiver,
+                monitor,
+            },
+        ),
+        (
+            Kind::Demonitor,
+            Header::Demonitor {
+                watcher: sender,
+                target: receiver,
+                monitor,
+            },
+        ),
+        (
+            Kind::Down,
+            Header::Down {
+                watcher: receiver,
+                target: sender,
+                monitor,
+                reason: ExitReason::NoProc,
+            },
+        ),
+        (
+            Kind::Call,
+            Header::Call {
+                id: 1,
+                from: Some(sender),
+                to: WireTarget::Name("srv"),
+                handler: "add",
+            },
+        ),
+        (
+            Kind::Cast,
+            Header::Cast {
+                from: None,
+                to: WireTarget::Pid(receiver),
+                handler: "add",
+            },
+        ),
+        (
+            Kind::Reply,
+            Header::Reply {
+                id: 1,
+                outcome: Outcome::Ok,
+            },
+        ),
+        (
+            Kind::Answer,
+            Header::Answer {
+                export: 2,
+                answered: true,
+            },
+        ),
+        (Kind::Disconnect, Header::Disconnect { reason: "stopping" }),
+    ];
+    headers
+        .into_iter()
+        .map(|(kind, header)| {
+            let mut out = BytesMut::new();
+            let _ = write_header(&mut out, &header);
+            let codec = match kind {
+                Kind::Call | Kind::Cast | Kind::Reply | Kind::Answer => Codec::Json,
+                _ => Codec::Postcard,
+            };
+            match kind {
+                Kind::Send | Kind::SendNamed => out.extend_from_slice(&[0]),
+                Kind::Call | Kind::Cast | Kind::Reply | Kind::Answer => {
+                    out.extend_from_slice(b"[1,2]")
+                }
+                _ => {}
+            }
+            (kind, codec, out.to_vec())
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -68,6 +68,11 @@ pub struct Down {
 pub struct MonitorRef(u64);
 
 impl MonitorRef {
+    /// A reference with a given number, for the fuzzer's seeds.
+    pub(crate) const fn __for_tests(id: u64) -> Self {
+        MonitorRef(id)
+    }
+
     fn new() -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         MonitorRef(NEXT.fetch_add(1, Ordering::Relaxed))
