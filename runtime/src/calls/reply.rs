@@ -1,6 +1,9 @@
 //! Answering calls: the reply token, the caller, and what a handler returns.
 
-use std::{fmt, sync::Weak};
+use std::{
+    fmt,
+    sync::{Arc, Mutex, Weak},
+};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
@@ -11,7 +14,7 @@ use crate::process::{
 use crate::{
     dispatch::Encoded,
     exit::ExitReason,
-    mailbox::ExitWatch,
+    mailbox::{ExitWatch, lock},
     pid::Pid,
     reply_slot::{self, Channel, Waiting},
 };
@@ -77,6 +80,9 @@ enum Route<R> {
     Encoded(Box<Encoding<R>>),
     /// The caller waits on another node, which exported the token (see `export`).
     Remote(Box<RemoteToken<R>>),
+    /// The reply goes straight into a sink: a call from another node, answered on the
+    /// connection it came by, with no task waiting for it.
+    Sink(Box<SinkRoute<R>>),
     /// Nobody waits: the call was a cast, or the token was already used.
     Nobody,
 }
@@ -113,12 +119,48 @@ impl<R> Drop for RemoteToken<R> {
     }
 }
 
+/// Where the reply to a call from another node goes, encoded. Dropped without a reply, the sink
+/// answers for itself (the call was dropped, or its callee exited).
+pub(crate) trait Sink: Send {
+    fn send(self: Box<Self>, reply: Encoded);
+}
+
+struct SinkRoute<R> {
+    slot: SinkSlot,
+    encode: fn(R) -> Encoded,
+}
+
+enum SinkSlot {
+    Direct(Box<dyn Sink>),
+    /// Shared with the callee's exit, as `Channel::Watched` is: whoever comes first takes it.
+    Watched(Arc<SharedSink>),
+}
+
+struct SharedSink(Mutex<Option<Box<dyn Sink>>>);
+
+impl ExitWatch for SharedSink {
+    fn callee_exited(&self) {
+        let sink = lock(&self.0).take();
+        drop(sink);
+    }
+}
+
 // A reply token sits in every typed call and cast message.
 const _: () = assert!(std::mem::size_of::<ReplyTo<u64>>() == 16);
 
 struct Encoding<R> {
     channel: Channel<Encoded>,
     encode: fn(R) -> Encoded,
+}
+
+impl ReplyTo<Encoded> {
+    /// A token whose reply goes into `sink` (see [`Sink`]).
+    pub(crate) fn sink(sink: Box<dyn Sink>) -> Self {
+        ReplyTo(Route::Sink(Box::new(SinkRoute {
+            slot: SinkSlot::Direct(sink),
+            encode: |reply| reply,
+        })))
+    }
 }
 
 impl<R> ReplyTo<R> {
@@ -139,6 +181,19 @@ impl<R> ReplyTo<R> {
         match std::mem::replace(&mut self.0, Route::Nobody) {
             Route::Typed(channel) => channel.send(reply),
             Route::Encoded(encoding) => encoding.channel.send((encoding.encode)(reply)),
+            Route::Sink(route) => {
+                let sink = match route.slot {
+                    SinkSlot::Direct(sink) => Some(sink),
+                    SinkSlot::Watched(shared) => lock(&shared.0).take(),
+                };
+                match sink {
+                    Some(sink) => {
+                        sink.send((route.encode)(reply));
+                        true
+                    }
+                    None => false,
+                }
+            }
             Route::Remote(mut token) => match (token.encode)(reply) {
                 Ok(value) => {
                     token.answer(Some(value));
@@ -168,6 +223,13 @@ impl<R> ReplyTo<R> {
                 channel: share(&encoding.channel)?,
                 encode: encoding.encode,
             })))),
+            Route::Sink(route) => match &route.slot {
+                SinkSlot::Watched(shared) => Some(ReplyTo(Route::Sink(Box::new(SinkRoute {
+                    slot: SinkSlot::Watched(shared.clone()),
+                    encode: route.encode,
+                })))),
+                SinkSlot::Direct(_) => None,
+            },
             Route::Remote(_) | Route::Nobody => None,
         }
     }
@@ -188,6 +250,15 @@ impl<R> ReplyTo<R> {
                 encoding.channel = channel;
                 (Route::Encoded(encoding), Some(watch))
             }
+            Route::Sink(mut route) => {
+                let shared = match route.slot {
+                    SinkSlot::Direct(sink) => Arc::new(SharedSink(Mutex::new(Some(sink)))),
+                    SinkSlot::Watched(shared) => shared,
+                };
+                let watch = Arc::downgrade(&shared) as Weak<dyn ExitWatch>;
+                route.slot = SinkSlot::Watched(shared);
+                (Route::Sink(route), Some(watch))
+            }
             other @ (Route::Remote(_) | Route::Nobody) => (other, None),
         };
         (ReplyTo(route), watch)
@@ -204,6 +275,10 @@ impl<R> ReplyTo<R> {
             Route::Typed(channel) => channel.is_waiting(),
             Route::Encoded(encoding) => encoding.channel.is_waiting(),
             Route::Remote(token) => !token.answered,
+            Route::Sink(route) => match &route.slot {
+                SinkSlot::Direct(_) => true,
+                SinkSlot::Watched(shared) => lock(&shared.0).is_some(),
+            },
             Route::Nobody => false,
         }
     }
@@ -232,6 +307,10 @@ impl ReplyTo<Encoded> {
             Route::Typed(channel) => {
                 ReplyTo(Route::Encoded(Box::new(Encoding { channel, encode })))
             }
+            Route::Sink(route) => ReplyTo(Route::Sink(Box::new(SinkRoute {
+                slot: route.slot,
+                encode,
+            }))),
             // Dynamic calls always carry a typed token; any other is dropped, as unanswered.
             Route::Encoded(_) | Route::Remote(_) | Route::Nobody => ReplyTo(Route::Nobody),
         }
@@ -278,6 +357,7 @@ impl<R> fmt::Debug for ReplyTo<R> {
             Route::Typed(_) => "typed",
             Route::Encoded(..) => "encoded",
             Route::Remote(..) => "remote",
+            Route::Sink(..) => "sink",
             Route::Nobody => "nobody",
         };
         write!(f, "ReplyTo({route})")

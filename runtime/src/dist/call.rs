@@ -29,9 +29,8 @@ use crate::{
     pid::Pid,
     process::{self, Unsent, node_core::NodeId, remote::ToServer},
     registry,
-    reply::ReplyTo,
-    reply_slot::Answer as Settled,
-    request::{CallError, gone, leaving},
+    reply::{ReplyTo, Sink},
+    request::{CallError, gone},
     task::InNode,
     unwind::drop_quietly,
 };
@@ -208,44 +207,43 @@ pub(crate) fn apply(
                     return Ok(());
                 }
             };
-            let (reply_to, waiting) = ReplyTo::<Encoded>::channel();
+            // Where it goes, before the call is built: a call that was built answers for
+            // itself through its sink, even if it never reaches a mailbox.
+            let callee = match to {
+                Local::Pid(pid) if pid.node() != ends.me => {
+                    reply(outbox, id, Outcome::Failed(WireCallError::NoProc), None);
+                    return Ok(());
+                }
+                Local::Pid(pid) => Some(pid),
+                Local::Name(ref name) => match registry::resolve_on(ends.me, name) {
+                    registry::Resolved::Held(pid) => Some(pid),
+                    registry::Resolved::Reserved(_) => None,
+                    registry::Resolved::Unknown => {
+                        let error = WireCallError::NotRegistered(name.clone());
+                        reply(outbox, id, Outcome::Failed(error), None);
+                        return Ok(());
+                    }
+                },
+            };
+            let sink = CallSink {
+                outbox: outbox.clone(),
+                id,
+                callee,
+                node: ends.me,
+                sent: false,
+            };
             let call = DynamicCall {
                 name: handler.to_owned(),
                 body: value,
                 from,
-                reply_to,
+                reply_to: ReplyTo::sink(Box::new(sink)),
             };
-            let pid = match deliver(ends, to, Message::new(call)) {
-                Ok(pid) => pid,
-                Err(error) => {
-                    reply(outbox, id, Outcome::Failed(error), None);
-                    return Ok(());
-                }
+            let to = match callee {
+                Some(pid) => Local::Pid(pid),
+                None => to,
             };
-            let outbox = outbox.clone();
-            tokio::spawn(InNode::new(ends.me, async move {
-                match waiting.await {
-                    Settled::Replied(Ok(value)) => {
-                        reply(&outbox, id, Outcome::Ok, Some(&value));
-                    }
-                    Settled::Replied(Err(error)) => match error {
-                        CallError::Handler(value) => {
-                            reply(&outbox, id, Outcome::Handler, Some(&value))
-                        }
-                        other => reply(&outbox, id, Outcome::Failed(to_wire(other)), None),
-                    },
-                    Settled::Dropped => {
-                        let error = match pid.is_some_and(leaving) {
-                            true => match pid {
-                                Some(pid) => WireCallError::Exited(crate::wait(pid).await),
-                                None => WireCallError::NoReply,
-                            },
-                            false => WireCallError::NoReply,
-                        };
-                        reply(&outbox, id, Outcome::Failed(error), None);
-                    }
-                }
-            }));
+            // A failure here drops the call, whose sink then answers with the reason.
+            let _ = deliver(ends, to, Message::new(call));
         }
         (Kind::Cast, Header::Cast { from, to, handler }) => {
             let from = from.map(|from| ends.read(from)).transpose()?;
@@ -349,6 +347,69 @@ fn deliver(ends: &Ends, to: Local, message: Message) -> Result<Option<Pid>, Wire
                 Err(_) => Err(WireCallError::NotRegistered(name)),
             }
         }
+    }
+}
+
+/// Where the reply to a call from the peer goes: a `REPLY` on the connection it came by, sent
+/// from whichever thread answers, with no task waiting for it. Dropped unanswered, it says why:
+/// the callee's exit reason if it is exiting or gone, otherwise that nobody replied.
+struct CallSink {
+    outbox: std::sync::Arc<Outbox>,
+    id: u64,
+    /// The callee, when known before delivery (not for a name reserved for a restart).
+    callee: Option<Pid>,
+    node: NodeId,
+    sent: bool,
+}
+
+impl Sink for CallSink {
+    fn send(mut self: Box<Self>, answer: Encoded) {
+        self.sent = true;
+        self.outbox
+            .replies
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match answer {
+            Ok(value) => reply(&self.outbox, self.id, Outcome::Ok, Some(&value)),
+            Err(CallError::Handler(value)) => {
+                reply(&self.outbox, self.id, Outcome::Handler, Some(&value));
+            }
+            Err(other) => reply(&self.outbox, self.id, Outcome::Failed(to_wire(other)), None),
+        }
+    }
+}
+
+impl Drop for CallSink {
+    fn drop(&mut self) {
+        if self.sent {
+            return;
+        }
+        let (outbox, id) = (self.outbox.clone(), self.id);
+        let Some(pid) = self.callee else {
+            return reply(&outbox, id, Outcome::Failed(WireCallError::NoReply), None);
+        };
+        let state = crate::table::table().with(pid, |cell| {
+            let state = crate::mailbox::lock(&cell.state);
+            (state.exit().cloned(), state.leaving())
+        });
+        let error = match state {
+            Some((Some(reason), _)) => WireCallError::Exited(reason),
+            Some((None, false)) => WireCallError::NoReply,
+            None => to_wire(gone(pid).widen()),
+            // Stopping, its reason not fixed yet (a gen_server running `terminate`): it follows.
+            Some((None, true)) => {
+                tokio::spawn(InNode::new(self.node, async move {
+                    let reason = crate::wait(pid).await;
+                    reply(
+                        &outbox,
+                        id,
+                        Outcome::Failed(WireCallError::Exited(reason)),
+                        None,
+                    );
+                }));
+                return;
+            }
+        };
+        reply(&outbox, id, Outcome::Failed(error), None);
     }
 }
 

@@ -28,6 +28,9 @@ pub(crate) struct Outbox {
     inner: Mutex<Inner>,
     kick: Notify,
     max_frame: usize,
+    /// Replies to the peer's calls queued so far: the reader stays hot after one (see
+    /// `connection`).
+    pub(crate) replies: std::sync::atomic::AtomicU64,
 }
 
 struct Inner {
@@ -58,6 +61,7 @@ impl Outbox {
             }),
             kick: Notify::new(),
             max_frame,
+            replies: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
