@@ -874,8 +874,9 @@ impl<S: GenServer> Deref for ServerRef<S> {
     }
 }
 
-/// A `ServerRef` travels as its pid (inside a message to another node, say); the type is not
-/// checked when it is read back, as for a pid of another node in [`ServerRef::from_pid`].
+/// A `ServerRef` travels as its pid (inside a message to another node, say). Read back on the
+/// server's own node it is checked to be an `S` server, as [`ServerRef::from_pid`] does; on
+/// another node it cannot be, as for any pid of another node.
 impl<S: GenServer> Serialize for ServerRef<S> {
     fn serialize<Z: serde::Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
         self.pid().serialize(serializer)
@@ -884,7 +885,14 @@ impl<S: GenServer> Serialize for ServerRef<S> {
 
 impl<'de, S: GenServer> serde::Deserialize<'de> for ServerRef<S> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Pid::deserialize(deserializer).map(Self::unchecked)
+        let pid = Pid::deserialize(deserializer)?;
+        // Checked as `from_pid` checks: a pid of this node must run an `S` server (or have
+        // exited, which a call then reports); one of another node cannot be checked here.
+        match Self::from_pid(pid) {
+            Ok(server) => Ok(server),
+            Err(LookupError::NoProc(_)) => Ok(Self::unchecked(pid)),
+            Err(error) => Err(serde::de::Error::custom(error)),
+        }
     }
 }
 

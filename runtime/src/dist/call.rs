@@ -396,18 +396,17 @@ impl Drop for CallSink {
             Some((None, false)) => WireCallError::NoReply,
             None => to_wire(gone(pid).widen()),
             // Stopping, its reason not fixed yet (a gen_server running `terminate`): it follows.
-            Some((None, true)) => {
-                tokio::spawn(InNode::new(self.node, async move {
-                    let reason = crate::wait(pid).await;
-                    reply(
-                        &outbox,
-                        id,
-                        Outcome::Failed(WireCallError::Exited(reason)),
-                        None,
-                    );
-                }));
-                return;
-            }
+            Some((None, true)) => match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(InNode::new(self.node, async move {
+                        let reason = crate::wait(pid).await;
+                        let error = WireCallError::Exited(reason);
+                        reply(&outbox, id, Outcome::Failed(error), None);
+                    }));
+                    return;
+                }
+                Err(_) => WireCallError::NoReply,
+            },
         };
         reply(&outbox, id, Outcome::Failed(error), None);
     }

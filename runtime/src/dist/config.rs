@@ -139,6 +139,9 @@ pub(crate) const DEFAULT_MAX_HANDSHAKES: usize = 1024;
 /// otherwise (Erlang's default `net_ticktime`).
 pub const DEFAULT_TICKTIME: Duration = Duration::from_secs(60);
 
+/// The shortest tick time a node takes (see [`DistConfig::net_ticktime`]).
+pub const MIN_TICKTIME: Duration = Duration::from_millis(100);
+
 /// How a node takes part in distribution: its name, its cookie, and the limits of its
 /// connections.
 ///
@@ -216,15 +219,18 @@ impl DistConfig {
     /// How many incoming handshakes may run at once (1,024 unless set); a connection over
     /// that is closed at once.
     pub fn max_handshakes(mut self, max: usize) -> Self {
-        self.max_handshakes = max;
+        // Past what a semaphore can count, it is as good as unbounded.
+        self.max_handshakes = max.min(tokio::sync::Semaphore::MAX_PERMITS);
         self
     }
 
     /// How long a peer may stay silent before its connection is taken as lost
     /// ([`DEFAULT_TICKTIME`] unless set; Erlang's `net_ticktime`). A tick goes out four times
-    /// per tick time when there is nothing else to send.
+    /// per tick time when there is nothing else to send. At least [`MIN_TICKTIME`]: a shorter
+    /// one is taken as that (a connection cannot prove itself alive faster than a scheduler
+    /// runs its heartbeat).
     pub fn net_ticktime(mut self, ticktime: Duration) -> Self {
-        self.net_ticktime = ticktime;
+        self.net_ticktime = ticktime.max(MIN_TICKTIME);
         self
     }
 

@@ -42,7 +42,7 @@ pub(crate) async fn run(
     let (mut read, mut write) = tokio::io::split(connection.io);
     let received = AtomicU64::new(0);
     let reading = read_frames(&mut read, &mut codec, &mut buffer, &received, |frame| {
-        inbound::apply(&peer, &ends, &outbox, frame)
+        inbound::apply(&peer, generation, &ends, &outbox, frame)
     });
     let reading = Hot::new(reading, &outbox.replies);
     let writing = outbox.write_to(&mut write);
@@ -54,6 +54,10 @@ pub(crate) async fn run(
                 (format!("the peer disconnected: {reason}"), true)
             }
             Err(ReadError::Io(error)) => (format!("reading failed: {error}"), false),
+            // Torn down already; the teardown said why.
+            Err(ReadError::Apply(inbound::Ended::Superseded)) => {
+                ("superseded".to_owned(), false)
+            }
             Err(error) => {
                 let error = match error {
                     ReadError::Apply(error) => error.to_string(),

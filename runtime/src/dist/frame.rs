@@ -165,7 +165,17 @@ pub(crate) fn write<E>(
         Codec::Postcard => 0,
         Codec::Json => FLAG_JSON,
     });
-    if let Err(error) = payload(out) {
+    // A payload writer that panics (a user's `Serialize`) must not leave half a frame behind:
+    // the peer would read garbage and close the connection under everyone else's frames.
+    let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| payload(&mut *out)));
+    let written = match written {
+        Ok(written) => written,
+        Err(panic) => {
+            out.truncate(start);
+            std::panic::resume_unwind(panic)
+        }
+    };
+    if let Err(error) = written {
         out.truncate(start);
         return Err(WriteError::Payload(error));
     }

@@ -32,15 +32,23 @@ pub(crate) enum Ended {
     Mismatch(Kind),
     #[error("the peer disconnected: {0}")]
     Disconnected(String),
+    #[error("the connection was superseded by a newer one")]
+    Superseded,
 }
 
 /// Applies one frame from `peer`, answering on `outbox` where the protocol asks for an answer.
 pub(crate) fn apply(
     peer: &Peer,
+    generation: u64,
     ends: &Ends,
     outbox: &Arc<Outbox>,
     frame: Frame<'_>,
 ) -> Result<(), Ended> {
+    // A connection torn down (replaced, say) stops here, even in the middle of a batch it read
+    // before: its frames must not reach processes after the teardown told them it was lost.
+    if !peer.is_current(generation) {
+        return Err(Ended::Superseded);
+    }
     let Frame::Message {
         kind,
         codec,
@@ -58,7 +66,11 @@ pub(crate) fn apply(
                 Ok(message) if mine(to) => {
                     process::deliver_local(to, message);
                 }
-                Ok(_) => {}
+                Ok(message) => {
+                    // A pid of an earlier incarnation of this node, or of another node: nobody.
+                    tracing::debug!(%from, %to, "message from another node for no process here dropped");
+                    crate::unwind::drop_quietly(message, "a message for no process here");
+                }
                 Err(error) => {
                     tracing::error!(%from, %to, node = peer.name.as_str(), %error, "a message from another node could not be decoded; dropped")
                 }
@@ -79,13 +91,15 @@ pub(crate) fn apply(
         }
         (Kind::Link, Header::Link { from, to }) => {
             let (from, to) = (ends.read(from)?, ends.read(to)?);
-            let linked = peer.records(|records| {
-                let linked = mine(to) && remote::link_from_remote(to, from);
-                if linked {
-                    records.links.insert((to, from));
-                }
-                linked
-            });
+            let linked = peer
+                .records(generation, |records| {
+                    let linked = mine(to) && remote::link_from_remote(to, from);
+                    if linked {
+                        records.links.insert((to, from));
+                    }
+                    linked
+                })
+                .ok_or(Ended::Superseded)?;
             if !linked {
                 report(push_header(
                     outbox,
@@ -101,8 +115,11 @@ pub(crate) fn apply(
         }
         (Kind::Unlink, Header::Unlink { from, to }) => {
             let (from, to) = (ends.read(from)?, ends.read(to)?);
-            peer.records(|records| records.links.remove(&(to, from)));
-            remote::unlink_from_remote(to, from);
+            if mine(to) {
+                peer.records(generation, |records| records.links.remove(&(to, from)))
+                    .ok_or(Ended::Superseded)?;
+                remote::unlink_from_remote(to, from);
+            }
         }
         (
             Kind::Exit,
@@ -114,10 +131,15 @@ pub(crate) fn apply(
             },
         ) => {
             let (from, to) = (ends.read(from)?, ends.read(to)?);
-            if link {
-                peer.records(|records| records.links.remove(&(to, from)));
+            // Only for a process of this node: one of another node hosted in this OS process is
+            // that node's to signal, over its own connections.
+            if mine(to) {
+                if link {
+                    peer.records(generation, |records| records.links.remove(&(to, from)))
+                        .ok_or(Ended::Superseded)?;
+                }
+                remote::exit_from_remote(to, from, reason, link);
             }
-            remote::exit_from_remote(to, from, reason, link);
         }
         (
             Kind::Monitor,
@@ -128,13 +150,16 @@ pub(crate) fn apply(
             },
         ) => {
             let (watcher, target) = (ends.read(watcher)?, ends.read(target)?);
-            let added = peer.records(|records| {
-                let added = mine(target) && remote::monitor_from_remote(target, watcher, monitor);
-                if added {
-                    records.watched.insert((target, watcher, monitor));
-                }
-                added
-            });
+            let added = peer
+                .records(generation, |records| {
+                    let added =
+                        mine(target) && remote::monitor_from_remote(target, watcher, monitor);
+                    if added {
+                        records.watched.insert((target, watcher, monitor));
+                    }
+                    added
+                })
+                .ok_or(Ended::Superseded)?;
             if !added {
                 report(push_header(
                     outbox,
@@ -157,8 +182,13 @@ pub(crate) fn apply(
             },
         ) => {
             let (watcher, target) = (ends.read(watcher)?, ends.read(target)?);
-            peer.records(|records| records.watched.remove(&(target, watcher, monitor)));
-            remote::demonitor_from_remote(target, watcher, monitor);
+            if mine(target) {
+                peer.records(generation, |records| {
+                    records.watched.remove(&(target, watcher, monitor))
+                })
+                .ok_or(Ended::Superseded)?;
+                remote::demonitor_from_remote(target, watcher, monitor);
+            }
         }
         (
             Kind::Down,
@@ -170,8 +200,11 @@ pub(crate) fn apply(
             },
         ) => {
             let (watcher, target) = (ends.read(watcher)?, ends.read(target)?);
-            peer.records(|records| records.monitors.remove(&monitor));
-            remote::down_from_remote(watcher, monitor, target, reason);
+            if mine(watcher) {
+                peer.records(generation, |records| records.monitors.remove(&monitor))
+                    .ok_or(Ended::Superseded)?;
+                remote::down_from_remote(watcher, monitor, target, reason);
+            }
         }
         (Kind::Call | Kind::Cast | Kind::Reply | Kind::Answer, header) => {
             super::call::apply(peer, ends, outbox, kind, codec, header, body)?;

@@ -57,7 +57,7 @@ pub(crate) mod types;
 pub(crate) mod wire;
 
 pub use authenticate::ConnectError;
-pub use config::{ConfigError, DEFAULT_TICKTIME, DistConfig, NameError};
+pub use config::{ConfigError, DEFAULT_TICKTIME, DistConfig, MIN_TICKTIME, NameError};
 pub use frame::Codec;
 pub use handshake::{Refusal, WeakCookie};
 pub use node::{DistError, LocalNode, NodeDown, NodeUp, monitor_node, monitor_nodes, send_named};

@@ -67,6 +67,9 @@ pub(crate) struct Dist {
     pub(crate) config: Arc<DistConfig>,
     pub(crate) transport: Arc<dyn Transport>,
     pub(crate) codec: Codec,
+    /// The runtime the node started on: its connections run there, whichever thread (inside a
+    /// runtime or not) sends to another node.
+    pub(crate) runtime: tokio::runtime::Handle,
     peers: Mutex<HashMap<String, Arc<Peer>>>,
     listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Local processes told of every connection up and down ([`monitor_nodes`]).
@@ -90,7 +93,7 @@ impl Dist {
             return Some(peer.clone());
         }
         let parsed = NodeName::parse(name).ok()?;
-        let peer = Arc::new(Peer::new(Arc::downgrade(self), parsed));
+        let peer = Arc::new(Peer::new(Arc::downgrade(self), parsed)?);
         peers.insert(name.to_owned(), peer.clone());
         Some(peer)
     }
@@ -326,26 +329,22 @@ impl LocalNode {
 pub fn send_named<M: Any + Send>(node: &str, name: &str, message: M) {
     let here = node_core::current_node();
     let message = Message::new(message);
-    let node_id = match node_core::lookup(node) {
-        Some(id) => id,
-        None => match node_core::intern(node, 0) {
-            Ok(id) => id,
-            Err(_) => {
-                return remote::unreachable_node(
-                    Signal::Send {
-                        from: Pid::ROOT,
-                        to: Pid::ROOT,
-                        message,
-                    },
-                    ExitReason::NoConnection,
-                );
-            }
-        },
-    };
-    if node_id == here {
+    if node == node_core::name_of(here).0 {
         let _ = crate::registry::send_to_name(name, message, crate::process::deliver_local);
         return;
     }
+    // Whichever incarnation is current there (creation 0): the connection knows it.
+    let node_id = NodeName::parse(node)
+        .ok()
+        .and_then(|_| node_core::intern(node, 0).ok());
+    let Some(node_id) = node_id else {
+        tracing::debug!(
+            node,
+            name,
+            "message to a name on a node that is not a node name dropped"
+        );
+        return crate::unwind::drop_quietly(message, "a message to an unreachable node");
+    };
     let from = crate::self_pid().unwrap_or(Pid::root(here));
     let signal = Signal::SendNamed {
         from,
@@ -473,6 +472,7 @@ async fn launch(config: DistConfig, how: Launch) -> Result<LocalNode, DistError>
         name,
         creation,
         codec: config.codec,
+        runtime: tokio::runtime::Handle::current(),
         config: Arc::new(config),
         transport,
         peers: Mutex::new(HashMap::new()),
@@ -515,7 +515,7 @@ async fn launch(config: DistConfig, how: Launch) -> Result<LocalNode, DistError>
             }),
         )
     };
-    let listener = tokio::spawn(InNode::new(id, accepting));
+    let listener = dist.runtime.spawn(InNode::new(id, accepting));
     *lock(&dist.listener) = Some(listener);
     // The node lives as long as its routes' target: keep it in the core.
     keep(dist.clone());

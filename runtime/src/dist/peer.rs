@@ -64,6 +64,9 @@ pub(crate) struct Peer {
     inner: Mutex<Inner>,
     /// Woken whenever the state changes, for [`Peer::wait_up`].
     changed: tokio::sync::Notify,
+    /// The current attempt's generation, readable without the lock: a reader whose connection
+    /// was superseded stops at its next frame.
+    current: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Default)]
@@ -130,17 +133,17 @@ struct Lost {
 }
 
 impl Peer {
-    pub(crate) fn new(dist: Weak<Dist>, name: NodeName) -> Self {
-        Peer {
+    /// `None` when the node cannot be numbered (see `node_core::intern`).
+    pub(crate) fn new(dist: Weak<Dist>, name: NodeName) -> Option<Self> {
+        let id = node_core::intern(name.as_str(), 0).ok()?;
+        Some(Peer {
             dist,
-            interned: node_core::name_of(
-                node_core::intern(name.as_str(), 0).unwrap_or(node_core::DEFAULT_NODE),
-            )
-            .0,
+            interned: node_core::name_of(id).0,
             name,
             inner: Mutex::new(Inner::default()),
             changed: tokio::sync::Notify::new(),
-        }
+            current: std::sync::atomic::AtomicU64::new(0),
+        })
     }
 
     /// Sends `signal`, whose target lives on this peer in incarnation `creation` (0: whichever
@@ -165,7 +168,8 @@ impl Peer {
                     };
                     let (peer, generation, last) =
                         (self.clone(), inner.generation, inner.last_conn);
-                    tokio::spawn(InNode::new(dist.node, peer.dial(generation, last)));
+                    dist.runtime
+                        .spawn(InNode::new(dist.node, peer.dial(generation, last)));
                     outbox
                 }
             }
@@ -298,6 +302,8 @@ impl Peer {
             );
             if decision == Decision::ReplaceAndAdmit {
                 lost = Some(inner.take("the peer reconnected"));
+                self.current
+                    .store(inner.generation, std::sync::atomic::Ordering::Release);
             }
             if decision.status() == Status::Ok {
                 let outbox = match std::mem::take(&mut inner.state) {
@@ -306,11 +312,13 @@ impl Peer {
                 };
                 // Supersedes this node's own dial, if any.
                 inner.generation += 1;
+                self.current
+                    .store(inner.generation, std::sync::atomic::Ordering::Release);
                 inner.state = State::Accepting { outbox, conn_id };
                 // If the handshake fails after this, nobody else would end the wait.
                 let (peer, generation) = (self.clone(), inner.generation);
                 let timeout = dist.config.handshake_timeout;
-                tokio::spawn(InNode::new(dist.node, async move {
+                dist.runtime.spawn(InNode::new(dist.node, async move {
                     tokio::time::sleep(timeout).await;
                     peer.teardown_if_accepting(generation);
                 }));
@@ -365,7 +373,7 @@ impl Peer {
             ..self.ends(dist)
         };
         let generation = inner.generation;
-        let task = tokio::spawn(InNode::new(
+        let task = dist.runtime.spawn(InNode::new(
             dist.node,
             connection::run(
                 self.clone(),
@@ -418,7 +426,10 @@ impl Peer {
             if inner.generation != generation {
                 return;
             }
-            inner.take(why)
+            let lost = inner.take(why);
+            self.current
+                .store(inner.generation, std::sync::atomic::Ordering::Release);
+            lost
         };
         self.tell(lost, why, orderly);
     }
@@ -523,19 +534,33 @@ impl Peer {
     }
 
     /// Runs `f` on the peer's link and monitor records (for frames the reader applies).
-    pub(crate) fn records<R>(&self, f: impl FnOnce(&mut Records<'_>) -> R) -> R {
+    /// `None` if the connection of attempt `generation` has been superseded meanwhile: its frames
+    /// no longer count.
+    pub(crate) fn records<R>(
+        &self,
+        generation: u64,
+        f: impl FnOnce(&mut Records<'_>) -> R,
+    ) -> Option<R> {
         let mut inner = lock(&self.inner);
+        if inner.generation != generation {
+            return None;
+        }
         let Inner {
             links,
             monitors,
             watched,
             ..
         } = &mut *inner;
-        f(&mut Records {
+        Some(f(&mut Records {
             links,
             monitors,
             watched,
-        })
+        }))
+    }
+
+    /// Whether attempt `generation` is still the current one.
+    pub(crate) fn is_current(&self, generation: u64) -> bool {
+        self.current.load(std::sync::atomic::Ordering::Acquire) == generation
     }
 
     /// Tells `watcher` once when the connection with this peer goes down (at once if there is
@@ -548,7 +573,8 @@ impl Peer {
             let outbox = Arc::new(Outbox::new(dist.config.max_frame));
             inner.state = State::Dialing { outbox };
             let (peer, generation, last) = (self.clone(), inner.generation, inner.last_conn);
-            tokio::spawn(InNode::new(dist.node, peer.dial(generation, last)));
+            dist.runtime
+                .spawn(InNode::new(dist.node, peer.dial(generation, last)));
         }
     }
 
@@ -570,7 +596,8 @@ impl Peer {
                 let outbox = Arc::new(Outbox::new(dist.config.max_frame));
                 inner.state = State::Dialing { outbox };
                 let (peer, generation, last) = (self.clone(), inner.generation, inner.last_conn);
-                tokio::spawn(InNode::new(dist.node, peer.dial(generation, last)));
+                dist.runtime
+                    .spawn(InNode::new(dist.node, peer.dial(generation, last)));
             }
         }
         let settled = async {

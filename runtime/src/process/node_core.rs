@@ -31,10 +31,25 @@ pub(crate) const DEFAULT_NODE: NodeId = 0;
 /// The name of a node that is not distributed (Erlang's).
 pub(crate) const NONODE: &str = "nonode@nohost";
 
-/// The numbers run out: this OS process has seen 65,536 node incarnations.
+/// A node cannot be numbered: this OS process has seen 65,536 node incarnations, or the name
+/// cannot be a node's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("too many node incarnations seen by this OS process (the limit is {})", u16::MAX as u32 + 1)]
+#[error(
+    "not a node name, or too many node incarnations seen by this OS process (the limit is {})",
+    u16::MAX as u32 + 1
+)]
 pub(crate) struct TooManyNodes;
+
+/// Whether `name` can be a node's (`name@host:port`, printable ASCII, at most 255 bytes): what
+/// a peer claims in a pid is checked before it is kept for good. The distribution layer parses
+/// names fully; the core only refuses what can never be one.
+fn plausible(name: &str) -> bool {
+    name.len() <= 255
+        && name.bytes().all(|b| b.is_ascii_graphic())
+        && name
+            .split_once('@')
+            .is_some_and(|(n, host)| !n.is_empty() && host.contains(':'))
+}
 
 /// What a hosted node has of its own.
 pub(crate) struct NodeCore {
@@ -148,6 +163,9 @@ fn leak(name: &str) -> &'static str {
 
 /// The number of incarnation `(name, creation)`, given one if it has none yet.
 pub(crate) fn intern(name: &str, creation: u32) -> Result<NodeId, TooManyNodes> {
+    if !plausible(name) {
+        return Err(TooManyNodes);
+    }
     if let Some(&id) = known().ids.get(&(name, creation)) {
         return Ok(id);
     }
@@ -197,17 +215,4 @@ pub(crate) fn name_of(id: NodeId) -> (&'static str, u32) {
         .map_or((NONODE, 0), |incarnation| {
             (incarnation.name, incarnation.creation)
         })
-}
-
-/// The number of the node currently named `name`, if this OS process knows one: the latest
-/// incarnation it has seen.
-pub(crate) fn lookup(name: &str) -> Option<NodeId> {
-    let known = known();
-    known
-        .list
-        .iter()
-        .enumerate()
-        .rev()
-        .find(|(_, incarnation)| incarnation.name == name)
-        .and_then(|(id, _)| NodeId::try_from(id).ok())
 }

@@ -88,8 +88,9 @@ pub(crate) struct ToServer {
 /// A distributed node's way to other nodes.
 pub(crate) trait Remote: Send + Sync + 'static {
     /// Takes `signal` towards its node. Whatever goes wrong from here on (no connection, a peer
-    /// refusing) is reported as Erlang does, by exit signals, `Down` messages and failed calls,
-    /// never silently.
+    /// refusing) is reported as Erlang does: by exit signals, `Down` messages and failed calls;
+    /// a plain message or cast to a node that cannot be reached is dropped, as in Erlang, with a
+    /// `debug` event.
     fn route(&self, here: NodeId, signal: Signal);
 
     /// For the distribution layer to find its own state behind the trait.

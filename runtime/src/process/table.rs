@@ -2,7 +2,8 @@
 //! pid's by its node.
 //!
 //! A pid's index addresses a slot directly, so a lookup is an array index plus an uncontended
-//! read lock on that one slot: there is no global lock or map on the send path. Slots live in
+//! read lock on that one slot: there is no global lock or map on the send path (for the default
+//! node; another hosted node's table is found under a read lock first). Slots live in
 //! chunks that double in size (1,024, 2,048, 4,096, … slots) and are allocated the first time an
 //! index reaches them, so the table grows to millions of processes without ever moving a slot, and
 //! costs nothing for chunks never reached.
