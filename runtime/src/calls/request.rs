@@ -387,6 +387,25 @@ where
     }
 }
 
+/// A call that takes the slow path from the start (one to another node): the same future
+/// type as [`exchange`]'s, so a typed client method returns one type whichever way it goes.
+pub(crate) fn exchange_slow<R, B>(to: Addr, timeout: Duration, slow: Boxed<R>) -> Exchange<R, B>
+where
+    R: Send + 'static,
+    B: FnOnce(Option<Pid>, ReplyTo<R>) -> Message,
+{
+    Exchange {
+        to,
+        timeout,
+        token: Token::Handler,
+        build: None,
+        pid: Pid::ROOT,
+        waiting: None,
+        timer: CallTimer::NONE,
+        slow: Some(slow),
+    }
+}
+
 /// A call in flight (see [`exchange`]). Written by hand rather than as an `async fn`: it is the
 /// future of every call, and a plain state machine with its rare paths boxed keeps it small and
 /// cheap to poll. Its stages are fields taken in turn rather than variants of an enum, so that no
@@ -408,7 +427,7 @@ pub(crate) struct Exchange<R, B> {
     slow: Option<Boxed<R>>,
 }
 
-type Boxed<R> = Pin<Box<dyn Future<Output = Result<R, CallError>> + Send>>;
+pub(crate) type Boxed<R> = Pin<Box<dyn Future<Output = Result<R, CallError>> + Send>>;
 
 // Nothing in an `Exchange` is pinned in place: the slow path is pinned on the heap.
 impl<R, B> Unpin for Exchange<R, B> {}

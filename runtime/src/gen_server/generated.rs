@@ -59,17 +59,20 @@ pub fn __call<C: Send + 'static, X: Send + 'static>(
     decode: Option<Decode<X>>,
     make: impl FnOnce(ReplyTo<X>) -> C + Send + 'static,
 ) -> impl Future<Output = Result<X, CallError>> + Send + 'static {
+    let build = |from, reply_to| {
+        Message::new(TypedCall {
+            from: sender_pid(from),
+            call: make(reply_to),
+        })
+    };
     match remote {
-        None => Either::Here {
-            call: exchange(to, timeout, Token::Handler, |from, reply_to| {
-                Message::new(TypedCall {
-                    from: sender_pid(from),
-                    call: make(reply_to),
-                })
-            }),
-        },
-        Some(remote) => Either::There {
-            call: Box::pin(async move {
+        // One future type either way, no bigger than a local call's: the remote path is the
+        // exchange's boxed slow path.
+        None => exchange(to, timeout, Token::Handler, build),
+        Some(remote) => crate::request::exchange_slow(
+            to,
+            timeout,
+            Box::pin(async move {
                 let handler = remote.handler;
                 let value = remote.call(timeout, decode.is_some()).await;
                 let value = value.map_err(|error| {
@@ -80,7 +83,7 @@ pub fn __call<C: Send + 'static, X: Send + 'static>(
                 })?;
                 decoded(handler, decode, value)
             }),
-        },
+        ),
     }
 }
 
@@ -211,30 +214,6 @@ fn decoded<T>(handler: &str, decode: Option<Decode<T>>, value: Value) -> Result<
         handler: handler.to_owned(),
         message,
     })
-}
-
-pin_project_lite::pin_project! {
-    /// A call on this node, or one that went to another.
-    #[project = EitherProj]
-    enum Either<H, T> {
-        Here { #[pin] call: H },
-        There { call: T },
-    }
-}
-
-impl<H, T, O> Future for Either<H, T>
-where
-    H: Future<Output = O>,
-    T: Future<Output = O> + Unpin,
-{
-    type Output = O;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<O> {
-        match self.project() {
-            EitherProj::Here { call } => call.poll(cx),
-            EitherProj::There { call } => Pin::new(call).poll(cx),
-        }
-    }
 }
 
 /// Generated client code: what a type can do across nodes, found by autoref specialization:

@@ -617,6 +617,7 @@ pub(crate) fn push_to_server(pid: Pid, message: Message) -> Result<(), Unsent> {
 }
 
 /// [`push_to_server`] to a process of a node hosted here.
+#[inline]
 pub(crate) fn push_to_server_here(pid: Pid, message: Message) -> Result<(), Unsent> {
     let mut parcel = Some(message);
     let cached = LAST_SERVER.try_with(|last| match (last.borrow().as_ref(), parcel.take()) {
@@ -671,6 +672,7 @@ pub(crate) fn deliver(pid: Pid, message: Message) -> bool {
 
 /// Pushes a message into the mailbox of `pid`, a process of a node hosted here; `false` if
 /// there is no such live process.
+#[inline]
 pub(crate) fn deliver_local(pid: Pid, message: Message) -> bool {
     // Through `with`, not `get`: no reference count traffic on the send path.
     let mut parcel = Some(message);

@@ -72,6 +72,7 @@ pub(crate) struct Tables;
 impl Tables {
     /// Allocates a slot on the current node and fills it with the cell `make` builds for the new
     /// pid.
+    #[inline]
     pub(crate) fn insert(self, make: impl FnOnce(Pid) -> Arc<Cell>) -> Arc<Cell> {
         let here = current_node();
         // The current node is always hosted: code runs on a node only while it is.
@@ -86,16 +87,19 @@ impl Tables {
         with_node(pid.node(), |core| core.table.with(pid, f)).flatten()
     }
 
+    #[inline]
     pub(crate) fn get(self, pid: Pid) -> Option<Arc<Cell>> {
         self.with(pid, Arc::clone)
     }
 
     /// The exit reason of `pid` if it has exited and its slot has not been reused since.
+    #[inline]
     pub(crate) fn tombstone(self, pid: Pid) -> Option<ExitReason> {
         with_node(pid.node(), |core| core.table.tombstone(pid)).flatten()
     }
 
     /// See [`Table::remove`].
+    #[inline]
     pub(crate) fn remove(self, pid: Pid, reason: ExitReason) {
         with_node(pid.node(), |core| core.table.remove(pid, reason));
     }
