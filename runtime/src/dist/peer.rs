@@ -159,20 +159,7 @@ impl Peer {
                 }
             }
             inner.record(&signal);
-            match inner.state.outbox() {
-                Some(outbox) => outbox.clone(),
-                None => {
-                    let outbox = Arc::new(Outbox::new(dist.config.max_frame));
-                    inner.state = State::Dialing {
-                        outbox: outbox.clone(),
-                    };
-                    let (peer, generation, last) =
-                        (self.clone(), inner.generation, inner.last_conn);
-                    dist.runtime
-                        .spawn(InNode::new(dist.node, peer.dial(generation, last)));
-                    outbox
-                }
-            }
+            self.outbox_or_dial(&mut inner, dist)
         };
         outbound::push(dist, self, &self.ends(dist), &outbox, signal);
     }
@@ -568,14 +555,25 @@ impl Peer {
     pub(crate) fn monitor(self: &Arc<Self>, dist: &Dist, watcher: Pid) {
         let mut inner = lock(&self.inner);
         inner.node_monitors.push(watcher);
-        if inner.state.outbox().is_none() {
-            inner.last_error = None;
-            let outbox = Arc::new(Outbox::new(dist.config.max_frame));
-            inner.state = State::Dialing { outbox };
-            let (peer, generation, last) = (self.clone(), inner.generation, inner.last_conn);
-            dist.runtime
-                .spawn(InNode::new(dist.node, peer.dial(generation, last)));
+        self.outbox_or_dial(&mut inner, dist);
+    }
+
+    /// The outbox of the current attempt; with none, a new attempt: dialing, its frames queued
+    /// meanwhile. The attempt's generation and last connection id are taken here, under the
+    /// lock (see [`Peer::dial`]).
+    fn outbox_or_dial(self: &Arc<Self>, inner: &mut Inner, dist: &Dist) -> Arc<Outbox> {
+        if let Some(outbox) = inner.state.outbox() {
+            return outbox.clone();
         }
+        inner.last_error = None;
+        let outbox = Arc::new(Outbox::new(dist.config.max_frame));
+        inner.state = State::Dialing {
+            outbox: outbox.clone(),
+        };
+        let (peer, generation, last) = (self.clone(), inner.generation, inner.last_conn);
+        dist.runtime
+            .spawn(InNode::new(dist.node, peer.dial(generation, last)));
+        outbox
     }
 
     /// Whether the node has a connection up with this peer.
@@ -589,17 +587,7 @@ impl Peer {
         dist: &Dist,
         timeout: Duration,
     ) -> Result<(), ConnectError> {
-        {
-            let mut inner = lock(&self.inner);
-            if inner.state.outbox().is_none() {
-                inner.last_error = None;
-                let outbox = Arc::new(Outbox::new(dist.config.max_frame));
-                inner.state = State::Dialing { outbox };
-                let (peer, generation, last) = (self.clone(), inner.generation, inner.last_conn);
-                dist.runtime
-                    .spawn(InNode::new(dist.node, peer.dial(generation, last)));
-            }
-        }
+        self.outbox_or_dial(&mut lock(&self.inner), dist);
         let settled = async {
             loop {
                 let changed = self.changed.notified();
