@@ -703,6 +703,16 @@ pub(crate) fn cast_to(to: Addr, message: Message) {
     }
 }
 
+/// [`cast_to`] to an address the caller has just found to be on this node
+/// ([`Addr::is_remote`]): a typed cast checks once, not twice.
+#[inline]
+pub(crate) fn cast_to_here(to: Addr, message: Message) {
+    match to.0 {
+        Target::Pid(pid) => process::cast_to_server_here(pid, message),
+        _ => cast_to(to, message),
+    }
+}
+
 /// Hands a call or cast for the process registered as `name` on another node to that node;
 /// the pid that stands for the node in errors (its index 0, no process's).
 fn push_named_on(node: Atom, name: Atom, message: Message) -> Result<Pid, CallError> {

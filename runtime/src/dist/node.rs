@@ -49,8 +49,8 @@ pub enum DistError {
     /// The default node is distributed already.
     #[error("this node is distributed already, as {0}")]
     AlreadyDistributed(String),
-    /// No more nodes: this OS process has seen 65,536 node incarnations.
-    #[error("too many node incarnations seen by this OS process (the limit is 65,536)")]
+    /// No more nodes: this OS process has seen 65,535 node incarnations.
+    #[error("too many node incarnations seen by this OS process (the limit is 65,535)")]
     TooManyNodes,
     /// No random number for the node's creation.
     #[error(transparent)]

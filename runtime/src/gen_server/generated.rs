@@ -11,7 +11,7 @@ use crate::{
     message::Message,
     pid::Pid,
     reply::{Caller, Reply, ReplyTo},
-    request::{Addr, CallError, Token, cast_to, exchange},
+    request::{Addr, CallError, Token, exchange},
     task::self_pid,
 };
 
@@ -135,7 +135,7 @@ pub fn __cast<C: Send + 'static>(to: Addr, remote: Option<__Remote>, make: impl 
             from: sender_pid(self_pid()),
             call: make(),
         });
-        return cast_to(to, call);
+        return crate::request::cast_to_here(to, call);
     };
     match remote.body {
         Some(Ok(body)) => crate::dispatch::cast_value(remote.to, remote.handler, body),

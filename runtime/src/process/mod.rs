@@ -650,6 +650,14 @@ pub(crate) fn cast_to_server(pid: Pid, message: Message) {
     }
 }
 
+/// [`cast_to_server`] to a process the caller knows to be of a node hosted here.
+#[inline]
+pub(crate) fn cast_to_server_here(pid: Pid, message: Message) {
+    if let Err(unsent) = push_to_server_here(pid, message) {
+        unsent.drop_quietly(pid, "cast");
+    }
+}
+
 /// Sends `message` to `pid` from the code running now: into its mailbox if it lives on the
 /// current node (`false` if there is no such live process), otherwise to its node.
 #[inline]

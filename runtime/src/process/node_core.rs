@@ -31,12 +31,12 @@ pub(crate) const DEFAULT_NODE: NodeId = 0;
 /// The name of a node that is not distributed (Erlang's).
 pub(crate) const NONODE: &str = "nonode@nohost";
 
-/// A node cannot be numbered: this OS process has seen 65,536 node incarnations, or the name
+/// A node cannot be numbered: this OS process has seen 65,535 node incarnations, or the name
 /// cannot be a node's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error(
     "not a node name, or too many node incarnations seen by this OS process (the limit is {})",
-    u16::MAX as u32 + 1
+    u16::MAX
 )]
 pub(crate) struct TooManyNodes;
 
@@ -155,7 +155,7 @@ pub(crate) fn core(id: NodeId) -> Option<CoreRef> {
     ))
 }
 
-/// A node name interned for the life of the program (node names are few; past 65,536
+/// A node name interned for the life of the program (node names are few; past 65,535
 /// incarnations [`intern`] refuses, so this cannot grow without bound).
 fn leak(name: &str) -> &'static str {
     Box::leak(name.into())
@@ -173,7 +173,11 @@ pub(crate) fn intern(name: &str, creation: u32) -> Result<NodeId, TooManyNodes> 
     if let Some(&id) = known.ids.get(&(name, creation)) {
         return Ok(id);
     }
-    let id = NodeId::try_from(known.list.len()).map_err(|_| TooManyNodes)?;
+    // Below `u16::MAX`: a pid of that node could pack to all ones, which `Pid` cannot hold.
+    let id = NodeId::try_from(known.list.len())
+        .ok()
+        .filter(|&id| id < NodeId::MAX)
+        .ok_or(TooManyNodes)?;
     let name = leak(name);
     known.list.push(Incarnation {
         name,

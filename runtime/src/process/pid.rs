@@ -1,6 +1,6 @@
 //! Process identifiers.
 
-use std::fmt;
+use std::{fmt, num::NonZeroU64};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error as _};
 
@@ -33,7 +33,12 @@ use super::node_core::{self, DEFAULT_NODE, NodeId};
 /// # }
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Pid(u64);
+pub struct Pid(NonZeroU64);
+
+// The packed number plus one, so that `Option<Pid>` (in every process record's relations, and in
+// the thread-local of the running process) is eight bytes, not sixteen. No pid packs to all ones:
+// node numbers stop below `u16::MAX` (see `node_core::intern`). Adding one keeps the order.
+const _: () = assert!(std::mem::size_of::<Option<Pid>>() == 8);
 
 /// Bits of a pid, from the top: node, index, serial.
 const INDEX_BITS: u32 = 28;
@@ -50,12 +55,27 @@ impl Pid {
     /// Signals sent by code that is not running in a process (for example [`exit`](crate::exit)
     /// called from `main`) carry this pid as their sender. No process ever has it, so sending to it
     /// does nothing.
-    pub const ROOT: Pid = Pid(0);
+    pub const ROOT: Pid = Pid::from_raw(0);
 
     pub(crate) const fn new(node: NodeId, index: u32, serial: u32) -> Self {
-        Pid(((node as u64) << (INDEX_BITS + SERIAL_BITS))
-            | (((index & (INDEX_LIMIT - 1)) as u64) << SERIAL_BITS)
-            | (serial & SERIAL_MASK) as u64)
+        Pid::from_raw(
+            ((node as u64) << (INDEX_BITS + SERIAL_BITS))
+                | (((index & (INDEX_LIMIT - 1)) as u64) << SERIAL_BITS)
+                | (serial & SERIAL_MASK) as u64,
+        )
+    }
+
+    const fn from_raw(raw: u64) -> Self {
+        match NonZeroU64::new(raw.wrapping_add(1)) {
+            Some(stored) => Pid(stored),
+            // All ones: never made (node numbers stop below `u16::MAX`).
+            None => Pid(NonZeroU64::MIN),
+        }
+    }
+
+    #[inline]
+    const fn raw(self) -> u64 {
+        self.0.get() - 1
     }
 
     /// The "outside any process" pseudo-pid of `node`: index 0, which no process has.
@@ -65,17 +85,17 @@ impl Pid {
 
     #[inline]
     pub(crate) const fn node(self) -> NodeId {
-        (self.0 >> (INDEX_BITS + SERIAL_BITS)) as NodeId
+        (self.raw() >> (INDEX_BITS + SERIAL_BITS)) as NodeId
     }
 
     #[inline]
     pub(crate) const fn index(self) -> u32 {
-        ((self.0 >> SERIAL_BITS) as u32) & (INDEX_LIMIT - 1)
+        ((self.raw() >> SERIAL_BITS) as u32) & (INDEX_LIMIT - 1)
     }
 
     #[inline]
     pub(crate) const fn serial(self) -> u32 {
-        (self.0 as u32) & SERIAL_MASK
+        (self.raw() as u32) & SERIAL_MASK
     }
 
     /// The full name of the node this process lives on (Erlang's `node(Pid)`): `name@host:port`,
