@@ -122,7 +122,6 @@ impl State {
 
 /// What a teardown took from the peer, to be told outside its lock.
 struct Lost {
-    node_monitors: Vec<Pid>,
     calls: HashMap<u64, (Pid, ReplyTo<Encoded>)>,
     links: HashSet<(Pid, Pid)>,
     monitors: HashMap<MonitorRef, (Pid, Pid)>,
@@ -288,9 +287,11 @@ impl Peer {
                 dialer.last_conn(),
             );
             if decision == Decision::ReplaceAndAdmit {
-                lost = Some(inner.take("the peer reconnected"));
+                let taken = inner.take("the peer reconnected");
                 self.current
                     .store(inner.generation, std::sync::atomic::Ordering::Release);
+                self.tell_node_down(&mut inner, taken.was_up, "the peer reconnected");
+                lost = Some(taken);
             }
             if decision.status() == Status::Ok {
                 let outbox = match std::mem::take(&mut inner.state) {
@@ -379,14 +380,15 @@ impl Peer {
             task: Some(task.abort_handle()),
         };
         inner.last_conn = conn_id;
-        drop(inner);
-        self.changed.notify_waiters();
-        tracing::info!(node = self.name.as_str(), "connected to node");
+        // Under the lock, as the `NodeDown` of its end will be: in that order for every watcher.
         for watcher in dist.node_watchers() {
             let node = self.name.as_str().to_owned();
             let up = crate::message::Message::new(super::NodeUp { node });
             crate::process::deliver_local(watcher, up);
         }
+        drop(inner);
+        self.changed.notify_waiters();
+        tracing::info!(node = self.name.as_str(), "connected to node");
     }
 
     fn teardown_if_accepting(&self, generation: u64) {
@@ -416,6 +418,7 @@ impl Peer {
             let lost = inner.take(why);
             self.current
                 .store(inner.generation, std::sync::atomic::Ordering::Release);
+            self.tell_node_down(&mut inner, lost.was_up, why);
             lost
         };
         self.tell(lost, why, orderly);
@@ -450,10 +453,29 @@ impl Peer {
         self.end(generation, why, true);
     }
 
+    /// Tells the node monitors that attempt is over, under the peer's lock (so that a `NodeUp`
+    /// for the next connection, sent under it too, cannot overtake this `NodeDown`). Only
+    /// mailbox pushes happen here: nothing that could come back to this peer.
+    fn tell_node_down(&self, inner: &mut Inner, was_up: bool, why: &str) {
+        let down = |watcher| {
+            let node = self.name.as_str().to_owned();
+            let reason = why.to_owned();
+            let down = crate::message::Message::new(super::NodeDown { node, reason });
+            crate::process::deliver_local(watcher, down);
+        };
+        std::mem::take(&mut inner.node_monitors)
+            .into_iter()
+            .for_each(down);
+        if was_up {
+            if let Some(dist) = self.dist.upgrade() {
+                dist.node_watchers().into_iter().for_each(down);
+            }
+        }
+    }
+
     /// Tells everyone the lost connection carried.
     fn tell(&self, lost: Lost, why: &str, orderly: bool) {
         let Lost {
-            node_monitors,
             calls,
             links,
             monitors,
@@ -490,20 +512,6 @@ impl Peer {
                     reason = why,
                     "no connection to node"
                 )
-            }
-        }
-        let down = |watcher| {
-            let node = self.name.as_str().to_owned();
-            let reason = why.to_owned();
-            crate::process::deliver_local(
-                watcher,
-                crate::message::Message::new(super::NodeDown { node, reason }),
-            );
-        };
-        node_monitors.into_iter().for_each(down);
-        if was_up {
-            if let Some(dist) = self.dist.upgrade() {
-                dist.node_watchers().into_iter().for_each(down);
             }
         }
         for (_, (pid, reply_to)) in calls {
@@ -672,7 +680,6 @@ impl Inner {
             State::Up { outbox, task, .. } => (Some(outbox), task),
         };
         Lost {
-            node_monitors: std::mem::take(&mut self.node_monitors),
             calls: std::mem::take(&mut self.calls),
             links: std::mem::take(&mut self.links),
             monitors: std::mem::take(&mut self.monitors),
