@@ -52,6 +52,7 @@ fn sender_pid(from: Option<Pid>) -> Pid {
 /// For a server on another node (`remote`), the call goes by handler name instead, its body
 /// encoded already and its reply decoded with `decode`.
 #[doc(hidden)]
+#[inline]
 pub fn __call<C: Send + 'static, X: Send + 'static>(
     to: Addr,
     timeout: Duration,
@@ -67,28 +68,44 @@ pub fn __call<C: Send + 'static, X: Send + 'static>(
     };
     match remote {
         // One future type either way, no bigger than a local call's: the remote path is the
-        // exchange's boxed slow path.
+        // exchange's boxed slow path, built out of line so that the local one stays inlined.
         None => exchange(to, timeout, Token::Handler, build),
-        Some(remote) => crate::request::exchange_slow(
-            to,
-            timeout,
-            Box::pin(async move {
-                let handler = remote.handler;
-                let value = remote.call(timeout, decode.is_some()).await;
-                let value = value.map_err(|error| {
-                    error.split().unwrap_or_else(|_| CallError::BadReply {
-                        handler: handler.to_owned(),
-                        message: "an error from a handler that cannot fail".to_owned(),
-                    })
-                })?;
-                decoded(handler, decode, value)
-            }),
-        ),
+        Some(remote) => remote_call(to, timeout, remote, decode),
     }
+}
+
+/// The remote path of [`__call`]: by handler name, boxed.
+#[cold]
+#[inline(never)]
+fn remote_call<X: Send + 'static, B>(
+    to: Addr,
+    timeout: Duration,
+    remote: __Remote,
+    decode: Option<Decode<X>>,
+) -> crate::request::Exchange<X, B>
+where
+    B: FnOnce(Option<Pid>, ReplyTo<X>) -> Message,
+{
+    crate::request::exchange_slow(
+        to,
+        timeout,
+        Box::pin(async move {
+            let handler = remote.handler;
+            let value = remote.call(timeout, decode.is_some()).await;
+            let value = value.map_err(|error| {
+                error.split().unwrap_or_else(|_| CallError::BadReply {
+                    handler: handler.to_owned(),
+                    message: "an error from a handler that cannot fail".to_owned(),
+                })
+            })?;
+            decoded(handler, decode, value)
+        }),
+    )
 }
 
 /// Generated client code: a typed call to a handler returning `Result<T, E>`.
 #[doc(hidden)]
+#[inline]
 pub fn __call_fallible<C: Send + 'static, T: Send + 'static, E: Send + 'static>(
     to: Addr,
     timeout: Duration,
