@@ -5,7 +5,7 @@
 //! peer's name tore down the healthy connection); and both sides log the refusal.
 
 use std::{
-    future::{Future, IntoFuture},
+    future::Future,
     io,
     sync::{Arc, Mutex},
     time::Duration,
@@ -16,6 +16,7 @@ use ferrotp::{
     dist::{ConnectError, DistConfig, LocalNode, Refusal},
     prelude::*,
 };
+use ferrotp_tests::dist::{Counter, bounded, counter_on};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -23,16 +24,6 @@ use tokio::{
 
 const COOKIE: &str = "dist-auth test cookie";
 const WRONG_COOKIE: &str = "dist-auth: not the cookie";
-
-/// How long any one wait may take before the test fails instead of hanging.
-const LIMIT: Duration = Duration::from_secs(10);
-
-/// Awaits `work`, failing the test if it takes longer than [`LIMIT`].
-async fn bounded<F: IntoFuture>(what: &str, work: F) -> F::Output {
-    tokio::time::timeout(LIMIT, work.into_future())
-        .await
-        .unwrap_or_else(|_| panic!("{what}: nothing within {LIMIT:?}"))
-}
 
 async fn node(name: &str, cookie: &str) -> LocalNode {
     let config = DistConfig::new(&format!("{name}@127.0.0.1:0"), cookie).unwrap();
@@ -47,29 +38,6 @@ fn addr(node: &LocalNode) -> &'static str {
 /// What comes before the `@` of a node's name.
 fn short_name(node: &LocalNode) -> &'static str {
     node.name().split_once('@').unwrap().0
-}
-
-struct Counter {
-    total: i64,
-}
-
-#[gen_server]
-impl Counter {
-    async fn init(_: ()) -> Self {
-        Counter { total: 0 }
-    }
-
-    #[install("add")]
-    async fn add(&mut self, n: i64) -> i64 {
-        self.total += n;
-        self.total
-    }
-}
-
-/// A counter started on `node`.
-async fn counter_on(node: &LocalNode) -> Pid {
-    node.scope(async { Counter::start(()).await.unwrap().pid() })
-        .await
 }
 
 /// A call by handler name from `node` to the counter `pid`.

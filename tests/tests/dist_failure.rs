@@ -17,18 +17,9 @@ use ferrotp::{
     dist::{DistConfig, LocalNode},
     prelude::*,
 };
+use ferrotp_tests::dist::{Counter, LIMIT, bounded, counter_on};
 
 const COOKIE: &str = "dist-failure test cookie";
-
-/// How long any one wait may take before the test fails instead of hanging.
-const LIMIT: Duration = Duration::from_secs(10);
-
-/// Awaits `work`, failing the test if it takes longer than [`LIMIT`].
-async fn bounded<F: IntoFuture>(what: &str, work: F) -> F::Output {
-    tokio::time::timeout(LIMIT, work.into_future())
-        .await
-        .unwrap_or_else(|_| panic!("{what}: nothing within {LIMIT:?}"))
-}
 
 fn config(name: &str) -> DistConfig {
     DistConfig::new(&format!("{name}@127.0.0.1:0"), COOKIE)
@@ -38,29 +29,6 @@ fn config(name: &str) -> DistConfig {
 
 async fn node(name: &str) -> LocalNode {
     LocalNode::start(config(name)).await.unwrap()
-}
-
-struct Counter {
-    total: i64,
-}
-
-#[gen_server]
-impl Counter {
-    async fn init(_: ()) -> Self {
-        Counter { total: 0 }
-    }
-
-    #[install("add")]
-    async fn add(&mut self, n: i64) -> i64 {
-        self.total += n;
-        self.total
-    }
-}
-
-/// A counter started on `node`.
-async fn counter_on(node: &LocalNode) -> Pid {
-    node.scope(async { Counter::start(()).await.unwrap().pid() })
-        .await
 }
 
 /// A call by handler name from `node` to the counter `pid`.

@@ -4,13 +4,14 @@
 //! before and after (or during) the attack, through the public API; the attackers are raw TCP
 //! sockets on 127.0.0.1.
 
-use std::{future::Future, time::Duration};
+use std::time::Duration;
 
 use ferrotp::{
     CallError, Pid,
     dist::{DistConfig, LocalNode},
     prelude::*,
 };
+use ferrotp_tests::dist::{Counter, bounded};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -18,20 +19,10 @@ use tokio::{
 
 const COOKIE: &str = "dist-hostile test cookie";
 
-/// How long any one wait may take before the test fails instead of hanging.
-const LIMIT: Duration = Duration::from_secs(10);
-
 /// The incoming-handshake timeouts of a node under attack: far longer than [`LIMIT`], so a
 /// hostile connection that the node closes within the test was closed for what it sent, not
 /// because its time ran out.
 const PATIENT: Duration = Duration::from_secs(60);
-
-/// Awaits `work`, failing the test if it takes longer than [`LIMIT`].
-async fn bounded<F: Future>(what: &str, work: F) -> F::Output {
-    tokio::time::timeout(LIMIT, work)
-        .await
-        .unwrap_or_else(|_| panic!("{what}: nothing within {LIMIT:?}"))
-}
 
 fn config(name: &str) -> DistConfig {
     DistConfig::new(&format!("{name}@127.0.0.1:0"), COOKIE).unwrap()
@@ -44,23 +35,6 @@ async fn start(config: DistConfig) -> LocalNode {
 /// The address a node listens on: the `host:port` of its name.
 fn addr(node: &LocalNode) -> &'static str {
     node.name().split_once('@').unwrap().1
-}
-
-struct Counter {
-    total: i64,
-}
-
-#[gen_server]
-impl Counter {
-    async fn init(_: ()) -> Self {
-        Counter { total: 0 }
-    }
-
-    #[install("add")]
-    async fn add(&mut self, n: i64) -> i64 {
-        self.total += n;
-        self.total
-    }
 }
 
 /// Nodes `a` and `b` (`b` configured by `b_config`), and a counter on `b` that `a` has called
