@@ -39,3 +39,44 @@ pub async fn counter_on(node: &LocalNode) -> Pid {
     node.scope(async { Counter::start(()).await.unwrap().pid() })
         .await
 }
+
+/// A process spawned on a node, awaited (as a future) for what its function returned.
+pub struct Handle<T> {
+    /// The process.
+    pub pid: Pid,
+    rx: tokio::sync::oneshot::Receiver<T>,
+}
+
+impl<T: Send + 'static> std::future::IntoFuture for Handle<T> {
+    type Output = T;
+    type IntoFuture = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move { self.rx.await.expect("the process returned") })
+    }
+}
+
+/// Spawning on a node with a [`Handle`] to its result.
+pub trait SpawnForTest {
+    /// Spawns `f` on this node.
+    fn spawn_handle_for_test<F, Fut, T>(&self, f: F) -> Handle<T>
+    where
+        F: FnOnce(ferrotp::Context) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = T> + Send + 'static,
+        T: Send + 'static;
+}
+
+impl SpawnForTest for LocalNode {
+    fn spawn_handle_for_test<F, Fut, T>(&self, f: F) -> Handle<T>
+    where
+        F: FnOnce(ferrotp::Context) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let pid = self.spawn(move |ctx| async move {
+            let _ = tx.send(f(ctx).await);
+        });
+        Handle { pid, rx }
+    }
+}

@@ -5,7 +5,6 @@
 //! peer's name tore down the healthy connection); and both sides log the refusal.
 
 use std::{
-    future::Future,
     io,
     sync::{Arc, Mutex},
     time::Duration,
@@ -16,7 +15,7 @@ use ferrotp::{
     dist::{ConnectError, DistConfig, LocalNode, Refusal},
     prelude::*,
 };
-use ferrotp_tests::dist::{Counter, bounded, counter_on};
+use ferrotp_tests::dist::{Counter, SpawnForTest, bounded, counter_on};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -282,44 +281,6 @@ async fn failed_attempts_in_a_peers_name_leave_its_connection_alone() {
     a.stop().await;
     b.stop().await;
     evil.stop().await;
-}
-
-/// A process spawned on a node, awaited for its result.
-trait SpawnForTest {
-    fn spawn_handle_for_test<F, Fut, T>(&self, f: F) -> Handle<T>
-    where
-        F: FnOnce(ferrotp::Context) -> Fut + Send + 'static,
-        Fut: Future<Output = T> + Send + 'static,
-        T: Send + 'static;
-}
-
-struct Handle<T> {
-    pid: Pid,
-    rx: tokio::sync::oneshot::Receiver<T>,
-}
-
-impl<T: Send + 'static> std::future::IntoFuture for Handle<T> {
-    type Output = T;
-    type IntoFuture = std::pin::Pin<Box<dyn Future<Output = T> + Send>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move { self.rx.await.expect("the process returned") })
-    }
-}
-
-impl SpawnForTest for LocalNode {
-    fn spawn_handle_for_test<F, Fut, T>(&self, f: F) -> Handle<T>
-    where
-        F: FnOnce(ferrotp::Context) -> Fut + Send + 'static,
-        Fut: Future<Output = T> + Send + 'static,
-        T: Send + 'static,
-    {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let pid = self.spawn(move |ctx| async move {
-            let _ = tx.send(f(ctx).await);
-        });
-        Handle { pid, rx }
-    }
 }
 
 /// Every line a subscriber wrote, for the test to read.

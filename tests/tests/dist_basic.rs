@@ -6,6 +6,7 @@ use ferrotp::{
     dist::{ConnectError, DistConfig, LocalNode, Refusal},
     prelude::*,
 };
+use ferrotp_tests::dist::SpawnForTest;
 use serde::{Deserialize, Serialize};
 
 const COOKIE: &str = "dist-basic test cookie";
@@ -374,42 +375,4 @@ async fn a_message_to_a_name_on_another_node_arrives() {
     );
     a.stop().await;
     b.stop().await;
-}
-
-/// A process spawned on a node, awaited for its result.
-trait SpawnForTest {
-    fn spawn_handle_for_test<F, Fut, T>(&self, f: F) -> Handle<T>
-    where
-        F: FnOnce(ferrotp::Context) -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = T> + Send + 'static,
-        T: Send + 'static + std::fmt::Debug;
-}
-
-struct Handle<T> {
-    pid: Pid,
-    rx: tokio::sync::oneshot::Receiver<T>,
-}
-
-impl<T: Send + 'static> std::future::IntoFuture for Handle<T> {
-    type Output = T;
-    type IntoFuture = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move { self.rx.await.expect("the process returned") })
-    }
-}
-
-impl SpawnForTest for LocalNode {
-    fn spawn_handle_for_test<F, Fut, T>(&self, f: F) -> Handle<T>
-    where
-        F: FnOnce(ferrotp::Context) -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = T> + Send + 'static,
-        T: Send + 'static + std::fmt::Debug,
-    {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let pid = self.spawn(move |ctx| async move {
-            let _ = tx.send(f(ctx).await);
-        });
-        Handle { pid, rx }
-    }
 }

@@ -4,7 +4,7 @@
 //! the call, links and monitors at once.
 
 use std::{
-    future::{Future, IntoFuture},
+    future::IntoFuture,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -17,7 +17,7 @@ use ferrotp::{
     dist::{DistConfig, LocalNode},
     prelude::*,
 };
-use ferrotp_tests::dist::{Counter, LIMIT, bounded, counter_on};
+use ferrotp_tests::dist::{Counter, Handle, LIMIT, SpawnForTest, bounded, counter_on};
 
 const COOKIE: &str = "dist-failure test cookie";
 
@@ -270,42 +270,4 @@ async fn a_node_stopped_mid_call_fails_the_call_links_and_monitors_at_once() {
     assert_eq!((down.pid, down.reason), (staller, ExitReason::NoConnection));
     assert!(a.nodes().is_empty(), "{:?}", a.nodes());
     a.stop().await;
-}
-
-/// A process spawned on a node, awaited for its result.
-trait SpawnForTest {
-    fn spawn_handle_for_test<F, Fut, T>(&self, f: F) -> Handle<T>
-    where
-        F: FnOnce(ferrotp::Context) -> Fut + Send + 'static,
-        Fut: Future<Output = T> + Send + 'static,
-        T: Send + 'static;
-}
-
-struct Handle<T> {
-    pid: Pid,
-    rx: tokio::sync::oneshot::Receiver<T>,
-}
-
-impl<T: Send + 'static> IntoFuture for Handle<T> {
-    type Output = T;
-    type IntoFuture = std::pin::Pin<Box<dyn Future<Output = T> + Send>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move { self.rx.await.expect("the process returned") })
-    }
-}
-
-impl SpawnForTest for LocalNode {
-    fn spawn_handle_for_test<F, Fut, T>(&self, f: F) -> Handle<T>
-    where
-        F: FnOnce(ferrotp::Context) -> Fut + Send + 'static,
-        Fut: Future<Output = T> + Send + 'static,
-        T: Send + 'static,
-    {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let pid = self.spawn(move |ctx| async move {
-            let _ = tx.send(f(ctx).await);
-        });
-        Handle { pid, rx }
-    }
 }
