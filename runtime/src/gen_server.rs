@@ -601,15 +601,24 @@ fn serve<S: GenServer>(
 ///
 /// A function of its own, taking the message by value, so that the loop never borrows a message
 /// it then holds across the handler's await (a borrowed local stays in the future).
+///
+/// The message's type is asked once: each ask is a call through the message's vtable, and this
+/// runs for every message a server takes.
 fn system_message(message: Message, ctx: &Context) -> Result<Message, ExitReason> {
-    let message = match message.downcast::<SystemStop>() {
-        Ok(SystemStop(reason)) => return Err(reason),
-        Err(message) => message,
-    };
-    match message.downcast_ref::<Exit>() {
-        Some(exit) if Some(exit.from) == parent_of(ctx) => Err(exit.reason.clone()),
-        _ => Ok(message),
+    let id = message.value_type_id();
+    if id == TypeId::of::<SystemStop>() {
+        return match message.downcast::<SystemStop>() {
+            Ok(SystemStop(reason)) => Err(reason),
+            Err(message) => Ok(message),
+        };
     }
+    if id == TypeId::of::<Exit>()
+        && let Some(exit) = message.downcast_ref::<Exit>()
+        && Some(exit.from) == parent_of(ctx)
+    {
+        return Err(exit.reason.clone());
+    }
+    Ok(message)
 }
 
 /// The process that started this server with `start_link`, if one did.

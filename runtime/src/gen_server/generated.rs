@@ -32,7 +32,8 @@ pub struct TypedCall<C> {
 /// Generated dispatch code: the value of a message already checked with [`Message::is`].
 #[doc(hidden)]
 pub fn __unbox<T: std::any::Any>(message: Message) -> Box<T> {
-    match message.downcast_box::<T>() {
+    // Checked once more, not twice (as `Message::downcast_box` would, to give the message back).
+    match message.into_any().downcast::<T>() {
         Ok(value) => value,
         Err(_) => unreachable!("the dispatch checked the message's type first"),
     }

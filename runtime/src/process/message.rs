@@ -70,6 +70,12 @@ impl Message {
         }
     }
 
+    /// The value as `Any`, for a caller that checked its type already and will not need the
+    /// message back.
+    pub(crate) fn into_any(self) -> Box<dyn Any + Send> {
+        self.0
+    }
+
     /// The Rust type name of the value, for logs and diagnostics.
     pub fn type_name(&self) -> &'static str {
         (*self.0).type_name()
