@@ -86,6 +86,7 @@ pub(crate) async fn call_value(
     body: Value,
     timeout: Duration,
 ) -> Result<Value, CallError<Value>> {
+    let handler = name;
     let name = name.to_owned();
     let remote = to.is_remote();
     let call = exchange(to, timeout, Token::Handler, |from, reply_to| {
@@ -100,7 +101,17 @@ pub(crate) async fn call_value(
         true => Spin::new(call).await,
         false => call.await,
     };
-    reply.map_err(CallError::widen)?
+    reply.map_err(CallError::widen)?.map_err(|error| match error {
+        // A reply that did not decode on its way back from another node: the connection that
+        // found it does not know which handler it came from.
+        CallError::BadReply { handler: unnamed, message } if unnamed.is_empty() => {
+            CallError::BadReply {
+                handler: handler.to_owned(),
+                message,
+            }
+        }
+        error => error,
+    })
 }
 
 /// How long a caller waiting for another node's reply keeps its thread busy before letting it
