@@ -23,7 +23,7 @@ use ferrotp::prelude::*;
 
 use crate::{
     Sizes,
-    workloads::{Counter, Line, failed, ns_per},
+    workloads::{Counter, Line, failed, ns_per, time_calls, time_casts},
 };
 
 /// The argument that makes `ferrotp-bench` the server process.
@@ -187,15 +187,7 @@ async fn connect(single_thread: bool) -> Result<(ServerProcess, ServerRef<Counte
 pub(crate) async fn call(sizes: Sizes, single_thread: bool) -> Result<Vec<Line>, String> {
     let k = sizes.remote_call_k;
     let (server, counter) = connect(single_thread).await?;
-    let started = Instant::now();
-    let mut last = 0;
-    for _ in 0..k {
-        last = counter.inc().await.map_err(failed)?;
-    }
-    let elapsed = started.elapsed();
-    if last != k {
-        return Err(format!("the last reply was {last}, not {k}"));
-    }
+    let elapsed = time_calls(counter, k).await?;
     server.stop().await?;
     Ok(vec![(
         "ns_per_call",
@@ -209,27 +201,8 @@ pub(crate) async fn call(sizes: Sizes, single_thread: bool) -> Result<Vec<Line>,
 pub(crate) async fn cast(sizes: Sizes, single_thread: bool) -> Result<Vec<Line>, String> {
     let (producers, per_producer) = (sizes.remote_cast_producers, sizes.remote_cast_per_producer);
     let (server, counter) = connect(single_thread).await?;
-    let started = Instant::now();
-    let handles: Vec<_> = (0..producers)
-        .map(|_| {
-            ferrotp::spawn_handle(move |_| async move {
-                for _ in 0..per_producer {
-                    counter.cast_add(1);
-                }
-                // Answered only after this producer's own casts: one connection, in order.
-                counter.get().await
-            })
-        })
-        .collect();
-    for handle in handles {
-        handle.join().await.map_err(failed)?.map_err(failed)?;
-    }
-    let total = counter.get().await.map_err(failed)?;
-    let elapsed = started.elapsed();
+    let elapsed = time_casts(counter, producers, per_producer).await?;
     let expected = producers * per_producer;
-    if total != expected {
-        return Err(format!("the remote counter is {total}, not {expected}"));
-    }
     server.stop().await?;
     let params = format!(
         "{{\"producers\":{producers},\"per_producer\":{per_producer},\"transport\":\"{TRANSPORT}\"}}"

@@ -147,9 +147,9 @@ pub(crate) fn failed(error: impl std::fmt::Display) -> String {
     error.to_string()
 }
 
-async fn call(sizes: Sizes) -> Result<Vec<Line>, String> {
-    let k = sizes.call_k;
-    let counter = Counter::start(()).await.map_err(failed)?;
+/// `k` sequential `inc` calls on a fresh `counter` (local or on another node), timed and
+/// checked: the call and remote_call workloads.
+pub(crate) async fn time_calls(counter: ServerRef<Counter>, k: u64) -> Result<Duration, String> {
     let started = Instant::now();
     let mut last = 0;
     for _ in 0..k {
@@ -159,17 +159,17 @@ async fn call(sizes: Sizes) -> Result<Vec<Line>, String> {
     if last != k {
         return Err(format!("the last reply was {last}, not {k}"));
     }
-    counter.stop(ExitReason::Normal).await.map_err(failed)?;
-    Ok(vec![(
-        "ns_per_call",
-        ns_per(elapsed, k),
-        format!("{{\"k\":{k}}}"),
-    )])
+    Ok(elapsed)
 }
 
-async fn cast(sizes: Sizes) -> Result<Vec<Line>, String> {
-    let (producers, per_producer) = (sizes.cast_producers, sizes.cast_per_producer);
-    let counter = Counter::start(()).await.map_err(failed)?;
+/// Concurrent producers each cast `add(1)` `per_producer` times to a fresh `counter` (local or
+/// on another node), then call `get`; then the driver calls `get` itself and checks the total.
+/// Timed: the cast and remote_cast workloads.
+pub(crate) async fn time_casts(
+    counter: ServerRef<Counter>,
+    producers: u64,
+    per_producer: u64,
+) -> Result<Duration, String> {
     let started = Instant::now();
     let handles: Vec<_> = (0..producers)
         .map(|_| {
@@ -177,7 +177,8 @@ async fn cast(sizes: Sizes) -> Result<Vec<Line>, String> {
                 for _ in 0..per_producer {
                     counter.cast_add(1);
                 }
-                // Answered only after this producer's own casts, which were sent before it.
+                // Answered only after this producer's own casts, which were sent before it
+                // (over one connection, in order, when the counter is on another node).
                 counter.get().await
             })
         })
@@ -191,6 +192,26 @@ async fn cast(sizes: Sizes) -> Result<Vec<Line>, String> {
     if total != expected {
         return Err(format!("the counter is {total}, not {expected}"));
     }
+    Ok(elapsed)
+}
+
+async fn call(sizes: Sizes) -> Result<Vec<Line>, String> {
+    let k = sizes.call_k;
+    let counter = Counter::start(()).await.map_err(failed)?;
+    let elapsed = time_calls(counter, k).await?;
+    counter.stop(ExitReason::Normal).await.map_err(failed)?;
+    Ok(vec![(
+        "ns_per_call",
+        ns_per(elapsed, k),
+        format!("{{\"k\":{k}}}"),
+    )])
+}
+
+async fn cast(sizes: Sizes) -> Result<Vec<Line>, String> {
+    let (producers, per_producer) = (sizes.cast_producers, sizes.cast_per_producer);
+    let counter = Counter::start(()).await.map_err(failed)?;
+    let elapsed = time_casts(counter, producers, per_producer).await?;
+    let expected = producers * per_producer;
     counter.stop(ExitReason::Normal).await.map_err(failed)?;
     let params = format!("{{\"producers\":{producers},\"per_producer\":{per_producer}}}");
     Ok(vec![("ns_per_msg", ns_per(elapsed, expected), params)])
