@@ -101,17 +101,20 @@ pub(crate) async fn call_value(
         true => Spin::new(call).await,
         false => call.await,
     };
-    reply.map_err(CallError::widen)?.map_err(|error| match error {
-        // A reply that did not decode on its way back from another node: the connection that
-        // found it does not know which handler it came from.
-        CallError::BadReply { handler: unnamed, message } if unnamed.is_empty() => {
+    reply
+        .map_err(CallError::widen)?
+        .map_err(|error| match error {
+            // A reply that did not decode on its way back from another node: the connection that
+            // found it does not know which handler it came from.
             CallError::BadReply {
+                handler: unnamed,
+                message,
+            } if unnamed.is_empty() => CallError::BadReply {
                 handler: handler.to_owned(),
                 message,
-            }
-        }
-        error => error,
-    })
+            },
+            error => error,
+        })
 }
 
 /// How long a caller waiting for another node's reply keeps its thread busy before letting it
