@@ -11,7 +11,7 @@ use quote::ToTokens;
 use syn::{Generics, Ident, ImplItem, ItemImpl, LitStr, Type};
 
 use crate::{
-    attr::{Role, take_role},
+    attr::{Role, Task, take_role},
     check::check,
     ctxt::Ctxt,
     signature::{Kind, method},
@@ -90,6 +90,8 @@ pub(crate) struct Handler {
     pub(crate) name: Option<LitStr>,
     /// Reachable by the typed client only (no serde bounds on its types).
     pub(crate) local: bool,
+    /// A task handler: its options.
+    pub(crate) task: Option<Task>,
     pub(crate) method: Method,
     /// Dispatched to: its method and attribute are valid and its name is unique. A handler that
     /// is not live only gets stub client methods.
@@ -149,13 +151,25 @@ pub(crate) fn parse(cx: &Ctxt, item: &mut ItemImpl) -> Option<Server> {
         let name = function.sig.ident.to_string();
         own_start |= name == "start" || name == "start_link";
         match role {
-            Some((Role::Install { name, local }, attr_ok)) => {
-                let method = method(cx, function, Kind::Handler);
+            Some((Role::Install { name, local, task }, attr_ok)) => {
+                let kind = match task {
+                    Some(_) => Kind::Task,
+                    None => Kind::Handler,
+                };
+                if task.is_some() {
+                    // The shape a task handler must have (its future may not borrow `self`)
+                    // is the one this lint would turn into an `async fn`.
+                    function
+                        .attrs
+                        .push(syn::parse_quote!(#[allow(clippy::manual_async_fn)]));
+                }
+                let method = method(cx, function, kind);
                 handlers.push(Handler {
                     live: attr_ok && method.ok && name.is_some(),
                     client: true,
                     name,
                     local,
+                    task,
                     method,
                 });
             }

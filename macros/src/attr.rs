@@ -1,17 +1,31 @@
-//! The handler attributes, `#[install("name")]` (with its `local` option), `#[info]` and
+//! The handler attributes, `#[install("name")]` (with its `local` and `task` options), `#[info]` and
 //! `#[fallback]`: the role each gives a method. `#[gen_server]` reads and removes them before they
 //! can expand on their own, so a mistake in one is reported here, at the attribute, with the
 //! spelling it most likely meant.
 
-use syn::{Attribute, Ident, LitStr};
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::{Attribute, Ident, LitInt, LitStr};
 
 use crate::{ctxt::Ctxt, tokens::pretty};
 
 /// What a method's attribute makes it.
 pub(crate) enum Role {
-    Install { name: Option<LitStr>, local: bool },
+    Install {
+        name: Option<LitStr>,
+        local: bool,
+        task: Option<Task>,
+    },
     Info,
     Fallback,
+}
+
+/// A task handler's options: `task`, `task(replace)`, `task(ignore, limit = 8)`.
+pub(crate) struct Task {
+    /// The strategy's variant of `ferrotp::gen_server::Strategy`.
+    pub(crate) strategy: TokenStream,
+    /// How many callers' tasks run at once, when given.
+    pub(crate) limit: Option<LitInt>,
 }
 
 /// Removes this crate's attributes from a method and says which role they give it, and whether
@@ -81,6 +95,7 @@ fn parse_install(cx: &Ctxt, attr: &Attribute, method: &Ident) -> (Role, bool) {
             Role::Install {
                 name: None,
                 local: false,
+                task: None,
             },
             false,
         );
@@ -98,6 +113,7 @@ fn parse_install(cx: &Ctxt, attr: &Attribute, method: &Ident) -> (Role, bool) {
     let parsed = list.parse_args_with(|input: syn::parse::ParseStream<'_>| {
         let name: syn::Lit = input.parse()?;
         let mut local = false;
+        let mut task: Option<Task> = None;
         while input.parse::<Option<syn::Token![,]>>()?.is_some() && !input.is_empty() {
             let option: syn::Meta = input.parse()?;
             match &option {
@@ -108,15 +124,38 @@ fn parse_install(cx: &Ctxt, attr: &Attribute, method: &Ident) -> (Role, bool) {
                     }
                     local = true;
                 }
-                _ => {
-                    let usage = format!("#[install({}, local)]", pretty(&name));
-                    let hint = match option.path().get_ident() {
-                        Some(ident) if is_near(&ident.to_string(), "local") => {
-                            format!("unknown option `{ident}`; did you mean `local`? `{usage}`")
+                _ if option.path().is_ident("task") => {
+                    if task.is_some() {
+                        cx.error(&option, "`task` is given twice; remove one");
+                        ok = false;
+                    }
+                    match parse_task(&option) {
+                        Ok(parsed) => task = Some(parsed),
+                        Err(error) => {
+                            cx.push(error);
+                            ok = false;
+                            // Still a task handler: its signature is read as one.
+                            task = Some(Task {
+                                strategy: quote!(Queue),
+                                limit: None,
+                            });
                         }
+                    }
+                }
+                _ => {
+                    let name = pretty(&name);
+                    let hint = match option.path().get_ident() {
+                        Some(ident) if is_near(&ident.to_string(), "local") => format!(
+                            "unknown option `{ident}`; did you mean `local`? `#[install({name}, local)]`"
+                        ),
+                        Some(ident) if is_near(&ident.to_string(), "task") => format!(
+                            "unknown option `{ident}`; did you mean `task`? `#[install({name}, task)]`"
+                        ),
                         _ => format!(
-                            "unknown option `{}`: the only option is `local`, for a handler \
-                             reached by the typed client only: `{usage}`",
+                            "unknown option `{}`: the options are `local`, for a handler \
+                             reached by the typed client only (`#[install({name}, local)]`), and \
+                             `task`, for a handler whose work runs beside the server's loop \
+                             (`#[install({name}, task)]`)",
                             pretty(&option)
                         ),
                     };
@@ -125,26 +164,41 @@ fn parse_install(cx: &Ctxt, attr: &Attribute, method: &Ident) -> (Role, bool) {
                 }
             }
         }
-        Ok((name, local))
+        Ok((name, local, task))
     });
     match parsed {
-        Ok((syn::Lit::Str(name), local)) if !name.value().is_empty() => (
+        Ok((syn::Lit::Str(name), local, task)) if !name.value().is_empty() => (
             Role::Install {
                 name: Some(name),
                 local,
+                task,
             },
             ok,
         ),
-        Ok((syn::Lit::Str(name), local)) => {
+        Ok((syn::Lit::Str(name), local, task)) => {
             cx.error(
                 name,
                 format!("a handler name cannot be empty: `#[install(\"{method}\")]`"),
             );
-            (Role::Install { name: None, local }, false)
+            (
+                Role::Install {
+                    name: None,
+                    local,
+                    task,
+                },
+                false,
+            )
         }
-        Ok((other, local)) => {
+        Ok((other, local, task)) => {
             cx.error(other, &usage);
-            (Role::Install { name: None, local }, false)
+            (
+                Role::Install {
+                    name: None,
+                    local,
+                    task,
+                },
+                false,
+            )
         }
         Err(error) => {
             let mut error = error;
@@ -156,11 +210,75 @@ fn parse_install(cx: &Ctxt, attr: &Attribute, method: &Ident) -> (Role, bool) {
                 Role::Install {
                     name: None,
                     local: false,
+                    task: None,
                 },
                 false,
             )
         }
     }
+}
+
+/// `task`, `task(replace)`, `task(limit = 8)`, `task(ignore, limit = 8)`.
+fn parse_task(option: &syn::Meta) -> syn::Result<Task> {
+    let usage = "write `task`, or `task(queue)`, `task(replace)` or `task(ignore)` for the \
+                 strategy, optionally with a limit: `task(replace, limit = 8)`";
+    let list = match option {
+        syn::Meta::Path(_) => {
+            return Ok(Task {
+                strategy: quote!(Queue),
+                limit: None,
+            });
+        }
+        syn::Meta::List(list) => list,
+        syn::Meta::NameValue(_) => return Err(syn::Error::new_spanned(option, usage)),
+    };
+    let mut strategy = None;
+    let mut limit = None;
+    list.parse_nested_meta(|meta| {
+        let word = meta.path.get_ident().map(ToString::to_string);
+        match word.as_deref() {
+            Some(word @ ("queue" | "replace" | "ignore")) => {
+                if strategy.is_some() {
+                    return Err(meta.error("a task handler has one strategy; remove one"));
+                }
+                strategy = Some(match word {
+                    "queue" => quote!(Queue),
+                    "replace" => quote!(Replace),
+                    _ => quote!(Ignore),
+                });
+                Ok(())
+            }
+            Some("limit") => {
+                if limit.is_some() {
+                    return Err(meta.error("`limit` is given twice; remove one"));
+                }
+                let value: LitInt = meta.value()?.parse()?;
+                match value.base10_parse::<usize>() {
+                    Ok(0) | Err(_) => Err(syn::Error::new_spanned(
+                        &value,
+                        "the limit is how many callers' tasks run at once: a whole number, \
+                         at least 1",
+                    )),
+                    Ok(_) => {
+                        limit = Some(value);
+                        Ok(())
+                    }
+                }
+            }
+            Some(other) => {
+                let hint = ["queue", "replace", "ignore", "limit"]
+                    .into_iter()
+                    .find(|known| is_near(other, known))
+                    .map_or_else(String::new, |known| format!("did you mean `{known}`? "));
+                Err(meta.error(format!("unknown task option `{other}`: {hint}{usage}")))
+            }
+            None => Err(meta.error(usage)),
+        }
+    })?;
+    Ok(Task {
+        strategy: strategy.unwrap_or_else(|| quote!(Queue)),
+        limit,
+    })
 }
 
 /// One edit (or a swap of neighbours) away: a likely misspelling.

@@ -22,6 +22,7 @@ use syn::{Ident, ItemImpl, Type};
 
 use crate::{
     ast::{self, Handler, Method, Param, Server},
+    attr::Task,
     ctxt::Ctxt,
     signature::borrows,
     tokens::span_of,
@@ -75,7 +76,10 @@ fn generate(server: &Server) -> TokenStream {
         let ident = &h.method.ident;
         let body = &h.method.body;
         let reply = &h.method.ret.reply;
-        quote!(#ident(#body, ::ferrotp::ReplyTo<#reply>))
+        match h.task {
+            Some(_) => quote!(#ident(#body, ::ferrotp::gen_server::TaskReply<#reply>)),
+            None => quote!(#ident(#body, ::ferrotp::ReplyTo<#reply>)),
+        }
     });
     let client_methods = server.handlers.iter().filter(|h| h.client).map(|h| {
         if h.live {
@@ -88,7 +92,8 @@ fn generate(server: &Server) -> TokenStream {
     let typed_arms = live.iter().map(|h| {
         let ident = &h.method.ident;
         let handle = handle_ident(ident);
-        quote!(__Call::#ident(body, reply_to) => #handle(self, ctx, from, body, reply_to).await)
+        let tasks = h.task.as_ref().map(|_| quote!(tasks,));
+        quote!(__Call::#ident(body, reply_to) => #handle(self, ctx, #tasks from, body, reply_to).await)
     });
     // With no handlers the call enum is empty and matching it already diverges.
     let typed_return = (!live.is_empty()).then(|| quote!(return));
@@ -190,6 +195,7 @@ fn generate(server: &Server) -> TokenStream {
                     &mut self,
                     message: ::ferrotp::Message,
                     ctx: &mut ::ferrotp::Context,
+                    tasks: &mut ::ferrotp::gen_server::Tasks,
                 ) -> impl ::core::future::Future<Output = ::ferrotp::gen_server::Dispatched> + ::core::marker::Send {
                     async move {
                     // Each kind of message is checked before it is taken out of the message, so
@@ -283,6 +289,9 @@ fn finish(handler_name: TokenStream, method: &Method) -> TokenStream {
 /// handler borrows the caller, the user's method is called outside too and its future polled in
 /// place by [`Handling`](ferrotp::gen_server::Handling), so that its arguments are stored once.
 fn handler_fn(self_ty: &Type, handler: &Handler) -> TokenStream {
+    if let Some(task) = &handler.task {
+        return task_fn(self_ty, handler, task);
+    }
     let method = &handler.method;
     let handle = handle_ident(&method.ident);
     let body = &method.body;
@@ -330,13 +339,55 @@ fn handler_fn(self_ty: &Type, handler: &Handler) -> TokenStream {
     }
 }
 
+/// A task handler's function: the request goes to the server's tasks, which refuse, queue or
+/// start it; the user's method runs only if it is not refused, and returns the task.
+fn task_fn(self_ty: &Type, handler: &Handler, task: &Task) -> TokenStream {
+    let method = &handler.method;
+    let handle = handle_ident(&method.ident);
+    let body = &method.body;
+    let reply_ty = &method.ret.reply;
+    let name = &handler.name;
+    let strategy = &task.strategy;
+    let limit = match &task.limit {
+        Some(limit) => quote!(#limit),
+        None => quote!(::ferrotp::gen_server::DEFAULT_TASK_LIMIT),
+    };
+    let ident = &method.ident;
+    let args = call_args(method, quote!(body));
+    let work = quote_spanned!(ident.span()=> this.#ident(#args));
+    quote! {
+        #[allow(unused_variables, unused_mut, non_snake_case)]
+        fn #handle<'a>(
+            this: &'a mut #self_ty,
+            ctx: &'a mut ::ferrotp::Context,
+            tasks: &'a mut ::ferrotp::gen_server::Tasks,
+            from: ::core::option::Option<::ferrotp::Pid>,
+            body: #body,
+            reply_to: ::ferrotp::gen_server::TaskReply<#reply_ty>,
+        ) -> impl ::core::future::Future<Output = ::ferrotp::gen_server::Dispatched> + ::core::marker::Send + 'a {
+            static SPEC: ::ferrotp::gen_server::TaskSpec = ::ferrotp::gen_server::TaskSpec {
+                handler: #name,
+                strategy: ::ferrotp::gen_server::Strategy::#strategy,
+                limit: #limit,
+            };
+            let server = ctx.pid();
+            tasks.__request(&SPEC, server, from, reply_to, move || #work);
+            ::core::future::ready(::ferrotp::gen_server::Dispatched::Continue)
+        }
+    }
+}
+
 fn dynamic_arm(handler: &Handler) -> TokenStream {
     let method = &handler.method;
     let handle = handle_ident(&method.ident);
     let name = &handler.name;
     let body = &method.body;
     let reply_ty = &method.ret.reply;
-    let encode = encode(quote!(#name), reply_ty, method.ret.fallible);
+    let encode = match handler.task {
+        Some(_) => encode_task(quote!(#name), reply_ty, method.ret.fallible),
+        None => encode(quote!(#name), reply_ty, method.ret.fallible),
+    };
+    let tasks = handler.task.as_ref().map(|_| quote!(tasks,));
     // Serde bounds are checked here, so point their errors at the user's types.
     let decode =
         quote_spanned!(span_of(body)=> ::ferrotp::gen_server::__decode::<#body>(&mut call));
@@ -348,7 +399,23 @@ fn dynamic_arm(handler: &Handler) -> TokenStream {
             let reply_to = ::ferrotp::gen_server::__reply_to(&mut call, #encode);
             let from = call.from;
             ::core::mem::drop(call);
-            #handle(self, ctx, from, body, reply_to).await
+            #handle(self, ctx, #tasks from, body, reply_to).await
+        }
+    }
+}
+
+/// A task handler's encoder: a refusal becomes the dynamic caller's `CallError`.
+fn encode_task(name: TokenStream, reply_ty: &Type, fallible: bool) -> TokenStream {
+    let span = span_of(reply_ty);
+    let encode = if fallible {
+        quote_spanned!(span=> ::ferrotp::gen_server::__encode_result(#name, reply))
+    } else {
+        quote_spanned!(span=> ::ferrotp::gen_server::__encode(#name, reply))
+    };
+    quote_spanned! {span=>
+        |reply: ::core::result::Result<#reply_ty, ::ferrotp::gen_server::Refusal>| match reply {
+            ::core::result::Result::Ok(reply) => #encode,
+            ::core::result::Result::Err(refusal) => ::core::result::Result::Err(refusal.into()),
         }
     }
 }
@@ -448,10 +515,11 @@ fn client_methods(handler: &Handler) -> TokenStream {
     } else {
         probe(quote!(#reply))
     };
-    let call = if method.ret.fallible {
-        quote!(::ferrotp::gen_server::__call_fallible)
-    } else {
-        quote!(::ferrotp::gen_server::__call)
+    let call = match (handler.task.is_some(), method.ret.fallible) {
+        (false, false) => quote!(::ferrotp::gen_server::__call),
+        (false, true) => quote!(::ferrotp::gen_server::__call_fallible),
+        (true, false) => quote!(::ferrotp::gen_server::__call_task),
+        (true, true) => quote!(::ferrotp::gen_server::__call_task_fallible),
     };
     let call_doc = format!(
         "Calls the `{ident}` handler (installed as `\"{name}\"`) and waits up to \

@@ -21,6 +21,8 @@ pub(crate) enum Kind {
     Init,
     Terminate,
     Handler,
+    /// An `#[install]` handler with the `task` option.
+    Task,
     Info,
     Fallback,
 }
@@ -31,6 +33,7 @@ impl Kind {
             Kind::Init => "init",
             Kind::Terminate => "terminate",
             Kind::Handler => "#[install]",
+            Kind::Task => "a task handler",
             Kind::Info => "#[info]",
             Kind::Fallback => "#[fallback]",
         }
@@ -43,7 +46,21 @@ pub(crate) fn method(cx: &Ctxt, function: &ImplItemFn, kind: Kind) -> Method {
     let sig = &function.sig;
     let what = kind.attr();
     let mut ok = true;
-    if sig.asyncness.is_none() {
+    // A task handler takes the parameters of any other handler; only its `fn` and its return
+    // type differ.
+    let task = kind == Kind::Task;
+    let kind = if task { Kind::Handler } else { kind };
+    if task {
+        if let Some(asyncness) = sig.asyncness {
+            cx.error(
+                asyncness,
+                "a task handler is a plain `fn` that returns its task: remove `async`, take what \
+                 the task needs from `self`, and return `async move { ... }` as \
+                 `-> impl Future<Output = R> + Send + 'static`",
+            );
+            ok = false;
+        }
+    } else if sig.asyncness.is_none() {
         cx.error(
             sig.fn_token,
             format!("{what} must be an `async fn`: add `async` before `fn`"),
@@ -95,6 +112,14 @@ pub(crate) fn method(cx: &Ctxt, function: &ImplItemFn, kind: Kind) -> Method {
                 cx.error(typed, "this parameter appears twice; remove one");
                 ok = false;
             }
+            Some(Param::Caller) if task => {
+                cx.error(
+                    ty,
+                    "a task handler answers with its task's output, so it takes no \
+                     `&mut Caller`; to know the caller, take `from: Pid` before the body",
+                );
+                ok = false;
+            }
             Some(Param::Caller) if !matches!(kind, Kind::Handler | Kind::Fallback) => {
                 cx.error(
                     ty,
@@ -129,8 +154,10 @@ pub(crate) fn method(cx: &Ctxt, function: &ImplItemFn, kind: Kind) -> Method {
     // Which of the values is the body, and what a second one means.
     let body = match (kind, values.as_slice()) {
         (_, []) => parse_quote!(()),
-        (Kind::Init | Kind::Handler | Kind::Info | Kind::Terminate, [body]) => (*body.ty).clone(),
-        (Kind::Handler, [from, body]) if last_segment_is(&from.ty, "Pid") => {
+        (Kind::Init | Kind::Handler | Kind::Task | Kind::Info | Kind::Terminate, [body]) => {
+            (*body.ty).clone()
+        }
+        (Kind::Handler | Kind::Task, [from, body]) if last_segment_is(&from.ty, "Pid") => {
             mark_from(&mut params);
             (*body.ty).clone()
         }
@@ -140,7 +167,7 @@ pub(crate) fn method(cx: &Ctxt, function: &ImplItemFn, kind: Kind) -> Method {
         }
         // Reported below with the fallback's expected signature.
         (Kind::Fallback, [_]) => parse_quote!(()),
-        (Kind::Handler, [first, rest @ ..]) => {
+        (Kind::Handler | Kind::Task, [first, rest @ ..]) => {
             // After the caller's pid if there is one, the rest is one body.
             let (bundle, extra) = if last_segment_is(&first.ty, "Pid") {
                 (rest, &rest[1..])
@@ -225,7 +252,13 @@ pub(crate) fn method(cx: &Ctxt, function: &ImplItemFn, kind: Kind) -> Method {
             }
         }
     }
-    let ret = parse_ret(&sig.output);
+    let ret = if task {
+        let (ret, ret_ok) = parse_task_ret(cx, &sig.output);
+        ok &= ret_ok;
+        ret
+    } else {
+        parse_ret(&sig.output)
+    };
     if matches!(kind, Kind::Handler | Kind::Fallback) && borrows(&ret.reply) {
         cx.error(
             &ret.reply,
@@ -369,6 +402,82 @@ fn parse_ret(output: &ReturnType) -> Ret {
         flow,
         fallible,
     }
+}
+
+/// A task handler's return type, `impl Future<Output = R> + Send + 'static`: the reply is `R`.
+fn parse_task_ret(cx: &Ctxt, output: &ReturnType) -> (Ret, bool) {
+    let usage = "a task handler returns its task: `-> impl Future<Output = R> + Send + 'static`, \
+                 with `R` the reply (`Result<T, E>` to fail)";
+    let fail = |ret: Ret| (ret, false);
+    let unit = || Ret {
+        reply: parse_quote!(()),
+        flow: false,
+        fallible: false,
+    };
+    let ty = match output {
+        ReturnType::Type(_, ty) => &**ty,
+        ReturnType::Default => {
+            cx.error(output, usage);
+            return fail(unit());
+        }
+    };
+    let Type::ImplTrait(bounds) = ty else {
+        cx.error(ty, usage);
+        // Most likely the reply itself: the client's stub returns it.
+        return fail(parse_ret(output));
+    };
+    let mut reply = None;
+    let (mut send, mut statik) = (false, false);
+    for bound in &bounds.bounds {
+        match bound {
+            syn::TypeParamBound::Trait(bound) => {
+                let Some(last) = bound.path.segments.last() else {
+                    continue;
+                };
+                if last.ident == "Send" {
+                    send = true;
+                } else if last.ident == "Future" {
+                    if let PathArguments::AngleBracketed(args) = &last.arguments {
+                        reply = args.args.iter().find_map(|arg| match arg {
+                            GenericArgument::AssocType(assoc) if assoc.ident == "Output" => {
+                                Some(assoc.ty.clone())
+                            }
+                            _ => None,
+                        });
+                    }
+                }
+            }
+            syn::TypeParamBound::Lifetime(lifetime) => statik |= lifetime.ident == "static",
+            _ => {}
+        }
+    }
+    let Some(reply) = reply else {
+        cx.error(ty, usage);
+        return fail(unit());
+    };
+    if single_generic(&reply, "Reply").is_some() {
+        cx.error(
+            &reply,
+            "a task cannot stop the server or defer its reply: its output is the reply, `R` or \
+             `Result<T, E>`",
+        );
+        return fail(unit());
+    }
+    let fallible = last_segment_is(&reply, "Result");
+    let ret = Ret {
+        reply,
+        flow: false,
+        fallible,
+    };
+    if !(send && statik) {
+        cx.error(
+            ty,
+            "a task runs beside the server, on any thread, after this method has returned: \
+             add `+ Send + 'static` to the return type, and move what the task needs into it",
+        );
+        return fail(ret);
+    }
+    (ret, true)
 }
 
 fn last_segment_is(ty: &Type, name: &str) -> bool {

@@ -123,6 +123,7 @@ pub trait GenServer: Sized + Send + 'static {
         &mut self,
         message: Message,
         ctx: &mut Context,
+        tasks: &mut Tasks,
     ) -> impl Future<Output = Dispatched> + Send;
 
     #[doc(hidden)]
@@ -559,16 +560,18 @@ fn serve<S: GenServer>(
             }
         };
         let _ = ack.send(Ok(()));
+        let mut tasks = Tasks::default();
         let reason = loop {
-            let message = match system_message(ctx.receive_any().await, &ctx) {
-                Ok(message) => message,
+            let message = match system_message(ctx.receive_any().await, &ctx, &mut tasks) {
+                Ok(Some(message)) => message,
+                Ok(None) => continue,
                 Err(reason) => break reason,
             };
             // A handler's panic stops the server with the panic as its reason, after `terminate`
             // (OTP's behaviour). The server is marked stopping before the handler's future, and
             // any reply token in it, is dropped, so that its caller waits for that reason.
             let handled = CatchUnwind::with_hook(
-                server.__dispatch(message, &mut ctx),
+                server.__dispatch(message, &mut ctx, &mut tasks),
                 process::mark_stopping,
             );
             match handled.await {
@@ -586,6 +589,11 @@ fn serve<S: GenServer>(
                 Err(panic) => break ExitReason::Panic(panic),
             }
         };
+        // The task handlers' work stops with the server, before `terminate`: the state it sees
+        // is final. Marked stopping first, so that the callers of the tasks wait for the exit
+        // reason rather than failing with `NoReply`.
+        process::mark_stopping();
+        drop(tasks);
         if let Err(panic) = CatchUnwind::new(server.__terminate(&reason, &mut ctx)).await {
             tracing::error!(pid = %ctx.pid(), server = type_name::<S>(), %panic, %reason, "terminate panicked; the server exits with its reason");
         }
@@ -595,21 +603,35 @@ fn serve<S: GenServer>(
     }
 }
 
-/// The messages the server loop handles itself: an orderly stop, and (when the server traps
-/// exits) an exit signal from the process that started it. `Err` with the reason to stop with;
-/// any other message comes back for the handlers.
+/// The messages the server loop handles itself: an orderly stop, (when the server traps exits)
+/// an exit signal from the process that started it, and a task handler's task that has finished.
+/// `Err` with the reason to stop with; `Ok(None)` when the message was for the loop alone; any
+/// other message comes back for the handlers.
 ///
 /// A function of its own, taking the message by value, so that the loop never borrows a message
 /// it then holds across the handler's await (a borrowed local stays in the future).
 ///
 /// The message's type is asked once: each ask is a call through the message's vtable, and this
 /// runs for every message a server takes.
-fn system_message(message: Message, ctx: &Context) -> Result<Message, ExitReason> {
+fn system_message(
+    message: Message,
+    ctx: &Context,
+    tasks: &mut Tasks,
+) -> Result<Option<Message>, ExitReason> {
     let id = message.value_type_id();
+    if id == TypeId::of::<TaskDone>() {
+        return match message.downcast::<TaskDone>() {
+            Ok(done) => match tasks.done(done) {
+                Ok(()) => Ok(None),
+                Err(panic) => Err(ExitReason::Panic(panic)),
+            },
+            Err(message) => Ok(Some(message)),
+        };
+    }
     if id == TypeId::of::<SystemStop>() {
         return match message.downcast::<SystemStop>() {
             Ok(SystemStop(reason)) => Err(reason),
-            Err(message) => Ok(message),
+            Err(message) => Ok(Some(message)),
         };
     }
     if id == TypeId::of::<Exit>()
@@ -618,7 +640,7 @@ fn system_message(message: Message, ctx: &Context) -> Result<Message, ExitReason
     {
         return Err(exit.reason.clone());
     }
-    Ok(message)
+    Ok(Some(message))
 }
 
 /// The process that started this server with `start_link`, if one did.
@@ -1074,6 +1096,12 @@ impl<S: GenServer> fmt::Debug for NamedRef<S> {
 }
 
 mod generated;
+mod tasks;
+
+use tasks::TaskDone;
+pub use tasks::{DEFAULT_TASK_LIMIT, Strategy};
+#[doc(hidden)]
+pub use tasks::{Refusal, TaskReply, TaskSpec, Tasks};
 
 #[doc(hidden)]
 pub use crate::dispatch::{

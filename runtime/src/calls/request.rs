@@ -192,6 +192,14 @@ pub enum CallError<E = Infallible> {
         /// The handler.
         handler: String,
     },
+    /// A task handler with the `replace` strategy cancelled this call because the same caller
+    /// made a newer one (see [`GenServer`](crate::GenServer)'s task handlers). The server goes on.
+    #[error("{0} cancelled the call: the same caller made a newer one")]
+    Cancelled(Pid),
+    /// A task handler with the `ignore` strategy refused this call because the same caller's
+    /// previous one has not finished. The server goes on.
+    #[error("{0} refused the call: the same caller's previous one has not finished")]
+    Busy(Pid),
     /// The handler returned `Err(e)`; the server goes on.
     #[error("the handler failed: {0}")]
     Handler(E),
@@ -217,6 +225,8 @@ macro_rules! convert_call_error {
             CallError::BadReply { handler, message } => CallError::BadReply { handler, message },
             CallError::NoConnection(pid) => CallError::NoConnection(pid),
             CallError::NotRemotable { handler } => CallError::NotRemotable { handler },
+            CallError::Cancelled(pid) => CallError::Cancelled(pid),
+            CallError::Busy(pid) => CallError::Busy(pid),
             CallError::Handler($handler) => $on_handler,
         }
     };

@@ -436,6 +436,8 @@ fn to_wire(error: CallError<Value>) -> WireCallError {
             WireCallError::BadRequest { handler, message }
         }
         CallError::BadReply { handler, message } => WireCallError::BadReply { handler, message },
+        CallError::Cancelled(_) => WireCallError::Cancelled,
+        CallError::Busy(_) => WireCallError::Busy,
         other => WireCallError::Other(other.to_string()),
     }
 }
@@ -453,6 +455,8 @@ fn from_wire(error: WireCallError, pid: Pid) -> CallError<Value> {
             CallError::BadRequest { handler, message }
         }
         WireCallError::BadReply { handler, message } => CallError::BadReply { handler, message },
+        WireCallError::Cancelled => CallError::Cancelled(pid),
+        WireCallError::Busy => CallError::Busy(pid),
         WireCallError::Other(message) => CallError::BadReply {
             handler: String::new(),
             message,

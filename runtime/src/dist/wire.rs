@@ -227,6 +227,8 @@ pub(crate) enum WireCallError {
         message: String,
     },
     Other(String),
+    Cancelled,
+    Busy,
 }
 
 /// Writes `header` (always postcard) into `out`.

@@ -15,7 +15,7 @@ use crate::{
     task::self_pid,
 };
 
-use super::Dispatched;
+use super::{Dispatched, TaskReply};
 
 /// A typed call or cast as it sits in the server's mailbox: the generated call enum plus the
 /// caller.
@@ -140,6 +140,52 @@ pub fn __call_fallible<C: Send + 'static, T: Send + 'static, E: Send + 'static>(
                     Err(error) => error.widen(),
                 },
             }),
+        }
+    }
+}
+
+/// Generated client code: a typed call to a task handler, whose reply may be a refusal.
+#[doc(hidden)]
+pub fn __call_task<C: Send + 'static, X: Send + 'static>(
+    to: Addr,
+    timeout: Duration,
+    remote: Option<__Remote>,
+    decode: Option<Decode<X>>,
+    make: impl FnOnce(TaskReply<X>) -> C + Send + 'static,
+) -> impl Future<Output = Result<X, CallError>> + Send + 'static {
+    let local = match remote {
+        None => Ok(__call(to, timeout, None, None, make)),
+        Some(remote) => Err(remote),
+    };
+    async move {
+        match local {
+            Ok(call) => call.await?.map_err(CallError::from),
+            // By name: the other node answers a refusal as the call's error already.
+            Err(remote) => __call(to, timeout, Some(remote), decode, |_| ()).await,
+        }
+    }
+}
+
+/// Generated client code: a typed call to a task handler returning `Result<T, E>`.
+#[doc(hidden)]
+pub fn __call_task_fallible<C: Send + 'static, T: Send + 'static, E: Send + 'static>(
+    to: Addr,
+    timeout: Duration,
+    remote: Option<__Remote>,
+    decode: Option<(Decode<T>, Decode<E>)>,
+    make: impl FnOnce(TaskReply<Result<T, E>>) -> C + Send + 'static,
+) -> impl Future<Output = Result<T, CallError<E>>> + Send + 'static {
+    let local = match remote {
+        None => Ok(__call(to, timeout, None, None, make)),
+        Some(remote) => Err(remote),
+    };
+    async move {
+        match local {
+            Ok(call) => match call.await.map_err(CallError::widen)? {
+                Ok(reply) => reply.map_err(CallError::Handler),
+                Err(refusal) => Err(refusal.into()),
+            },
+            Err(remote) => __call_fallible(to, timeout, Some(remote), decode, |_| ()).await,
         }
     }
 }

@@ -1,0 +1,280 @@
+//! Task handlers (`#[install("name", task)]`): work beside the server's loop, with per-caller
+//! strategies and a limit per handler. On the paused clock: a task "takes" its time without
+//! the test waiting for it.
+
+use std::{future::Future, time::Duration};
+
+use ferrotp::prelude::*;
+use tokio::time::{Instant, sleep};
+
+/// Each task sleeps `ms` milliseconds, then answers `ms`. The server counts the tasks started
+/// (in the method, with the state) and finished (sent back into the state as a message).
+struct Worker {
+    started: u32,
+    finished: u32,
+}
+
+struct Finished;
+
+#[gen_server]
+impl Worker {
+    async fn init(_: ()) -> Self {
+        Worker {
+            started: 0,
+            finished: 0,
+        }
+    }
+
+    #[install("queued", task)]
+    fn queued(&mut self, ctx: &mut Context, ms: u64) -> impl Future<Output = u64> + Send + 'static {
+        self.started += 1;
+        let server = ctx.pid();
+        async move {
+            sleep(Duration::from_millis(ms)).await;
+            send(server, Finished);
+            ms
+        }
+    }
+
+    #[install("latest", task(replace))]
+    fn latest(&self, ms: u64) -> impl Future<Output = u64> + Send + 'static {
+        async move {
+            sleep(Duration::from_millis(ms)).await;
+            ms
+        }
+    }
+
+    #[install("once", task(ignore))]
+    fn once(&self, ms: u64) -> impl Future<Output = u64> + Send + 'static {
+        async move {
+            sleep(Duration::from_millis(ms)).await;
+            ms
+        }
+    }
+
+    #[install("limited", task(limit = 2))]
+    fn limited(&self, ms: u64) -> impl Future<Output = u64> + Send + 'static {
+        async move {
+            sleep(Duration::from_millis(ms)).await;
+            ms
+        }
+    }
+
+    #[install("checked", task)]
+    fn checked(&self, n: i64) -> impl Future<Output = Result<i64, String>> + Send + 'static {
+        async move {
+            sleep(Duration::from_millis(10)).await;
+            if n < 0 {
+                Err(format!("{n} is negative"))
+            } else {
+                Ok(n * 2)
+            }
+        }
+    }
+
+    #[install("explode", task)]
+    fn explode(&self) -> impl Future<Output = ()> + Send + 'static {
+        async {
+            sleep(Duration::from_millis(10)).await;
+            panic!("the task exploded");
+        }
+    }
+
+    #[install("counts")]
+    async fn counts(&self) -> (u32, u32) {
+        (self.started, self.finished)
+    }
+
+    #[info]
+    async fn on_finished(&mut self, _: Finished) {
+        self.finished += 1;
+    }
+}
+
+/// Runs `f` as a process (a caller of its own) and returns its handle.
+fn caller<T: Send + 'static>(
+    f: impl Future<Output = T> + Send + 'static,
+) -> ferrotp::ProcessHandle<T> {
+    spawn_handle(move |_| f)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_server_busy_with_a_ten_second_task_answers_a_plain_call_at_once() {
+    let worker = Worker::start(()).await.unwrap();
+    let long = caller(async move { worker.queued_timeout(10_000, Duration::from_secs(20)).await });
+    // The task has started once the server counts it.
+    while worker.counts().await.unwrap().0 == 0 {
+        tokio::task::yield_now().await;
+    }
+    let before = Instant::now();
+    assert_eq!(worker.counts().await, Ok((1, 0)));
+    assert_eq!(before.elapsed(), Duration::ZERO, "the plain call waited");
+    assert_eq!(long.join().await.unwrap(), Ok(10_000));
+    assert_eq!(worker.counts().await, Ok((1, 1)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn queue_runs_one_callers_requests_one_after_another_in_order() {
+    let worker = Worker::start(()).await.unwrap();
+    let start = Instant::now();
+    let (a, b, c) = tokio::join!(
+        async { (worker.queued(30).await, start.elapsed()) },
+        async { (worker.queued(10).await, start.elapsed()) },
+        async { (worker.queued(20).await, start.elapsed()) },
+    );
+    assert_eq!(a, (Ok(30), Duration::from_millis(30)));
+    assert_eq!(b, (Ok(10), Duration::from_millis(40)));
+    assert_eq!(c, (Ok(20), Duration::from_millis(60)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn different_callers_run_at_once() {
+    let worker = Worker::start(()).await.unwrap();
+    let start = Instant::now();
+    let callers: Vec<_> = (0..3)
+        .map(|_| caller(async move { worker.queued(50).await }))
+        .collect();
+    for handle in callers {
+        assert_eq!(handle.join().await.unwrap(), Ok(50));
+    }
+    assert_eq!(start.elapsed(), Duration::from_millis(50));
+}
+
+#[tokio::test(start_paused = true)]
+async fn replace_cancels_the_request_in_flight_at_once() {
+    let worker = Worker::start(()).await.unwrap();
+    let start = Instant::now();
+    let (first, second) = tokio::join!(
+        async { (worker.latest(1_000).await, start.elapsed()) },
+        async {
+            // After the first has started.
+            sleep(Duration::from_millis(5)).await;
+            (worker.latest(20).await, start.elapsed())
+        },
+    );
+    assert_eq!(
+        first,
+        (
+            Err(CallError::Cancelled(worker.pid())),
+            Duration::from_millis(5)
+        )
+    );
+    assert_eq!(second, (Ok(20), Duration::from_millis(25)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn ignore_refuses_a_new_request_while_one_is_in_flight() {
+    let worker = Worker::start(()).await.unwrap();
+    let (first, second) = tokio::join!(worker.once(100), async {
+        sleep(Duration::from_millis(5)).await;
+        worker.once(1).await
+    });
+    assert_eq!(first, Ok(100));
+    assert_eq!(second, Err(CallError::Busy(worker.pid())));
+    // Once the first has finished, the caller is served again.
+    assert_eq!(worker.once(1).await, Ok(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_limit_bounds_the_callers_served_at_once() {
+    let worker = Worker::start(()).await.unwrap();
+    let start = Instant::now();
+    let callers: Vec<_> = (0..5)
+        .map(|_| {
+            caller(async move {
+                let reply = worker.limited(100).await;
+                (reply, start.elapsed())
+            })
+        })
+        .collect();
+    let mut times = Vec::new();
+    for handle in callers {
+        let (reply, elapsed) = handle.join().await.unwrap();
+        assert_eq!(reply, Ok(100));
+        times.push(elapsed.as_millis());
+    }
+    times.sort_unstable();
+    // Two at a time: 100, 100, 200, 200, 300.
+    assert_eq!(times, [100, 100, 200, 200, 300]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_handlers_error_reaches_its_caller_and_the_server_goes_on() {
+    let worker = Worker::start(()).await.unwrap();
+    assert_eq!(worker.checked(4).await, Ok(8));
+    assert_eq!(
+        worker.checked(-1).await,
+        Err(CallError::Handler("-1 is negative".to_owned()))
+    );
+    assert_eq!(worker.counts().await, Ok((0, 0)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_handler_is_called_by_name_too() {
+    let worker = Worker::start(()).await.unwrap();
+    let reply: u64 = worker.call("queued", 25).await.unwrap();
+    assert_eq!(reply, 25);
+    let refused: Result<i64, _> = worker.call("checked", -2).await;
+    assert_eq!(
+        refused,
+        Err(CallError::Handler(serde_json::json!("-2 is negative")))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_task_stops_its_server_with_the_panic() {
+    let worker = Worker::start(()).await.unwrap();
+    let reply = worker.explode().await;
+    match reply {
+        Err(CallError::Exited {
+            reason: ExitReason::Panic(message),
+            ..
+        }) => assert!(message.contains("the task exploded"), "{message}"),
+        other => panic!("expected the panic, got {other:?}"),
+    }
+    assert!(matches!(wait(worker.pid()).await, ExitReason::Panic(_)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn stopping_the_server_cancels_its_tasks_and_fails_their_calls_with_the_reason() {
+    let worker = Worker::start(()).await.unwrap();
+    let long = caller(async move { worker.queued(60_000).await });
+    while worker.counts().await.unwrap().0 == 0 {
+        tokio::task::yield_now().await;
+    }
+    worker.stop(ExitReason::Shutdown).await.unwrap();
+    assert_eq!(
+        long.join().await.unwrap(),
+        Err(CallError::Exited {
+            pid: worker.pid(),
+            reason: ExitReason::Shutdown
+        })
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replace_under_load_answers_every_call_once() {
+    for _ in 0..20 {
+        let worker = Worker::start(()).await.unwrap();
+        // Callers outside any process count as one caller: each call may replace another.
+        let mut calls = tokio::task::JoinSet::new();
+        for i in 0..50 {
+            calls.spawn(worker.latest(i % 3));
+        }
+        let (mut replied, mut cancelled) = (0, 0);
+        while let Some(call) = calls.join_next().await {
+            match call.unwrap() {
+                Ok(_) => replied += 1,
+                Err(CallError::Cancelled(pid)) => {
+                    assert_eq!(pid, worker.pid());
+                    cancelled += 1;
+                }
+                Err(other) => panic!("unexpected {other}"),
+            }
+        }
+        assert_eq!(replied + cancelled, 50);
+        // The last request is never replaced.
+        assert!(replied >= 1);
+        worker.stop(ExitReason::Normal).await.unwrap();
+    }
+}
