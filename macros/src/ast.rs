@@ -32,6 +32,8 @@ pub(crate) struct Server {
     /// Only the valid ones: an `#[info]` handler with an error is left out of the dispatch.
     pub(crate) infos: Vec<Method>,
     pub(crate) fallback: Option<Method>,
+    /// The valid `#[background]` methods, with their periods in milliseconds.
+    pub(crate) background: Vec<(Method, u64)>,
     /// The impl block defines its own `start` or `start_link`, so the generated inherent ones are
     /// left out (the `GenServer` trait still has them).
     pub(crate) own_start: bool,
@@ -142,6 +144,7 @@ pub(crate) fn parse(cx: &Ctxt, item: &mut ItemImpl) -> Option<Server> {
     let mut handlers: Vec<Handler> = Vec::new();
     let mut infos: Vec<Method> = Vec::new();
     let mut fallback: Option<Method> = None;
+    let mut background: Vec<(Method, u64)> = Vec::new();
     let mut own_start = false;
     for impl_item in &mut item.items {
         let ImplItem::Fn(function) = impl_item else {
@@ -177,6 +180,12 @@ pub(crate) fn parse(cx: &Ctxt, item: &mut ItemImpl) -> Option<Server> {
                 let method = method(cx, function, Kind::Info);
                 if attr_ok && method.ok {
                     infos.push(method);
+                }
+            }
+            Some((Role::Background(every), attr_ok)) => {
+                let method = method(cx, function, Kind::Background);
+                if let (Some(every), true, true) = (every, attr_ok, method.ok) {
+                    background.push((method, every));
                 }
             }
             Some((Role::Fallback, attr_ok)) => {
@@ -216,6 +225,7 @@ pub(crate) fn parse(cx: &Ctxt, item: &mut ItemImpl) -> Option<Server> {
             }
         }
         infos.clear();
+        background.clear();
         fallback = None;
         terminate = None;
         if let Some(init) = &mut init {
@@ -231,6 +241,7 @@ pub(crate) fn parse(cx: &Ctxt, item: &mut ItemImpl) -> Option<Server> {
         handlers,
         infos,
         fallback,
+        background,
         own_start,
     })
 }

@@ -18,6 +18,8 @@ pub(crate) enum Role {
     },
     Info,
     Fallback,
+    /// `#[background(every = "1s")]`: the period in milliseconds, when it is usable.
+    Background(Option<u64>),
 }
 
 /// A task handler's options: `task`, `task(replace)`, `task(ignore, limit = 8)`.
@@ -47,6 +49,7 @@ pub(crate) fn take_role(
             "install" => parse_install(cx, &attr, method),
             "info" => (Role::Info, no_args(cx, &attr, "info")),
             "fallback" => (Role::Fallback, no_args(cx, &attr, "fallback")),
+            "background" => parse_background(cx, &attr),
             _ => {
                 kept.push(attr);
                 continue;
@@ -56,8 +59,8 @@ pub(crate) fn take_role(
             cx.error(
                 &attr,
                 format!(
-                    "a method has one role: #[install], #[info] or #[fallback]; this method already \
-                     has `{}`, so remove one of them",
+                    "a method has one role: #[install], #[info], #[fallback] or #[background]; \
+                     this method already has `{}`, so remove one of them",
                     pretty(first)
                 ),
             );
@@ -281,6 +284,70 @@ fn parse_task(option: &syn::Meta) -> syn::Result<Task> {
     })
 }
 
+/// `#[background(every = "1s")]`: the role, and whether the attribute is free of errors.
+fn parse_background(cx: &Ctxt, attr: &Attribute) -> (Role, bool) {
+    let usage = "give the period: `#[background(every = \"1s\")]` (units: ms, s, m, h)";
+    let mut every = None;
+    let parsed = match &attr.meta {
+        syn::Meta::List(list) => list.parse_nested_meta(|meta| {
+            if !meta.path.is_ident("every") {
+                let option = meta
+                    .path
+                    .get_ident()
+                    .map_or_else(String::new, ToString::to_string);
+                let hint = if is_near(&option, "every") {
+                    "did you mean `every`? "
+                } else {
+                    ""
+                };
+                return Err(meta.error(format!("unknown option `{option}`: {hint}{usage}")));
+            }
+            if every.is_some() {
+                return Err(meta.error("`every` is given twice; remove one"));
+            }
+            let period: LitStr = meta.value()?.parse()?;
+            match parse_period(&period.value()) {
+                Some(ms) => every = Some(ms),
+                None => {
+                    return Err(syn::Error::new_spanned(
+                        &period,
+                        "a period is a whole number above zero and a unit: \"250ms\", \"1s\", \
+                         \"5m\" or \"1h\"",
+                    ));
+                }
+            }
+            Ok(())
+        }),
+        _ => Err(syn::Error::new_spanned(attr, usage)),
+    };
+    match parsed {
+        Ok(()) if every.is_some() => (Role::Background(every), true),
+        Ok(()) => {
+            cx.error(attr, usage);
+            (Role::Background(None), false)
+        }
+        Err(error) => {
+            cx.push(error);
+            (Role::Background(None), false)
+        }
+    }
+}
+
+/// `"250ms"`, `"1s"`, `"5m"`, `"1h"` in milliseconds; `None` for anything else, zero included.
+fn parse_period(text: &str) -> Option<u64> {
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let scale = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return None,
+    };
+    number.checked_mul(scale).filter(|&ms| ms > 0)
+}
+
 /// One edit (or a swap of neighbours) away: a likely misspelling.
 fn is_near(word: &str, target: &str) -> bool {
     let (a, b): (Vec<char>, Vec<char>) = (word.chars().collect(), target.chars().collect());
@@ -302,6 +369,27 @@ fn is_near(word: &str, target: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn periods_are_a_whole_number_and_a_unit() {
+        assert_eq!(parse_period("250ms"), Some(250));
+        assert_eq!(parse_period("1s"), Some(1_000));
+        assert_eq!(parse_period("5m"), Some(300_000));
+        assert_eq!(parse_period("1h"), Some(3_600_000));
+        for bad in [
+            "",
+            "1",
+            "s",
+            "0s",
+            "1.5s",
+            "1 s",
+            "-1s",
+            "1sec",
+            "99999999999999999999h",
+        ] {
+            assert_eq!(parse_period(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn near_is_one_edit_or_one_swap() {

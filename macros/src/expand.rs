@@ -102,6 +102,11 @@ fn generate(server: &Server) -> TokenStream {
     let unknown_arm = unknown_arm(server);
     let names = dynamic().map(|h| &h.name);
     let infos = server.infos.iter().map(info_arm);
+    let background_arm = background_arm(server);
+    let periods = server
+        .background
+        .iter()
+        .map(|(_, ms)| quote!(::core::time::Duration::from_millis(#ms)));
     let (init_fn, init_error, arg) = init(server);
     let terminate = server.terminate.as_ref().filter(|t| t.ok).map(|t| {
         let method = &t.ident;
@@ -187,6 +192,7 @@ fn generate(server: &Server) -> TokenStream {
                 type InitError = #init_error;
                 type Client = #client;
                 const HANDLERS: &'static [&'static str] = &[#(#names),*];
+                const BACKGROUND: &'static [::core::time::Duration] = &[#(#periods),*];
 
                 #init_fn
 
@@ -217,6 +223,7 @@ fn generate(server: &Server) -> TokenStream {
                             _ => #unknown_arm,
                         };
                     }
+                    #background_arm
                     #(#infos)*
                     ::ferrotp::gen_server::Dispatched::Unexpected(message)
                     }
@@ -450,6 +457,30 @@ fn unknown_arm(server: &Server) -> TokenStream {
         let reply = #invoke;
         #finish
     }}
+}
+
+/// The ticks of the `#[background]` methods, each told by its index in `BACKGROUND`.
+fn background_arm(server: &Server) -> Option<TokenStream> {
+    if server.background.is_empty() {
+        return None;
+    }
+    let arms = server
+        .background
+        .iter()
+        .enumerate()
+        .map(|(i, (method, _))| {
+            let invoke = invoke(method, quote!(self));
+            quote!(#i => ::ferrotp::gen_server::__info(#invoke),)
+        });
+    Some(quote! {
+        if message.is::<::ferrotp::gen_server::Tick>() {
+            let tick = ::ferrotp::gen_server::__unbox::<::ferrotp::gen_server::Tick>(message);
+            return match tick.0 {
+                #(#arms)*
+                _ => ::ferrotp::gen_server::Dispatched::Continue,
+            };
+        }
+    })
 }
 
 fn info_arm(info: &Method) -> TokenStream {

@@ -77,6 +77,14 @@ pub fn info(_args: TokenStream, input: TokenStream) -> TokenStream {
     outside_gen_server("info", input)
 }
 
+/// Marks a method of a `#[gen_server]` impl block as periodic work: `#[background(every = "1s")]`
+/// runs it every period, the first a period after `init`, as a message to the server (so it never
+/// runs at the same time as a handler), until the server stops.
+#[proc_macro_attribute]
+pub fn background(_args: TokenStream, input: TokenStream) -> TokenStream {
+    outside_gen_server("background", input)
+}
+
 /// Marks a method of a `#[gen_server]` impl block as the handler for dynamic calls whose name
 /// matches no `#[install]`.
 #[proc_macro_attribute]

@@ -25,6 +25,7 @@ pub(crate) enum Kind {
     Task,
     Info,
     Fallback,
+    Background,
 }
 
 impl Kind {
@@ -36,6 +37,7 @@ impl Kind {
             Kind::Task => "a task handler",
             Kind::Info => "#[info]",
             Kind::Fallback => "#[fallback]",
+            Kind::Background => "#[background]",
         }
     }
 }
@@ -220,6 +222,16 @@ pub(crate) fn method(cx: &Ctxt, function: &ImplItemFn, kind: Kind) -> Method {
             body_known = false;
             parse_quote!(())
         }
+        (Kind::Background, extra) => {
+            cx.error(
+                args(extra),
+                "a #[background] method takes no argument: `async fn tick(&mut self)`, with \
+                 `ctx: &mut Context` if it needs the server's context",
+            );
+            ok = false;
+            body_known = false;
+            parse_quote!(())
+        }
         (Kind::Fallback, [_, _, extra @ ..]) => {
             cx.error(
                 args(extra),
@@ -264,6 +276,13 @@ pub(crate) fn method(cx: &Ctxt, function: &ImplItemFn, kind: Kind) -> Method {
             &ret.reply,
             "a handler's reply travels back to the caller in a message, so it must be an owned \
              type: return `String` rather than `&str`, `Vec<T>` rather than `&[T]`",
+        );
+        ok = false;
+    }
+    if kind == Kind::Background && !is_unit(&ret.reply) {
+        cx.error(
+            &sig.output,
+            "a #[background] method returns nothing, or `Reply<()>` to stop the server",
         );
         ok = false;
     }
@@ -478,6 +497,10 @@ fn parse_task_ret(cx: &Ctxt, output: &ReturnType) -> (Ret, bool) {
         return fail(ret);
     }
     (ret, true)
+}
+
+fn is_unit(ty: &Type) -> bool {
+    matches!(ty, Type::Tuple(tuple) if tuple.elems.is_empty())
 }
 
 fn last_segment_is(ty: &Type, name: &str) -> bool {

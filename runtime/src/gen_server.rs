@@ -112,6 +112,10 @@ pub trait GenServer: Sized + Send + 'static {
     /// The names of the installed handlers, as dynamic calls use them.
     const HANDLERS: &'static [&'static str];
 
+    /// The periods of the `#[background]` methods, in their order.
+    #[doc(hidden)]
+    const BACKGROUND: &'static [Duration] = &[];
+
     #[doc(hidden)]
     fn __init(
         arg: Self::Arg,
@@ -561,6 +565,9 @@ fn serve<S: GenServer>(
         };
         let _ = ack.send(Ok(()));
         let mut tasks = Tasks::default();
+        for (i, &period) in S::BACKGROUND.iter().enumerate() {
+            tasks.every(period, ctx.pid(), Tick(i));
+        }
         let reason = loop {
             let message = match system_message(ctx.receive_any().await, &ctx, &mut tasks) {
                 Ok(Some(message)) => message,
@@ -1101,7 +1108,7 @@ mod tasks;
 use tasks::TaskDone;
 pub use tasks::{DEFAULT_TASK_LIMIT, Strategy};
 #[doc(hidden)]
-pub use tasks::{Refusal, TaskReply, TaskSpec, Tasks};
+pub use tasks::{Refusal, TaskReply, TaskSpec, Tasks, Tick};
 
 #[doc(hidden)]
 pub use crate::dispatch::{

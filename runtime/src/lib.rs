@@ -137,7 +137,7 @@ pub use request::{CallError, DEFAULT_TIMEOUT, INFINITY, Request, request, reques
 pub use task::self_pid;
 pub use timer::{TimerRef, send_after, send_interval};
 
-pub use ferrotp_macros::{fallback, gen_server, info, install};
+pub use ferrotp_macros::{background, fallback, gen_server, info, install};
 
 // Generated code names this crate `::ferrotp`, which must also resolve inside it: the supervisor is
 // a `#[gen_server]` itself.
@@ -173,9 +173,9 @@ pub mod prelude {
     pub use crate::{
         CallError, Caller, Context, DEFAULT_TIMEOUT, Down, Exit, ExitReason, GenServer, INFINITY,
         LookupError, Message, MonitorRef, NamedRef, NoProc, Pid, ProcessHandle, ProcessInfo, Reply,
-        ReplyTo, Request, ServerRef, Start, StartError, Status, Timeout, TimerRef, call,
-        call_timeout, cast, exit, fallback, gen_server, info, install, is_alive, process_info,
-        processes, register, request, request_timeout, self_pid, send, send_after, send_interval,
-        send_named, spawn, spawn_handle, unregister, wait, whereis,
+        ReplyTo, Request, ServerRef, Start, StartError, Status, Timeout, TimerRef, background,
+        call, call_timeout, cast, exit, fallback, gen_server, info, install, is_alive,
+        process_info, processes, register, request, request_timeout, self_pid, send, send_after,
+        send_interval, send_named, spawn, spawn_handle, unregister, wait, whereis,
     };
 }

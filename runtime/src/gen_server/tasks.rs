@@ -18,6 +18,7 @@ use std::{
     future::Future,
     pin::Pin,
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use tokio::task::AbortHandle;
@@ -29,6 +30,7 @@ use crate::{
     reply::ReplyTo,
     request::CallError,
     task::InNode,
+    timer::{TimerRef, send_interval},
     unwind::CatchUnwind,
 };
 
@@ -91,8 +93,13 @@ pub(crate) struct TaskDone {
 type Work = Pin<Box<dyn Future<Output = ()> + Send>>;
 type Refuse = Box<dyn FnOnce(Refusal) + Send>;
 
-/// The task handlers' work in flight and waiting, of one server (empty, and unallocated, for a
-/// server without task handlers).
+/// A `#[background]` method's turn: the index of its period in `GenServer::BACKGROUND`.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct Tick(pub usize);
+
+/// One server's work beside its loop: the task handlers' work in flight and waiting, and the
+/// timers of its `#[background]` methods (empty, and unallocated, for a server with neither).
 #[doc(hidden)]
 #[derive(Default)]
 pub struct Tasks(Option<Box<Inner>>);
@@ -101,6 +108,7 @@ pub struct Tasks(Option<Box<Inner>>);
 struct Inner {
     handlers: HashMap<&'static str, Handler>,
     next_id: u64,
+    timers: Vec<TimerRef>,
 }
 
 struct Handler {
@@ -130,6 +138,12 @@ struct Queued {
 }
 
 impl Tasks {
+    /// Sends `tick` to `server` every `period` until the server stops.
+    pub(crate) fn every(&mut self, period: Duration, server: Pid, tick: Tick) {
+        let timer = send_interval(period, server, tick);
+        self.0.get_or_insert_with(Box::default).timers.push(timer);
+    }
+
     /// Takes a request for the task handler `spec`: refuses it, queues it or starts it.
     /// `start` is the user's method: it runs now, in the server loop, unless the request is
     /// refused.
@@ -290,11 +304,14 @@ impl Handler {
 }
 
 impl Drop for Tasks {
-    /// The server has stopped: its tasks stop too.
+    /// The server has stopped: its tasks and timers stop too.
     fn drop(&mut self) {
         let Some(inner) = &mut self.0 else {
             return;
         };
+        for timer in inner.timers.drain(..) {
+            timer.cancel();
+        }
         for handler in inner.handlers.values() {
             for caller in handler.callers.values() {
                 if let Some(running) = &caller.running {
