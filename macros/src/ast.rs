@@ -32,6 +32,8 @@ pub(crate) struct Server {
     /// Only the valid ones: an `#[info]` handler with an error is left out of the dispatch.
     pub(crate) infos: Vec<Method>,
     pub(crate) fallback: Option<Method>,
+    /// The `#[on_error]` hook, when there is a valid one.
+    pub(crate) on_error: Option<Method>,
     /// The valid `#[background]` methods, with their periods in milliseconds.
     pub(crate) background: Vec<(Method, u64)>,
     /// The impl block defines its own `start` or `start_link`, so the generated inherent ones are
@@ -145,6 +147,8 @@ pub(crate) fn parse(cx: &Ctxt, item: &mut ItemImpl) -> Option<Server> {
     let mut infos: Vec<Method> = Vec::new();
     let mut fallback: Option<Method> = None;
     let mut background: Vec<(Method, u64)> = Vec::new();
+    let mut on_error: Option<Method> = None;
+    let mut hooks = 0;
     let mut own_start = false;
     for impl_item in &mut item.items {
         let ImplItem::Fn(function) = impl_item else {
@@ -188,6 +192,21 @@ pub(crate) fn parse(cx: &Ctxt, item: &mut ItemImpl) -> Option<Server> {
                     background.push((method, every));
                 }
             }
+            Some((Role::OnError, attr_ok)) => {
+                hooks += 1;
+                if hooks > 1 {
+                    cx.error(
+                        &function.sig.ident,
+                        "a gen_server has at most one #[on_error] hook; remove this one or merge \
+                         it into the first",
+                    );
+                } else {
+                    let method = method(cx, function, Kind::OnError);
+                    if attr_ok && method.ok {
+                        on_error = Some(method);
+                    }
+                }
+            }
             Some((Role::Fallback, attr_ok)) => {
                 if fallback.is_some() {
                     cx.error(
@@ -226,6 +245,7 @@ pub(crate) fn parse(cx: &Ctxt, item: &mut ItemImpl) -> Option<Server> {
         }
         infos.clear();
         background.clear();
+        on_error = None;
         fallback = None;
         terminate = None;
         if let Some(init) = &mut init {
@@ -242,6 +262,7 @@ pub(crate) fn parse(cx: &Ctxt, item: &mut ItemImpl) -> Option<Server> {
         infos,
         fallback,
         background,
+        on_error,
         own_start,
     })
 }

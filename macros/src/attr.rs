@@ -18,6 +18,7 @@ pub(crate) enum Role {
     },
     Info,
     Fallback,
+    OnError,
     /// `#[background(every = "1s")]`: the period in milliseconds, when it is usable.
     Background(Option<u64>),
 }
@@ -49,6 +50,7 @@ pub(crate) fn take_role(
             "install" => parse_install(cx, &attr, method),
             "info" => (Role::Info, no_args(cx, &attr, "info")),
             "fallback" => (Role::Fallback, no_args(cx, &attr, "fallback")),
+            "on_error" => (Role::OnError, no_args(cx, &attr, "on_error")),
             "background" => parse_background(cx, &attr),
             _ => {
                 kept.push(attr);
@@ -59,7 +61,8 @@ pub(crate) fn take_role(
             cx.error(
                 &attr,
                 format!(
-                    "a method has one role: #[install], #[info], #[fallback] or #[background]; \
+                    "a method has one role: #[install], #[info], #[fallback], #[background] or \
+                     #[on_error]; \
                      this method already has `{}`, so remove one of them",
                     pretty(first)
                 ),

@@ -88,7 +88,26 @@ fn generate(server: &Server) -> TokenStream {
             stub_client_methods(h)
         }
     });
-    let handler_fns = live.iter().map(|h| handler_fn(self_ty, h));
+    let hooked = server.on_error.is_some();
+    let handler_fns = live.iter().map(|h| handler_fn(self_ty, h, hooked));
+    let on_error = server.on_error.as_ref().map(|hook| {
+        let ident = &hook.ident;
+        let args = call_args(hook, quote!(failure));
+        let call = quote_spanned!(ident.span()=> self.#ident(#args).await);
+        quote! {
+            #[allow(unused_variables)]
+            fn __on_error(
+                &mut self,
+                failure: ::ferrotp::gen_server::Failure,
+                ctx: &mut ::ferrotp::Context,
+            ) -> impl ::core::future::Future<Output = ::ferrotp::gen_server::OnError> + ::core::marker::Send {
+                async move {
+                    let decision: ::ferrotp::gen_server::OnError = #call;
+                    decision
+                }
+            }
+        }
+    });
     let typed_arms = live.iter().map(|h| {
         let ident = &h.method.ident;
         let handle = handle_ident(ident);
@@ -229,6 +248,8 @@ fn generate(server: &Server) -> TokenStream {
                     }
                 }
 
+                #on_error
+
                 #[allow(unused_variables)]
                 async fn __terminate(&mut self, reason: &::ferrotp::ExitReason, ctx: &mut ::ferrotp::Context) {
                     #terminate
@@ -295,9 +316,12 @@ fn finish(handler_name: TokenStream, method: &Method) -> TokenStream {
 /// `async fn` would keep the token both as an argument and inside the caller), and unless the
 /// handler borrows the caller, the user's method is called outside too and its future polled in
 /// place by [`Handling`](ferrotp::gen_server::Handling), so that its arguments are stored once.
-fn handler_fn(self_ty: &Type, handler: &Handler) -> TokenStream {
+fn handler_fn(self_ty: &Type, handler: &Handler, hooked: bool) -> TokenStream {
     if let Some(task) = &handler.task {
         return task_fn(self_ty, handler, task);
+    }
+    if hooked {
+        return hooked_fn(self_ty, handler);
     }
     let method = &handler.method;
     let handle = handle_ident(&method.ident);
@@ -346,6 +370,55 @@ fn handler_fn(self_ty: &Type, handler: &Handler) -> TokenStream {
     }
 }
 
+/// A handler's function in a server with an `#[on_error]` hook: the handler's panic is caught
+/// with the caller's token outside it, and the hook decides on a panic or an `Err` before the
+/// caller hears anything.
+fn hooked_fn(self_ty: &Type, handler: &Handler) -> TokenStream {
+    let method = &handler.method;
+    let handle = handle_ident(&method.ident);
+    let body = &method.body;
+    let reply_ty = &method.ret.reply;
+    let name = &handler.name;
+    let invoke = invoke(method, quote!(this));
+    let finish = finish(quote!(#name), method);
+    let on_error =
+        quote!(<#self_ty as ::ferrotp::GenServer>::__on_error(this, failure.clone(), ctx).await);
+    let check_error = method.ret.fallible.then(|| {
+        quote! {
+            if let ::core::option::Option::Some(error) = ::ferrotp::gen_server::__failed(&reply) {
+                let failure = ::ferrotp::gen_server::Failure::__error(#name, caller.pid(), error);
+                let decision = #on_error;
+                return ::ferrotp::gen_server::__after_error(caller, reply, &failure, decision);
+            }
+        }
+    });
+    quote! {
+        #[allow(unused_variables, unused_mut, non_snake_case)]
+        fn #handle<'a>(
+            this: &'a mut #self_ty,
+            ctx: &'a mut ::ferrotp::Context,
+            from: ::core::option::Option<::ferrotp::Pid>,
+            body: #body,
+            reply_to: ::ferrotp::ReplyTo<#reply_ty>,
+        ) -> impl ::core::future::Future<Output = ::ferrotp::gen_server::Dispatched> + ::core::marker::Send + 'a {
+            let mut caller = ::ferrotp::Caller::__new(from, reply_to);
+            async move {
+                let caught = ::ferrotp::gen_server::__catch(async { #invoke }).await;
+                let reply = match caught {
+                    ::core::result::Result::Ok(reply) => reply,
+                    ::core::result::Result::Err(panic) => {
+                        let failure = ::ferrotp::gen_server::Failure::__panic(#name, caller.pid(), panic);
+                        let decision = #on_error;
+                        return ::ferrotp::gen_server::__after_panic(caller, &failure, decision);
+                    }
+                };
+                #check_error
+                #finish
+            }
+        }
+    }
+}
+
 /// A task handler's function: the request goes to the server's tasks, which refuse, queue or
 /// start it; the user's method runs only if it is not refused, and returns the task.
 fn task_fn(self_ty: &Type, handler: &Handler, task: &Task) -> TokenStream {
@@ -362,6 +435,11 @@ fn task_fn(self_ty: &Type, handler: &Handler, task: &Task) -> TokenStream {
     let ident = &method.ident;
     let args = call_args(method, quote!(body));
     let work = quote_spanned!(ident.span()=> this.#ident(#args));
+    let failed = if method.ret.fallible {
+        quote!(::ferrotp::gen_server::__task_failed)
+    } else {
+        quote!(::ferrotp::gen_server::__task_never_fails)
+    };
     quote! {
         #[allow(unused_variables, unused_mut, non_snake_case)]
         fn #handle<'a>(
@@ -378,7 +456,7 @@ fn task_fn(self_ty: &Type, handler: &Handler, task: &Task) -> TokenStream {
                 limit: #limit,
             };
             let server = ctx.pid();
-            tasks.__request(&SPEC, server, from, reply_to, move || #work);
+            tasks.__request(&SPEC, server, from, reply_to, #failed, move || #work);
             ::core::future::ready(::ferrotp::gen_server::Dispatched::Continue)
         }
     }

@@ -85,6 +85,14 @@ pub fn background(_args: TokenStream, input: TokenStream) -> TokenStream {
     outside_gen_server("background", input)
 }
 
+/// Marks a method of a `#[gen_server]` impl block as its error hook:
+/// `async fn on_error(&mut self, failure: Failure) -> OnError`, called when an `#[install]`
+/// handler returns `Err` or panics, to decide whether the server crashes or goes on.
+#[proc_macro_attribute]
+pub fn on_error(_args: TokenStream, input: TokenStream) -> TokenStream {
+    outside_gen_server("on_error", input)
+}
+
 /// Marks a method of a `#[gen_server]` impl block as the handler for dynamic calls whose name
 /// matches no `#[install]`.
 #[proc_macro_attribute]

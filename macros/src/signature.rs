@@ -26,6 +26,7 @@ pub(crate) enum Kind {
     Info,
     Fallback,
     Background,
+    OnError,
 }
 
 impl Kind {
@@ -38,6 +39,7 @@ impl Kind {
             Kind::Info => "#[info]",
             Kind::Fallback => "#[fallback]",
             Kind::Background => "#[background]",
+            Kind::OnError => "#[on_error]",
         }
     }
 }
@@ -222,6 +224,17 @@ pub(crate) fn method(cx: &Ctxt, function: &ImplItemFn, kind: Kind) -> Method {
             body_known = false;
             parse_quote!(())
         }
+        (Kind::OnError, [failure]) => (*failure.ty).clone(),
+        (Kind::OnError, extra) => {
+            cx.error(
+                args(extra),
+                "an #[on_error] hook takes the failure: \
+                 `async fn on_error(&mut self, failure: Failure) -> OnError`",
+            );
+            ok = false;
+            body_known = false;
+            parse_quote!(())
+        }
         (Kind::Background, extra) => {
             cx.error(
                 args(extra),
@@ -244,6 +257,14 @@ pub(crate) fn method(cx: &Ctxt, function: &ImplItemFn, kind: Kind) -> Method {
     };
     if kind == Kind::Fallback && values.len() < 2 {
         cx.error(&sig.ident, "a #[fallback] handler takes the handler name and the body: `(&mut self, name: String, body: Value)`");
+        ok = false;
+    }
+    if kind == Kind::OnError && values.is_empty() {
+        cx.error(
+            &sig.ident,
+            "an #[on_error] hook takes the failure: \
+             `async fn on_error(&mut self, failure: Failure) -> OnError`",
+        );
         ok = false;
     }
     if kind == Kind::Info && values.is_empty() {
@@ -276,6 +297,14 @@ pub(crate) fn method(cx: &Ctxt, function: &ImplItemFn, kind: Kind) -> Method {
             &ret.reply,
             "a handler's reply travels back to the caller in a message, so it must be an owned \
              type: return `String` rather than `&str`, `Vec<T>` rather than `&[T]`",
+        );
+        ok = false;
+    }
+    if kind == Kind::OnError && !last_segment_is(&ret.reply, "OnError") {
+        cx.error(
+            &sig.output,
+            "an #[on_error] hook returns its decision: `-> OnError` (`OnError::Crash` or \
+             `OnError::Continue`)",
         );
         ok = false;
     }

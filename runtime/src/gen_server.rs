@@ -130,6 +130,18 @@ pub trait GenServer: Sized + Send + 'static {
         tasks: &mut Tasks,
     ) -> impl Future<Output = Dispatched> + Send;
 
+    /// The `#[on_error]` hook, or what a server without one does: an error goes on, a panic
+    /// crashes.
+    #[doc(hidden)]
+    fn __on_error(
+        &mut self,
+        failure: Failure,
+        ctx: &mut Context,
+    ) -> impl Future<Output = OnError> + Send {
+        let _ = ctx;
+        std::future::ready(on_error::__default_on_error(&failure))
+    }
+
     #[doc(hidden)]
     fn __terminate(
         &mut self,
@@ -570,9 +582,30 @@ fn serve<S: GenServer>(
         }
         let reason = loop {
             let message = match system_message(ctx.receive_any().await, &ctx, &mut tasks) {
-                Ok(Some(message)) => message,
-                Ok(None) => continue,
-                Err(reason) => break reason,
+                System::Message(message) => message,
+                System::Stop(reason) => break reason,
+                System::TaskFailed(failed) => {
+                    // The hook is user code: its panic stops the server as a handler's does.
+                    let decided = CatchUnwind::with_hook(
+                        server.__on_error(failed.failure.clone(), &mut ctx),
+                        process::mark_stopping,
+                    );
+                    match decided.await {
+                        Ok(OnError::Continue) => {
+                            if let FailureKind::Panic(_) = failed.failure.kind {
+                                tracing::warn!(pid = %ctx.pid(), failure = %failed.failure, "the error hook keeps the server running");
+                            }
+                            continue;
+                        }
+                        Ok(OnError::Crash) => {
+                            // Before the failed task's token goes: its caller waits for the reason.
+                            process::mark_stopping();
+                            break failed.failure.exit_reason();
+                        }
+                        Err(panic) => break ExitReason::Panic(panic),
+                    }
+                }
+                System::Handled => continue,
             };
             // A handler's panic stops the server with the panic as its reason, after `terminate`
             // (OTP's behaviour). The server is marked stopping before the handler's future, and
@@ -612,42 +645,49 @@ fn serve<S: GenServer>(
 
 /// The messages the server loop handles itself: an orderly stop, (when the server traps exits)
 /// an exit signal from the process that started it, and a task handler's task that has finished.
-/// `Err` with the reason to stop with; `Ok(None)` when the message was for the loop alone; any
-/// other message comes back for the handlers.
+/// Any other message comes back for the handlers.
 ///
 /// A function of its own, taking the message by value, so that the loop never borrows a message
 /// it then holds across the handler's await (a borrowed local stays in the future).
 ///
 /// The message's type is asked once: each ask is a call through the message's vtable, and this
 /// runs for every message a server takes.
-fn system_message(
-    message: Message,
-    ctx: &Context,
-    tasks: &mut Tasks,
-) -> Result<Option<Message>, ExitReason> {
+fn system_message(message: Message, ctx: &Context, tasks: &mut Tasks) -> System {
     let id = message.value_type_id();
     if id == TypeId::of::<TaskDone>() {
         return match message.downcast::<TaskDone>() {
             Ok(done) => match tasks.done(done) {
-                Ok(()) => Ok(None),
-                Err(panic) => Err(ExitReason::Panic(panic)),
+                None => System::Handled,
+                Some(failed) => System::TaskFailed(failed),
             },
-            Err(message) => Ok(Some(message)),
+            Err(message) => System::Message(message),
         };
     }
     if id == TypeId::of::<SystemStop>() {
         return match message.downcast::<SystemStop>() {
-            Ok(SystemStop(reason)) => Err(reason),
-            Err(message) => Ok(Some(message)),
+            Ok(SystemStop(reason)) => System::Stop(reason),
+            Err(message) => System::Message(message),
         };
     }
     if id == TypeId::of::<Exit>()
         && let Some(exit) = message.downcast_ref::<Exit>()
         && Some(exit.from) == parent_of(ctx)
     {
-        return Err(exit.reason.clone());
+        return System::Stop(exit.reason.clone());
     }
-    Ok(Some(message))
+    System::Message(message)
+}
+
+/// What [`system_message`] found.
+enum System {
+    /// A message for the handlers.
+    Message(Message),
+    /// A message for the loop alone, taken care of.
+    Handled,
+    /// The server stops with this reason.
+    Stop(ExitReason),
+    /// A task failed: the error hook decides.
+    TaskFailed(TaskFailure),
 }
 
 /// The process that started this server with `start_link`, if one did.
@@ -1103,12 +1143,18 @@ impl<S: GenServer> fmt::Debug for NamedRef<S> {
 }
 
 mod generated;
+mod on_error;
 mod tasks;
 
-use tasks::TaskDone;
-pub use tasks::{DEFAULT_TASK_LIMIT, Strategy};
 #[doc(hidden)]
-pub use tasks::{Refusal, TaskReply, TaskSpec, Tasks, Tick};
+pub use on_error::{__after_error, __after_panic, __catch, __failed};
+pub use on_error::{Failure, FailureKind, OnError};
+use tasks::TaskFailure;
+
+use tasks::TaskDone;
+#[doc(hidden)]
+pub use tasks::{__task_failed, __task_never_fails, Refusal, TaskReply, TaskSpec, Tasks, Tick};
+pub use tasks::{DEFAULT_TASK_LIMIT, Strategy};
 
 #[doc(hidden)]
 pub use crate::dispatch::{

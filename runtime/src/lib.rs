@@ -125,7 +125,10 @@ use calls::{call_timer, dispatch, reply, reply_slot, request};
 pub use context::{Context, Timeout};
 pub use dispatch::{Encoded, call, call_timeout, cast};
 pub use exit::{ExitReason, ProcessOutput};
-pub use gen_server::{GenServer, LookupError, NamedRef, ServerRef, Start, StartError, Starting};
+pub use gen_server::{
+    Failure, FailureKind, GenServer, LookupError, NamedRef, OnError, ServerRef, Start, StartError,
+    Starting, Strategy,
+};
 pub use info::{ProcessInfo, Status, process_info, processes};
 pub use link::{Down, Exit, MonitorRef, NoProc, exit};
 pub use message::Message;
@@ -137,7 +140,7 @@ pub use request::{CallError, DEFAULT_TIMEOUT, INFINITY, Request, request, reques
 pub use task::self_pid;
 pub use timer::{TimerRef, send_after, send_interval};
 
-pub use ferrotp_macros::{background, fallback, gen_server, info, install};
+pub use ferrotp_macros::{background, fallback, gen_server, info, install, on_error};
 
 // Generated code names this crate `::ferrotp`, which must also resolve inside it: the supervisor is
 // a `#[gen_server]` itself.
@@ -171,11 +174,12 @@ pub mod prelude {
     pub use crate::node::{self, Node, NodeExit};
     pub use crate::supervisor::{Child, DynamicSupervisor, Supervisor};
     pub use crate::{
-        CallError, Caller, Context, DEFAULT_TIMEOUT, Down, Exit, ExitReason, GenServer, INFINITY,
-        LookupError, Message, MonitorRef, NamedRef, NoProc, Pid, ProcessHandle, ProcessInfo, Reply,
-        ReplyTo, Request, ServerRef, Start, StartError, Status, Timeout, TimerRef, background,
-        call, call_timeout, cast, exit, fallback, gen_server, info, install, is_alive,
-        process_info, processes, register, request, request_timeout, self_pid, send, send_after,
-        send_interval, send_named, spawn, spawn_handle, unregister, wait, whereis,
+        CallError, Caller, Context, DEFAULT_TIMEOUT, Down, Exit, ExitReason, Failure, FailureKind,
+        GenServer, INFINITY, LookupError, Message, MonitorRef, NamedRef, NoProc, OnError, Pid,
+        ProcessHandle, ProcessInfo, Reply, ReplyTo, Request, ServerRef, Start, StartError, Status,
+        Timeout, TimerRef, background, call, call_timeout, cast, exit, fallback, gen_server, info,
+        install, is_alive, on_error, process_info, processes, register, request, request_timeout,
+        self_pid, send, send_after, send_interval, send_named, spawn, spawn_handle, unregister,
+        wait, whereis,
     };
 }

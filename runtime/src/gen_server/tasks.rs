@@ -23,6 +23,7 @@ use std::{
 
 use tokio::task::AbortHandle;
 
+use super::on_error::Failure;
 use crate::{
     mailbox::lock,
     pid::Pid,
@@ -87,7 +88,16 @@ pub(crate) struct TaskDone {
     handler: &'static str,
     caller: Pid,
     id: u64,
+    /// The task returned `Err(e)` (answered already): `e` printed.
+    error: Option<String>,
     panic: Option<Arc<str>>,
+}
+
+/// A task that failed, for the server's error hook; holds the task's reply token (unanswered
+/// after a panic) until the hook has decided.
+pub(crate) struct TaskFailure {
+    pub(crate) failure: Failure,
+    _token: Option<Refuse>,
 }
 
 type Work = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -154,6 +164,7 @@ impl Tasks {
         server: Pid,
         from: Option<Pid>,
         reply_to: TaskReply<R>,
+        failed: fn(&R) -> Option<String>,
         start: impl FnOnce() -> F,
     ) where
         R: Send + 'static,
@@ -203,15 +214,16 @@ impl Tasks {
         };
         let handler_name = spec.handler;
         let work: Work = Box::pin(async move {
-            let panic = match CatchUnwind::new(future).await {
+            let (error, panic) = match CatchUnwind::new(future).await {
                 Ok(value) => {
+                    let error = failed(&value);
                     if let Some(reply_to) = lock(&token).take() {
                         reply_to.send(Ok(value));
                     }
-                    None
+                    (error, None)
                 }
                 // The token stays where it is: the server decides what the caller gets.
-                Err(panic) => Some(panic),
+                Err(panic) => (None, Some(panic)),
             };
             send(
                 server,
@@ -219,6 +231,7 @@ impl Tasks {
                     handler: handler_name,
                     caller,
                     id,
+                    error,
                     panic,
                 },
             );
@@ -233,19 +246,16 @@ impl Tasks {
         handler.start_ready();
     }
 
-    /// A task has finished: its place goes to what waited for it. `Err` with the panic when it
-    /// panicked (the server stops with it, as after a handler's panic).
-    pub(crate) fn done(&mut self, done: TaskDone) -> Result<(), Arc<str>> {
-        let Some(inner) = &mut self.0 else {
-            return Ok(());
-        };
-        let Some(handler) = inner.handlers.get_mut(done.handler) else {
-            return Ok(());
-        };
+    /// A task has finished: its place goes to what waited for it. `Some` when it failed, for
+    /// the server's error hook.
+    pub(crate) fn done(&mut self, done: TaskDone) -> Option<TaskFailure> {
+        let inner = self.0.as_mut()?;
+        let handler = inner.handlers.get_mut(done.handler)?;
+        let mut token = None;
         if let Some(caller) = handler.callers.get_mut(&done.caller) {
             // A task cancelled meanwhile has given its place up already.
             if caller.running.as_ref().is_some_and(|r| r.id == done.id) {
-                caller.running = None;
+                token = caller.running.take().map(|running| running.refuse);
                 handler.running -= 1;
                 if caller.queue.is_empty() {
                     handler.callers.remove(&done.caller);
@@ -254,12 +264,30 @@ impl Tasks {
                 }
             }
         }
-        if let Some(panic) = done.panic {
-            return Err(panic);
-        }
         handler.start_ready();
-        Ok(())
+        let from = (done.caller != Pid::ROOT).then_some(done.caller);
+        let failure = match (done.panic, done.error) {
+            (Some(panic), _) => Failure::__panic(done.handler, from, panic),
+            (None, Some(error)) => Failure::__error(done.handler, from, error),
+            (None, None) => return None,
+        };
+        Some(TaskFailure {
+            failure,
+            _token: token,
+        })
     }
+}
+
+/// Generated server code: the error of a fallible task's output, printed.
+#[doc(hidden)]
+pub fn __task_failed<T, E: std::fmt::Debug>(output: &Result<T, E>) -> Option<String> {
+    output.as_ref().err().map(|error| format!("{error:?}"))
+}
+
+/// Generated server code: an infallible task's output is never an error.
+#[doc(hidden)]
+pub fn __task_never_fails<R>(_: &R) -> Option<String> {
+    None
 }
 
 impl Handler {
