@@ -106,6 +106,74 @@ fn hot_paths(c: &mut Criterion) {
             })
         })
     });
+
+    broadcast(c, &rt);
+}
+
+/// How many members the broadcast benchmarks have.
+const MEMBERS: usize = 10_000;
+
+/// A broadcast to 10,000 local members against 10,000 sends to the same processes: one
+/// iteration is one message to each, so the time per member is the iteration's over 10,000.
+fn broadcast(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
+    let mut group = c.benchmark_group("10,000 local members");
+    group.sample_size(20);
+    group.bench_function("pg::broadcast", |b| {
+        b.iter_custom(|iters| {
+            in_process(rt, iters, |_, iters| async move {
+                let members = sinks("bench-broadcast");
+                let started = Instant::now();
+                for i in 0..iters {
+                    ferrotp::pg::broadcast("bench-broadcast", i);
+                }
+                let elapsed = started.elapsed();
+                stop(members).await;
+                elapsed
+            })
+        })
+    });
+    group.bench_function("a send to each", |b| {
+        b.iter_custom(|iters| {
+            in_process(rt, iters, |_, iters| async move {
+                let members = sinks("bench-sends");
+                let started = Instant::now();
+                for i in 0..iters {
+                    for &pid in &members {
+                        send(pid, i);
+                    }
+                }
+                let elapsed = started.elapsed();
+                stop(members).await;
+                elapsed
+            })
+        })
+    });
+    group.finish();
+}
+
+/// Kills the members and waits for them to go, so the next samples' group has only its own.
+async fn stop(members: Vec<Pid>) {
+    for &pid in &members {
+        exit(pid, ExitReason::Kill);
+    }
+    for pid in members {
+        wait(pid).await;
+    }
+}
+
+/// [`MEMBERS`] processes that take `u64`s forever, members of `group`.
+fn sinks(group: &str) -> Vec<Pid> {
+    (0..MEMBERS)
+        .map(|_| {
+            let pid = spawn(|mut ctx| async move {
+                loop {
+                    let _: u64 = ctx.receive().await;
+                }
+            });
+            ferrotp::pg::join(group, pid).expect("a live local process joins");
+            pid
+        })
+        .collect()
 }
 
 criterion_group!(benches, hot_paths);

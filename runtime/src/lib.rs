@@ -89,6 +89,7 @@
 //! | calls | `calls/`: `request`, `reply`, `reply_slot`, `call_timer`, `dispatch`, `export` | request/reply with timeouts ([`request()`], [`Request`], [`CallError`], [`INFINITY`]), answering ([`ReplyTo`], [`Caller`], [`Reply`]), calls by handler name with serde bodies ([`call`], [`cast`]) |
 //! | behaviours | [`gen_server`](mod@gen_server), [`supervisor`] (`child`, `server`, `dynamic` inside) | generic servers ([`GenServer`], [`ServerRef`], [`NamedRef`], [`Start`]) and supervision trees ([`Supervisor`](supervisor::Supervisor), [`Child`](supervisor::Child), [`DynamicSupervisor`](supervisor::DynamicSupervisor)) |
 //! | distribution | [`dist`] (its module doc maps it) | nodes that talk over the network: [`LocalNode`](dist::LocalNode), remote pids, the connections between nodes; plugged into the core through one seam (`process/remote`) |
+//! | process groups | [`pg`] (its module doc maps it) | named groups of processes across the nodes, and broadcast to them; above the core through its exit watch, and above distribution for the exchange between nodes |
 //! | the top | [`application`], [`node`] | the root of a tree, and the entry point that runs applications (and makes the node distributed) |
 //!
 //! Each layer uses only the ones above it in this table; the process core knows nothing of calls
@@ -111,6 +112,7 @@ mod calls;
 pub mod dist;
 pub mod gen_server;
 pub mod node;
+pub mod pg;
 mod process;
 pub mod supervisor;
 

@@ -80,3 +80,13 @@ impl SpawnForTest for LocalNode {
         Handle { pid, rx }
     }
 }
+
+/// Waits until `condition` holds, checking it every millisecond, failing the test if it does not
+/// within [`LIMIT`]: for what another node learns in its own time.
+pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !condition() {
+        assert!(started.elapsed() < LIMIT, "{what}: not within {LIMIT:?}");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}

@@ -37,6 +37,9 @@ mod applications {}
 #[doc = include_str!("../../guide/src/distribution.md")]
 mod distribution {}
 
+#[doc = include_str!("../../guide/src/groups.md")]
+mod groups {}
+
 #[doc = include_str!("../../guide/src/testing.md")]
 mod testing {}
 

@@ -41,6 +41,9 @@ const BEHAVIOURS: &[&str] = &[
     "LookupError",
 ];
 
+/// Process groups sit above the core and above distribution.
+const GROUPS: &[&str] = &["pg"];
+
 /// The first path segment of everything `text` names after `crate::`, including each item of a
 /// `use crate::{a::b, c, d::{e, f}}` group.
 fn crate_paths(text: &str) -> Vec<String> {
@@ -114,7 +117,7 @@ fn the_parser_sees_groups_nested_groups_and_single_paths() {
 
 #[test]
 fn the_process_core_names_no_layer_above_it() {
-    let forbidden = [CALLS, BEHAVIOURS].concat();
+    let forbidden = [CALLS, BEHAVIOURS, GROUPS].concat();
     let found = violations("process", &forbidden);
     assert!(
         found.is_empty(),
@@ -130,6 +133,16 @@ fn the_call_layer_names_no_behaviour() {
     assert!(
         found.is_empty(),
         "the call layer names a behaviour above it:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn distribution_names_no_process_group() {
+    let found = violations("dist", GROUPS);
+    assert!(
+        found.is_empty(),
+        "distribution names the process groups above it:\n{}",
         found.join("\n")
     );
 }
