@@ -19,6 +19,14 @@ impl Counter {
         self.0 += 1;
         self.0
     }
+
+    /// `inc` as a task handler: the same work, run beside the server's loop.
+    #[install("inc_task", task)]
+    fn inc_task(&mut self) -> impl std::future::Future<Output = u64> + Send + 'static {
+        self.0 += 1;
+        let n = self.0;
+        async move { n }
+    }
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -71,6 +79,21 @@ fn hot_paths(c: &mut Criterion) {
                 let started = Instant::now();
                 for _ in 0..iters {
                     counter.inc().await.expect("a reply");
+                }
+                let elapsed = started.elapsed();
+                exit(counter.pid(), ExitReason::Kill);
+                elapsed
+            })
+        })
+    });
+
+    c.bench_function("task handler call round trip", |b| {
+        b.iter_custom(|iters| {
+            in_process(&rt, iters, |_, iters| async move {
+                let counter = Counter::start(()).await.expect("a counter");
+                let started = Instant::now();
+                for _ in 0..iters {
+                    counter.inc_task().await.expect("a reply");
                 }
                 let elapsed = started.elapsed();
                 exit(counter.pid(), ExitReason::Kill);

@@ -64,7 +64,10 @@ pub fn gen_server(args: TokenStream, input: TokenStream) -> TokenStream {
 
 /// Marks a method of a `#[gen_server]` impl block as the handler for calls and casts named by the
 /// string: `#[install("ping")]`. Add `local` (`#[install("ping", local)]`) for a handler whose
-/// types are not serde types: it is then reachable through the typed client only.
+/// types are not serde types: it is then reachable through the typed client only. Add `task`
+/// (`#[install("sort", task)]`, `task(replace)`, `task(ignore, limit = 8)`) for a handler whose
+/// work runs beside the server's loop: a plain `fn` returning `impl Future<Output = R> + Send +
+/// 'static`, with a per-caller strategy (queue, replace or ignore).
 #[proc_macro_attribute]
 pub fn install(_args: TokenStream, input: TokenStream) -> TokenStream {
     outside_gen_server("install", input)

@@ -28,6 +28,9 @@ mod genserver {}
 #[doc = include_str!("../../guide/src/dispatch.md")]
 mod dispatch {}
 
+#[doc = include_str!("../../guide/src/long-running.md")]
+mod long_running {}
+
 #[doc = include_str!("../../guide/src/supervisors.md")]
 mod supervisors {}
 
