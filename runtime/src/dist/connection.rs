@@ -1,8 +1,9 @@
 //! One authenticated connection at work: the writer sends the outbox's batches, the reader
 //! applies incoming frames, and the heartbeat sends a tick when there is nothing else to send
 //! and ends the connection when the peer has been silent for a whole tick time (Erlang's
-//! `net_ticktime`). Whichever ends first ends the connection, and the peer's teardown reports
-//! what it carried.
+//! `net_ticktime`), or has read nothing for as long. A peer that reads too slowly ends it too,
+//! when the outbox overflows its cap. Whichever ends first ends the connection, and the peer's
+//! teardown reports what it carried.
 
 use std::{
     sync::{
@@ -71,7 +72,18 @@ pub(crate) async fn run(
             Ok(()) => ("this node disconnected".to_owned(), true),
             Err(error) => (format!("writing failed: {error}"), false),
         },
-        () = heartbeat => (format!("no word from the peer in {:?}", config.net_ticktime), false),
+        dead = heartbeat => match dead {
+            Dead::Silent => (format!("no word from the peer in {:?}", config.net_ticktime), false),
+            Dead::Deaf => (format!("the peer has not read for {:?}", config.net_ticktime), false),
+        },
+        // Not left to the writer, which may be stuck in a write to this very peer.
+        () = outbox.overflowed() => {
+            let why = format!(
+                "the peer is not reading fast enough: over {} bytes queued for it",
+                config.max_outbox
+            );
+            (why, false)
+        }
     };
     peer.end(generation, &why, orderly);
 }
@@ -129,10 +141,21 @@ impl<F: std::future::Future> std::future::Future for Hot<'_, F> {
     }
 }
 
-/// Ticks four times per tick time; returns when nothing arrived for a whole tick time.
-async fn heartbeat(outbox: &Outbox, received: &AtomicU64, ticktime: Duration) {
+/// Why the heartbeat ended a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dead {
+    /// Nothing arrived for a whole tick time.
+    Silent,
+    /// Bytes were pending for a whole tick time and none went out: the peer does not read.
+    Deaf,
+}
+
+/// Ticks four times per tick time; returns when nothing arrived for a whole tick time, or the
+/// writer had bytes pending and wrote none for as long (see [`Outbox::progress`]).
+async fn heartbeat(outbox: &Outbox, received: &AtomicU64, ticktime: Duration) -> Dead {
     let period = (ticktime / 4).max(Duration::from_millis(1));
     let (mut seen, mut silent) = (received.load(Ordering::Relaxed), Duration::ZERO);
+    let (mut progress, mut stuck) = (outbox.progress(), Duration::ZERO);
     loop {
         tokio::time::sleep(period).await;
         outbox.tick();
@@ -140,10 +163,22 @@ async fn heartbeat(outbox: &Outbox, received: &AtomicU64, ticktime: Duration) {
         if now == seen {
             silent += period;
             if silent >= ticktime {
-                return;
+                return Dead::Silent;
             }
         } else {
             (seen, silent) = (now, Duration::ZERO);
         }
+        let now = outbox.progress();
+        if now == progress && now % 2 == 1 {
+            stuck += period;
+            if stuck >= ticktime {
+                return Dead::Deaf;
+            }
+        } else {
+            (progress, stuck) = (now, Duration::ZERO);
+        }
     }
 }
+
+#[cfg(test)]
+mod tests;
