@@ -23,6 +23,7 @@ use super::{
     transport::Connection,
     wire::Ends,
 };
+use crate::calls::spin;
 
 /// Runs the connection of attempt `generation` with `peer` until it ends, then tears it down.
 pub(crate) async fn run(
@@ -45,7 +46,16 @@ pub(crate) async fn run(
     let reading = read_frames(&mut read, &mut codec, &mut buffer, &received, |frame| {
         inbound::apply(&peer, generation, &ends, &outbox, frame)
     });
-    let reading = Hot::new(reading, &outbox.replies);
+    // After answering one of the peer's calls, the reader spins a while: the peer tends to
+    // send the next one within a round trip. Only after a reply: a stream of casts or messages
+    // keeps the reader busy anyway, and spinning then would only take the thread from the
+    // processes it feeds.
+    let replied = &outbox.replies;
+    let mut replies = replied.load(Ordering::Relaxed);
+    let reading = spin::after(reading, move || {
+        let now = replied.load(Ordering::Relaxed);
+        std::mem::replace(&mut replies, now) != now
+    });
     let writing = outbox.write_to(&mut write);
     let heartbeat = heartbeat(&outbox, &received, config.net_ticktime);
     let (why, orderly) = tokio::select! {
@@ -86,59 +96,6 @@ pub(crate) async fn run(
         }
     };
     peer.end(generation, &why, orderly);
-}
-
-/// How long after answering one of the peer's calls the reader keeps its thread busy before
-/// letting it sleep: a peer whose call was just answered tends to send the next one within a
-/// round trip, and waking a sleeping thread costs about as much again (Erlang's schedulers
-/// busy-wait the same way before they sleep). Only after a reply: a stream of casts or
-/// messages keeps the reader busy anyway, and spinning then would only take the thread from
-/// the processes it feeds.
-const SPIN: Duration = Duration::from_micros(50);
-
-pin_project_lite::pin_project! {
-    /// The reader, polled again at once while pending, for [`SPIN`] after the last reply.
-    struct Hot<'a, F> {
-        #[pin]
-        inner: F,
-        received: &'a AtomicU64,
-        seen: u64,
-        since: std::time::Instant,
-    }
-}
-
-impl<'a, F> Hot<'a, F> {
-    fn new(inner: F, received: &'a AtomicU64) -> Self {
-        Hot {
-            inner,
-            received,
-            seen: received.load(Ordering::Relaxed),
-            since: std::time::Instant::now(),
-        }
-    }
-}
-
-impl<F: std::future::Future> std::future::Future for Hot<'_, F> {
-    type Output = F::Output;
-
-    fn poll(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<F::Output> {
-        let this = self.project();
-        let polled = this.inner.poll(cx);
-        if polled.is_pending() {
-            let now = std::time::Instant::now();
-            let received = this.received.load(Ordering::Relaxed);
-            if received != *this.seen {
-                (*this.seen, *this.since) = (received, now);
-            }
-            if now.duration_since(*this.since) < SPIN {
-                cx.waker().wake_by_ref();
-            }
-        }
-        polled
-    }
 }
 
 /// Why the heartbeat ended a connection.
