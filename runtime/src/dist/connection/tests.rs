@@ -221,15 +221,9 @@ async fn flood(node: &LocalNode, deaf: &Deaf, chunks: usize) -> Seen {
         .expect("the process answered")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_peer_that_never_reads_is_cut_off_when_its_outbox_is_full() {
-    // The tick time is the default minute: only the cap can end the connection in time.
-    let config = config("connection-full").max_outbox(4 * CHUNK);
-    let node = LocalNode::start(config).await.expect("started");
-    let deaf = deaf(&node, "full", Duration::from_millis(50)).await;
-    let call = tokio::spawn(node.scope(crate::call::<i64>(deaf.pid, "add", 1)));
-    let started = Instant::now();
-    let seen = flood(&node, &deaf, 256).await;
+/// The flood ended with the connection: a `Down` with `NoConnection`, and a `NodeDown` whose
+/// reason says `why`.
+fn cut_off(seen: Seen, started: Instant, why: &str) {
     assert_eq!(
         seen.down.map(|down| down.reason),
         Some(ExitReason::NoConnection),
@@ -238,7 +232,22 @@ async fn a_peer_that_never_reads_is_cut_off_when_its_outbox_is_full() {
         started.elapsed()
     );
     let reason = seen.node_down.expect("a NodeDown").reason;
-    assert!(reason.contains("not reading fast enough"), "{reason}");
+    assert!(reason.contains(why), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_never_reads_is_cut_off_when_its_outbox_is_full() {
+    // The tick time is the default minute: only the cap can end the connection in time.
+    let config = config("connection-full").max_outbox(4 * CHUNK);
+    let node = LocalNode::start(config).await.expect("started");
+    let deaf = deaf(&node, "full", Duration::from_millis(50)).await;
+    let call = tokio::spawn(node.scope(crate::call::<i64>(deaf.pid, "add", 1)));
+    let started = Instant::now();
+    cut_off(
+        flood(&node, &deaf, 256).await,
+        started,
+        "not reading fast enough",
+    );
     let called = bounded("the call", call).await.expect("the caller");
     assert!(
         matches!(called, Err(CallError::NoConnection(pid)) if pid == deaf.pid),
@@ -257,16 +266,7 @@ async fn a_peer_that_never_reads_is_cut_off_after_a_tick_time() {
     // Ticks far more often than the node needs: only the heartbeat's other half can fire.
     let deaf = deaf(&node, "deaf", ticktime / 10).await;
     let started = Instant::now();
-    let seen = flood(&node, &deaf, 128).await;
-    assert_eq!(
-        seen.down.map(|down| down.reason),
-        Some(ExitReason::NoConnection),
-        "after {} messages of {CHUNK} bytes, {:?}",
-        seen.sent,
-        started.elapsed()
-    );
-    let reason = seen.node_down.expect("a NodeDown").reason;
-    assert!(reason.contains("has not read"), "{reason}");
+    cut_off(flood(&node, &deaf, 128).await, started, "has not read");
     deaf.ticking.abort();
     node.stop().await;
 }
