@@ -98,7 +98,7 @@ pub(crate) async fn call_value(
         })
     });
     let reply = match remote {
-        true => Spin::new(call).await,
+        true => crate::calls::spin::from_first_wait(call).await,
         false => call.await,
     };
     reply
@@ -115,47 +115,6 @@ pub(crate) async fn call_value(
             },
             error => error,
         })
-}
-
-/// How long a caller waiting for another node's reply keeps its thread busy before letting it
-/// sleep. A round trip to another node is tens of microseconds, about what waking a sleeping
-/// thread costs again; spinning through the scheduler meanwhile (other tasks still run) takes
-/// that second wake-up off most calls, as Erlang's schedulers busy-wait before they sleep.
-const SPIN: std::time::Duration = std::time::Duration::from_micros(50);
-
-pin_project_lite::pin_project! {
-    /// A future polled again at once while it is pending, for [`SPIN`] after its first poll.
-    struct Spin<F> {
-        #[pin]
-        inner: F,
-        until: Option<std::time::Instant>,
-    }
-}
-
-impl<F> Spin<F> {
-    fn new(inner: F) -> Self {
-        Spin { inner, until: None }
-    }
-}
-
-impl<F: std::future::Future> std::future::Future for Spin<F> {
-    type Output = F::Output;
-
-    fn poll(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<F::Output> {
-        let this = self.project();
-        let polled = this.inner.poll(cx);
-        if polled.is_pending() {
-            let now = std::time::Instant::now();
-            let until = *this.until.get_or_insert(now + SPIN);
-            if now < until {
-                cx.waker().wake_by_ref();
-            }
-        }
-        polled
-    }
 }
 
 /// Casts to the handler installed as `name` on the server `pid`: the handler runs, its reply is

@@ -8,6 +8,7 @@
 //! | `call_timer` | the per-thread timer that bounds a call's wait |
 //! | `dispatch` | calls by handler name with serde bodies: [`call`](crate::call), [`cast`](crate::cast) |
 //! | `export` | reply tokens sent to other nodes, answered from there |
+//! | `spin` | the brief busy-wait for a reply from another node |
 //!
 //! The core below knows nothing of calls: a call is a message to it, and a reply token that may
 //! outlive its callee registers an exit watch in the callee's mailbox.
@@ -18,3 +19,4 @@ pub(crate) mod export;
 pub(crate) mod reply;
 pub(crate) mod reply_slot;
 pub(crate) mod request;
+pub(crate) mod spin;

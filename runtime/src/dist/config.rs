@@ -135,6 +135,9 @@ pub enum ConfigError {
 /// How many incoming handshakes may run at once, unless configured otherwise.
 pub(crate) const DEFAULT_MAX_HANDSHAKES: usize = 1024;
 
+/// How many bytes may wait to be sent to one peer, unless configured otherwise.
+pub(crate) const DEFAULT_MAX_OUTBOX: usize = 64 << 20;
+
 /// How long a peer may stay silent before its connection is taken as lost, unless configured
 /// otherwise (Erlang's default `net_ticktime`).
 pub const DEFAULT_TICKTIME: Duration = Duration::from_secs(60);
@@ -165,6 +168,8 @@ pub struct DistConfig {
     /// How many incoming handshakes may run at once; a connection over it is closed at once.
     pub(crate) max_handshakes: usize,
     pub(crate) max_frame: usize,
+    /// At least `max_frame`: both setters keep it so.
+    pub(crate) max_outbox: usize,
     pub(crate) net_ticktime: Duration,
     pub(crate) codec: Codec,
     #[cfg(feature = "tls")]
@@ -187,6 +192,7 @@ impl DistConfig {
             first_frame_timeout: authenticate::FIRST_FRAME_TIMEOUT,
             max_handshakes: DEFAULT_MAX_HANDSHAKES,
             max_frame: DEFAULT_MAX,
+            max_outbox: DEFAULT_MAX_OUTBOX.max(DEFAULT_MAX),
             net_ticktime: DEFAULT_TICKTIME,
             codec: Codec::Postcard,
             #[cfg(feature = "tls")]
@@ -226,9 +232,10 @@ impl DistConfig {
 
     /// How long a peer may stay silent before its connection is taken as lost
     /// ([`DEFAULT_TICKTIME`] unless set; Erlang's `net_ticktime`). A tick goes out four times
-    /// per tick time when there is nothing else to send. At least [`MIN_TICKTIME`]: a shorter
-    /// one is taken as that (a connection cannot prove itself alive faster than a scheduler
-    /// runs its heartbeat).
+    /// per tick time when there is nothing else to send. A peer that has not read for a whole
+    /// tick time (a write to it has been stuck that long) is taken as lost too. At least
+    /// [`MIN_TICKTIME`]: a shorter one is taken as that (a connection cannot prove itself alive
+    /// faster than a scheduler runs its heartbeat).
     pub fn net_ticktime(mut self, ticktime: Duration) -> Self {
         self.net_ticktime = ticktime.max(MIN_TICKTIME);
         self
@@ -258,7 +265,21 @@ impl DistConfig {
             return Err(ConfigError::FrameTooSmall(max));
         }
         self.max_frame = max;
+        self.max_outbox = self.max_outbox.max(max);
         Ok(self)
+    }
+
+    /// How many bytes may wait to be sent to one peer (64 MiB unless set). They pile up when
+    /// the peer does not read as fast as this node sends to it; a frame that would take them
+    /// over this is not queued, and the connection is closed instead (with a `warn` event
+    /// saying the peer is not reading fast enough): every link, monitor and call on it gets
+    /// [`NoConnection`](crate::ExitReason::NoConnection), as for any lost connection. A
+    /// connection holds at most about twice this: what waits, and the batch being written. At
+    /// least [`max_frame`](DistConfig::max_frame), so that the largest frame fits: a smaller
+    /// one is taken as that, now or when a larger `max_frame` is set.
+    pub fn max_outbox(mut self, max: usize) -> Self {
+        self.max_outbox = max.max(self.max_frame);
+        self
     }
 }
 
@@ -395,6 +416,14 @@ mod tests {
             config.clone().max_frame(HANDSHAKE_MAX).unwrap().max_frame,
             HANDSHAKE_MAX
         );
+        assert_eq!(config.max_outbox, DEFAULT_MAX_OUTBOX);
+        // Never below the largest frame, whichever is set first.
+        assert_eq!(config.clone().max_outbox(0).max_outbox, DEFAULT_MAX);
+        assert_eq!(config.clone().max_outbox(usize::MAX).max_outbox, usize::MAX);
+        let small = config.clone().max_frame(HANDSHAKE_MAX).unwrap();
+        assert_eq!(small.clone().max_outbox(0).max_outbox, HANDSHAKE_MAX);
+        let raised = small.max_outbox(1 << 20).max_frame(2 << 20).unwrap();
+        assert_eq!((raised.max_frame, raised.max_outbox), (2 << 20, 2 << 20));
         let patient = config.handshake_timeout(Duration::MAX);
         assert_eq!(patient.handshake_timeout, Duration::MAX);
     }

@@ -28,7 +28,7 @@
 //! | `authenticate` | the handshake over a stream: frames, nonces from the OS, one deadline |
 //! | `connect` | opening a connection to a node: connect, handshake, one deadline, a log line on failure |
 //! | `listen` | the accept loop: a handshake task per connection, bounded so silent connections cannot lock peers out |
-//! | `outbox` | a connection's outgoing frames: encoded by their senders into one buffer, sent in batches by one writer |
+//! | `outbox` | a connection's outgoing frames: encoded by their senders into one buffer (capped: `max_outbox`), sent in batches by one writer |
 //! | `reader` | a connection's incoming frames, read in large chunks and applied on the reader's task; bytes counted for the heartbeat |
 //! | `frame` | length-delimited frames with a cap checked before allocation; the frame kinds |
 //! | `handshake` | authenticating a new connection: the cookie handshake, as a state machine over messages |

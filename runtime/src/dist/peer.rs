@@ -296,7 +296,10 @@ impl Peer {
             if decision.status() == Status::Ok {
                 let outbox = match std::mem::take(&mut inner.state) {
                     State::Dialing { outbox } => outbox,
-                    _ => Arc::new(Outbox::new(dist.config.max_frame)),
+                    _ => Arc::new(Outbox::with_limits(
+                        dist.config.max_frame,
+                        dist.config.max_outbox,
+                    )),
                 };
                 // Supersedes this node's own dial, if any.
                 inner.generation += 1;
@@ -574,7 +577,10 @@ impl Peer {
             return outbox.clone();
         }
         inner.last_error = None;
-        let outbox = Arc::new(Outbox::new(dist.config.max_frame));
+        let outbox = Arc::new(Outbox::with_limits(
+            dist.config.max_frame,
+            dist.config.max_outbox,
+        ));
         inner.state = State::Dialing {
             outbox: outbox.clone(),
         };

@@ -80,6 +80,11 @@ pub enum RegisterTypeError {
 /// sends or receives them registers `T` under the same tag. Registering the same type under the
 /// same tag again does nothing.
 ///
+/// A value is decoded to whatever depth its frame describes: a peer holding the cookie can send
+/// a recursive type (a tree, say) nested deeply enough to exhaust the receiving thread's stack.
+/// Peers that know the cookie are trusted (see the guide's security model); for a recursive
+/// structure that crosses nodes, prefer a flat form (a `Vec` of nodes linked by index).
+///
 /// Common types are registered already: `()`, `bool`, `char`, the integer and float types,
 /// `String`, `Vec<u8>`, [`Pid`], [`ExitReason`], [`Exit`] and [`Down`]. Sending a value of a type
 /// that is not registered to another node drops it with an `error` event naming the type.

@@ -1,12 +1,14 @@
-//! The outbox: every frame arrives, in each sender's order, in few writes.
+//! The outbox: every frame arrives, in each sender's order, in few writes; what waits is capped,
+//! and the writer's progress shows a peer that reads nothing.
 
 use std::{
-    pin::Pin,
+    pin::{Pin, pin},
     sync::Arc,
-    task::{Context, Poll},
+    task::{Context, Poll, Waker},
+    time::Duration,
 };
 
-use tokio::io::AsyncWrite;
+use tokio::io::{AsyncReadExt, AsyncWrite};
 
 use super::*;
 
@@ -168,4 +170,114 @@ async fn a_tick_goes_out_only_when_nothing_else_is_waiting() {
     assert_eq!(&sink.bytes[..4], [0, 0, 0, 0]);
     assert_eq!(numbers(&sink.bytes[4..]), [(2, 7)]);
     assert_eq!(sink.bytes.len(), 4 + 4 + 2 + 5);
+}
+
+/// Polls `future` once, waking nobody: whether it is done.
+fn ready(future: Pin<&mut impl Future>) -> bool {
+    future
+        .poll(&mut Context::from_waker(Waker::noop()))
+        .is_ready()
+}
+
+/// Bytes of one frame of `push_number`: length, kind, flags, sender, number.
+const NUMBER_FRAME: usize = 4 + 2 + 5;
+
+#[tokio::test]
+async fn a_frame_over_the_cap_is_refused_the_overflow_reported_and_nothing_else_queued() {
+    let outbox = Outbox::with_limits(frame::DEFAULT_MAX, 5 * NUMBER_FRAME);
+    assert!(
+        !ready(pin!(outbox.overflowed())),
+        "nothing over the cap yet"
+    );
+    for n in 0..5 {
+        push_number(&outbox, 1, n);
+    }
+    let over = outbox.push::<()>(Kind::Cast, Codec::Postcard, |out| {
+        out.extend_from_slice(&[1, 0, 0, 0, 5]);
+        Ok(())
+    });
+    assert_eq!(over, Err(PushError::Closed));
+    // Reported, to whoever waits later (the connection may not be up yet).
+    tokio::time::timeout(Duration::from_secs(10), outbox.overflowed())
+        .await
+        .expect("the overflow is reported");
+    // Nothing after it either: a sender's later frames would arrive with one missing.
+    assert_eq!(
+        outbox.push::<()>(Kind::Cast, Codec::Postcard, |out| {
+            out.extend_from_slice(&[1, 0, 0, 0, 6]);
+            Ok(())
+        }),
+        Err(PushError::Closed)
+    );
+    outbox.tick();
+    let queued = lock(&outbox.inner).buffer.clone();
+    assert_eq!(
+        queued.len(),
+        5 * NUMBER_FRAME,
+        "no tick, no part of a frame"
+    );
+    assert_eq!(numbers(&queued), (0..5).map(|n| (1, n)).collect::<Vec<_>>());
+    // The writer sends nothing more: the connection is ending.
+    let mut sink = Recorder::default();
+    assert!(!ready(pin!(outbox.write_to(&mut sink))));
+    assert!(sink.bytes.is_empty());
+}
+
+#[tokio::test]
+async fn a_frame_larger_than_the_cap_goes_into_an_empty_outbox() {
+    let outbox = Outbox::with_limits(frame::DEFAULT_MAX, NUMBER_FRAME - 1);
+    push_number(&outbox, 3, 1);
+    assert!(!ready(pin!(outbox.overflowed())));
+    let over = outbox.push::<()>(Kind::Cast, Codec::Postcard, |out| {
+        out.extend_from_slice(&[3, 0, 0, 0, 2]);
+        Ok(())
+    });
+    assert_eq!(over, Err(PushError::Closed));
+    assert_eq!(numbers(&lock(&outbox.inner).buffer), [(3, 1)]);
+}
+
+#[tokio::test]
+async fn the_progress_is_odd_while_bytes_wait_and_moves_only_when_some_go_out() {
+    let outbox = Outbox::new(frame::DEFAULT_MAX);
+    for n in 0..10 {
+        push_number(&outbox, 4, n);
+    }
+    // Room for 32 bytes until the far end reads.
+    let (mut near, mut far) = tokio::io::duplex(32);
+    let mut writer = pin!(outbox.write_to(&mut near));
+    assert_eq!(outbox.progress(), 0);
+    assert!(!ready(writer.as_mut()));
+    let stuck = outbox.progress();
+    assert_eq!(stuck % 2, 1, "bytes pending");
+    assert!(!ready(writer.as_mut()));
+    assert_eq!(outbox.progress(), stuck, "nothing went out");
+    let mut received = Vec::new();
+    for _ in 0..100 {
+        let before = outbox.progress();
+        if before % 2 == 0 {
+            break;
+        }
+        let mut chunk = [0; 32];
+        let n = far.read(&mut chunk).await.expect("read");
+        received.extend_from_slice(&chunk[..n]);
+        assert!(!ready(writer.as_mut()));
+        assert!(outbox.progress() > before, "each read lets some out");
+    }
+    assert_eq!(
+        outbox.progress() % 2,
+        0,
+        "nothing pending once all is written"
+    );
+    for _ in 0..100 {
+        if received.len() == 10 * NUMBER_FRAME {
+            break;
+        }
+        let mut chunk = [0; 32];
+        let n = far.read(&mut chunk).await.expect("read");
+        received.extend_from_slice(&chunk[..n]);
+    }
+    assert_eq!(
+        numbers(&received),
+        (0..10).map(|n| (4, n)).collect::<Vec<_>>()
+    );
 }
