@@ -66,11 +66,9 @@ impl Server {
     }
 }
 
-fn work(what: &'static str, ms: u64) -> impl Future<Output = String> + Send + 'static {
-    async move {
-        tokio::time::sleep(Duration::from_millis(ms)).await;
-        format!("{what}({ms}) done")
-    }
+async fn work(what: &'static str, ms: u64) -> String {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    format!("{what}({ms}) done")
 }
 
 /// A client: sends two requests at once (the second 10 ms after the first) and prints what each

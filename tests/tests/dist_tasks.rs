@@ -69,11 +69,9 @@ impl Worker {
     }
 }
 
-fn nap(ms: u64) -> impl Future<Output = u64> + Send + 'static {
-    async move {
-        tokio::time::sleep(Duration::from_millis(ms)).await;
-        ms
-    }
+async fn nap(ms: u64) -> u64 {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    ms
 }
 
 /// A worker on a node `b`, and a node `a` to call it from.

@@ -192,8 +192,8 @@ pub enum CallError<E = Infallible> {
         /// The handler.
         handler: String,
     },
-    /// A task handler with the `replace` strategy cancelled this call because the same caller
-    /// made a newer one (see [`GenServer`](crate::GenServer)'s task handlers). The server goes on.
+    /// A task handler with the `replace` strategy (`#[install("name", task(replace))]`)
+    /// cancelled this call because the same caller made a newer one. The server goes on.
     #[error("{0} cancelled the call: the same caller made a newer one")]
     Cancelled(Pid),
     /// A task handler with the `ignore` strategy refused this call because the same caller's
