@@ -28,7 +28,7 @@ pub(crate) struct Task {
     /// The strategy's variant of `ferrotp::gen_server::Strategy`.
     pub(crate) strategy: TokenStream,
     /// How many callers' tasks run at once, when given.
-    pub(crate) limit: Option<LitInt>,
+    pub(crate) limit: Option<usize>,
 }
 
 /// Removes this crate's attributes from a method and says which role they give it, and whether
@@ -265,8 +265,8 @@ fn parse_task(option: &syn::Meta) -> syn::Result<Task> {
                         "the limit is how many callers' tasks run at once: a whole number, \
                          at least 1",
                     )),
-                    Ok(_) => {
-                        limit = Some(value);
+                    Ok(n) => {
+                        limit = Some(n);
                         Ok(())
                     }
                 }

@@ -90,6 +90,14 @@ fn generate(server: &Server) -> TokenStream {
     });
     let hooked = server.on_error.is_some();
     let handler_fns = live.iter().map(|h| handler_fn(self_ty, h, hooked));
+    // A failed task goes to the error hook (or the default decision) through the dispatch.
+    let task_failure_arm = live.iter().any(|h| h.task.is_some()).then(|| {
+        quote! {
+            if message.is::<::ferrotp::gen_server::TaskFailed>() {
+                return ::ferrotp::gen_server::__on_task_failure(self, message, ctx).await;
+            }
+        }
+    });
     let on_error = server.on_error.as_ref().map(|hook| {
         let ident = &hook.ident;
         let args = call_args(hook, quote!(failure));
@@ -242,6 +250,7 @@ fn generate(server: &Server) -> TokenStream {
                             _ => #unknown_arm,
                         };
                     }
+                    #task_failure_arm
                     #background_arm
                     #(#infos)*
                     ::ferrotp::gen_server::Dispatched::Unexpected(message)
@@ -318,7 +327,7 @@ fn finish(handler_name: TokenStream, method: &Method) -> TokenStream {
 /// place by [`Handling`](ferrotp::gen_server::Handling), so that its arguments are stored once.
 fn handler_fn(self_ty: &Type, handler: &Handler, hooked: bool) -> TokenStream {
     if let Some(task) = &handler.task {
-        return task_fn(self_ty, handler, task);
+        return task_fn(self_ty, handler, task, hooked);
     }
     if hooked {
         return hooked_fn(self_ty, handler);
@@ -421,7 +430,7 @@ fn hooked_fn(self_ty: &Type, handler: &Handler) -> TokenStream {
 
 /// A task handler's function: the request goes to the server's tasks, which refuse, queue or
 /// start it; the user's method runs only if it is not refused, and returns the task.
-fn task_fn(self_ty: &Type, handler: &Handler, task: &Task) -> TokenStream {
+fn task_fn(self_ty: &Type, handler: &Handler, task: &Task, hooked: bool) -> TokenStream {
     let method = &handler.method;
     let handle = handle_ident(&method.ident);
     let body = &method.body;
@@ -429,7 +438,10 @@ fn task_fn(self_ty: &Type, handler: &Handler, task: &Task) -> TokenStream {
     let name = &handler.name;
     let strategy = &task.strategy;
     let limit = match &task.limit {
-        Some(limit) => quote!(#limit),
+        Some(limit) => {
+            let limit = proc_macro2::Literal::usize_unsuffixed(*limit);
+            quote!(#limit)
+        }
         None => quote!(::ferrotp::gen_server::DEFAULT_TASK_LIMIT),
     };
     let ident = &method.ident;
@@ -456,8 +468,16 @@ fn task_fn(self_ty: &Type, handler: &Handler, task: &Task) -> TokenStream {
                 limit: #limit,
             };
             let server = ctx.pid();
-            tasks.__request(&SPEC, server, from, reply_to, #failed, move || #work);
-            ::core::future::ready(::ferrotp::gen_server::Dispatched::Continue)
+            // Not a `move` closure: it borrows the server and the context for the call only.
+            let failed = tasks.__request(&SPEC, server, from, reply_to, #failed, #hooked, || #work);
+            async move {
+                match failed {
+                    ::core::option::Option::None => ::ferrotp::gen_server::Dispatched::Continue,
+                    ::core::option::Option::Some(failed) => {
+                        ::ferrotp::gen_server::__on_task_panic(this, failed, ctx).await
+                    }
+                }
+            }
         }
     }
 }
@@ -553,7 +573,8 @@ fn background_arm(server: &Server) -> Option<TokenStream> {
     Some(quote! {
         if message.is::<::ferrotp::gen_server::Tick>() {
             let tick = ::ferrotp::gen_server::__unbox::<::ferrotp::gen_server::Tick>(message);
-            return match tick.0 {
+            // The tick is dropped after the method's turn: only then may the next one come.
+            return match tick.__index() {
                 #(#arms)*
                 _ => ::ferrotp::gen_server::Dispatched::Continue,
             };

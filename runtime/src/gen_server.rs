@@ -578,33 +578,12 @@ fn serve<S: GenServer>(
         let _ = ack.send(Ok(()));
         let mut tasks = Tasks::default();
         for (i, &period) in S::BACKGROUND.iter().enumerate() {
-            tasks.every(period, ctx.pid(), Tick(i));
+            tasks.every(period, ctx.pid(), i);
         }
         let reason = loop {
             let message = match system_message(ctx.receive_any().await, &ctx, &mut tasks) {
                 System::Message(message) => message,
                 System::Stop(reason) => break reason,
-                System::TaskFailed(failed) => {
-                    // The hook is user code: its panic stops the server as a handler's does.
-                    let decided = CatchUnwind::with_hook(
-                        server.__on_error(failed.failure.clone(), &mut ctx),
-                        process::mark_stopping,
-                    );
-                    match decided.await {
-                        Ok(OnError::Continue) => {
-                            if let FailureKind::Panic(_) = failed.failure.kind {
-                                tracing::warn!(pid = %ctx.pid(), failure = %failed.failure, "the error hook keeps the server running");
-                            }
-                            continue;
-                        }
-                        Ok(OnError::Crash) => {
-                            // Before the failed task's token goes: its caller waits for the reason.
-                            process::mark_stopping();
-                            break failed.failure.exit_reason();
-                        }
-                        Err(panic) => break ExitReason::Panic(panic),
-                    }
-                }
                 System::Handled => continue,
             };
             // A handler's panic stops the server with the panic as its reason, after `terminate`
@@ -633,7 +612,7 @@ fn serve<S: GenServer>(
         // is final. Marked stopping first, so that the callers of the tasks wait for the exit
         // reason rather than failing with `NoReply`.
         process::mark_stopping();
-        drop(tasks);
+        drop_quietly(tasks, "a server's task handlers' work");
         if let Err(panic) = CatchUnwind::new(server.__terminate(&reason, &mut ctx)).await {
             tracing::error!(pid = %ctx.pid(), server = type_name::<S>(), %panic, %reason, "terminate panicked; the server exits with its reason");
         }
@@ -656,9 +635,10 @@ fn system_message(message: Message, ctx: &Context, tasks: &mut Tasks) -> System 
     let id = message.value_type_id();
     if id == TypeId::of::<TaskDone>() {
         return match message.downcast::<TaskDone>() {
+            // A failure goes to the error hook, through the dispatch (see `tasks`).
             Ok(done) => match tasks.done(done) {
                 None => System::Handled,
-                Some(failed) => System::TaskFailed(failed),
+                Some(failed) => System::Message(Message::new(failed)),
             },
             Err(message) => System::Message(message),
         };
@@ -686,8 +666,6 @@ enum System {
     Handled,
     /// The server stops with this reason.
     Stop(ExitReason),
-    /// A task failed: the error hook decides.
-    TaskFailed(TaskFailure),
 }
 
 /// The process that started this server with `start_link`, if one did.
@@ -1142,6 +1120,7 @@ impl<S: GenServer> fmt::Debug for NamedRef<S> {
     }
 }
 
+mod background;
 mod generated;
 mod on_error;
 mod tasks;
@@ -1149,11 +1128,15 @@ mod tasks;
 #[doc(hidden)]
 pub use on_error::{__after_error, __after_panic, __catch, __failed};
 pub use on_error::{Failure, FailureKind, OnError};
-use tasks::TaskFailure;
 
+#[doc(hidden)]
+pub use background::Tick;
 use tasks::TaskDone;
 #[doc(hidden)]
-pub use tasks::{__task_failed, __task_never_fails, Refusal, TaskReply, TaskSpec, Tasks, Tick};
+pub use tasks::{
+    __on_task_failure, __on_task_panic, __task_failed, __task_never_fails, Refusal, TaskFailed,
+    TaskReply, TaskSpec, Tasks,
+};
 pub use tasks::{DEFAULT_TASK_LIMIT, Strategy};
 
 #[doc(hidden)]

@@ -76,3 +76,37 @@ async fn the_timers_stop_with_the_server() {
         metrics.num_alive_tasks()
     );
 }
+
+/// A method slower than its period.
+struct Slow {
+    turns: u32,
+}
+
+#[gen_server]
+impl Slow {
+    async fn init(_: ()) -> Self {
+        Slow { turns: 0 }
+    }
+
+    #[background(every = "10ms")]
+    async fn crawl(&mut self) {
+        self.turns += 1;
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+
+    #[install("turns")]
+    async fn turns(&self) -> u32 {
+        self.turns
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_method_slower_than_its_period_gets_one_turn_at_a_time_not_a_backlog() {
+    let slow = Slow::start(()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let info = ferrotp::process_info(slow.pid()).expect("alive");
+    assert!(info.mailbox_len <= 1, "{} ticks waiting", info.mailbox_len);
+    // About one turn per 30 ms (25 ms of work, then the next tick of the 10 ms period).
+    let turns = slow.turns().await.unwrap();
+    assert!((30..=40).contains(&turns), "{turns} turns in a second");
+}

@@ -63,6 +63,42 @@ impl Guarded {
         }
     }
 
+    #[install("deferred_boom")]
+    async fn deferred_boom(&mut self, caller: &mut Caller<u32>) -> Reply<u32> {
+        let _token = caller.defer();
+        panic!("boom after defer");
+    }
+
+    #[install("task_err", task)]
+    fn task_err(&self, n: i32) -> impl Future<Output = Result<i32, String>> + Send + 'static {
+        async move {
+            if n < 0 {
+                Err(format!("{n} < 0"))
+            } else {
+                Ok(n)
+            }
+        }
+    }
+
+    #[install("fatal_task_err", task)]
+    fn fatal_task_err(&self, n: i32) -> impl Future<Output = Result<i32, String>> + Send + 'static {
+        async move {
+            if n < 0 {
+                Err(format!("{n} < 0"))
+            } else {
+                Ok(n)
+            }
+        }
+    }
+
+    #[install("method_boom", task)]
+    fn method_boom(&self) -> impl Future<Output = u32> + Send + 'static {
+        if self.count < 1_000 {
+            panic!("in the method");
+        }
+        async { 1 }
+    }
+
     #[install("seen")]
     async fn seen(&self) -> Vec<String> {
         self.seen.iter().map(ToString::to_string).collect()
@@ -189,4 +225,58 @@ async fn without_a_hook_a_task_s_panic_stops_the_server() {
         })
     );
     assert_eq!(wait(server.pid()).await, reason);
+}
+
+#[tokio::test]
+async fn continue_after_a_panic_that_dropped_a_deferred_token_leaves_the_server_serving() {
+    let server = Guarded::start(()).await.unwrap();
+    assert_eq!(
+        server.deferred_boom().await,
+        Err(CallError::NoReply(server.pid()))
+    );
+    // Not left half-stopped: a later failure is answered at once too.
+    assert_eq!(server.boom().await, Err(CallError::NoReply(server.pid())));
+    assert_eq!(server.bump().await, Ok(101));
+}
+
+#[tokio::test]
+async fn a_task_s_error_waits_for_the_hook_continue_replies_it() {
+    let server = Guarded::start(()).await.unwrap();
+    assert_eq!(
+        server.task_err(-1).await,
+        Err(CallError::Handler("-1 < 0".to_owned()))
+    );
+    assert_eq!(server.task_err(3).await, Ok(3));
+    assert_eq!(
+        server.seen().await.unwrap(),
+        ["handler `task_err` failed: \"-1 < 0\""]
+    );
+}
+
+#[tokio::test]
+async fn a_task_s_error_waits_for_the_hook_crash_stops_the_server_first() {
+    let server = Guarded::start(()).await.unwrap();
+    let reason = ExitReason::error("handler `fatal_task_err` failed: \"-1 < 0\"");
+    assert_eq!(
+        server.fatal_task_err(-1).await,
+        Err(CallError::Exited {
+            pid: server.pid(),
+            reason: reason.clone()
+        })
+    );
+    assert_eq!(wait(server.pid()).await, reason);
+}
+
+#[tokio::test]
+async fn a_panic_in_a_task_handlers_method_goes_to_the_hook() {
+    let server = Guarded::start(()).await.unwrap();
+    assert_eq!(
+        server.method_boom().await,
+        Err(CallError::NoReply(server.pid()))
+    );
+    assert_eq!(server.bump().await, Ok(1));
+    assert_eq!(
+        server.seen().await.unwrap(),
+        ["handler `method_boom` panicked: in the method"]
+    );
 }

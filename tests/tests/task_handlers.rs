@@ -278,3 +278,116 @@ async fn replace_under_load_answers_every_call_once() {
         worker.stop(ExitReason::Normal).await.unwrap();
     }
 }
+
+/// Outputs whose own code panics: their `Debug`, or their `Drop`.
+struct Hostile;
+
+#[derive(Debug)]
+struct PanicsInDrop;
+
+impl Drop for PanicsInDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("a hostile drop");
+        }
+    }
+}
+
+struct PanicsInDebug;
+
+impl std::fmt::Debug for PanicsInDebug {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        panic!("a hostile debug")
+    }
+}
+
+#[gen_server]
+impl Hostile {
+    async fn init(_: ()) -> Self {
+        Hostile
+    }
+
+    #[install("dropper", task(limit = 1), local)]
+    fn dropper(&self, ms: u64) -> impl Future<Output = PanicsInDrop> + Send + 'static {
+        async move {
+            sleep(Duration::from_millis(ms)).await;
+            PanicsInDrop
+        }
+    }
+
+    #[install("debugger", task(limit = 1), local)]
+    fn debugger(&self) -> impl Future<Output = Result<u32, PanicsInDebug>> + Send + 'static {
+        async { Err(PanicsInDebug) }
+    }
+
+    #[install("ok", task(limit = 1))]
+    fn ok(&self) -> impl Future<Output = u32> + Send + 'static {
+        async { 7 }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_output_whose_drop_panics_does_not_take_the_handlers_place_for_good() {
+    let hostile = Hostile::start(()).await.unwrap();
+    // The caller gives up: the output is dropped in the task, and its drop panics.
+    let gave_up = hostile
+        .dropper_timeout(200, Duration::from_millis(50))
+        .await;
+    assert!(
+        matches!(gave_up, Err(CallError::Timeout { .. })),
+        "{gave_up:?}"
+    );
+    sleep(Duration::from_millis(300)).await;
+    // The one place of the handler is free again, for another caller.
+    let other = caller(async move {
+        match hostile.dropper_timeout(1, Duration::from_secs(1)).await {
+            // Its drop would panic in this process: keep it.
+            Ok(output) => {
+                std::mem::forget(output);
+                true
+            }
+            Err(_) => false,
+        }
+    });
+    assert!(other.join().await.unwrap());
+    assert_eq!(hostile.ok().await, Ok(7));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_error_whose_debug_panics_is_a_panic_of_the_task() {
+    let hostile = Hostile::start(()).await.unwrap();
+    let reply = hostile.debugger().await;
+    assert!(
+        matches!(
+            reply,
+            Err(CallError::Exited { reason: ExitReason::Panic(ref message), .. }) if message.contains("hostile debug")
+        ),
+        "{reply:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_queued_request_whose_caller_gave_up_is_not_run() {
+    let worker = Worker::start(()).await.unwrap();
+    // One caller: a long request, then five that give up while it runs.
+    let (long, gave_up) = tokio::join!(worker.queued(1_000), async {
+        let mut timeouts = 0;
+        for _ in 0..5 {
+            if worker
+                .queued_timeout(1_000, Duration::from_millis(10))
+                .await
+                .is_err()
+            {
+                timeouts += 1;
+            }
+        }
+        timeouts
+    });
+    assert_eq!((long, gave_up), (Ok(1_000), 5));
+    let start = Instant::now();
+    // Not behind five abandoned seconds of work.
+    assert_eq!(worker.queued(1).await, Ok(1));
+    assert_eq!(start.elapsed(), Duration::from_millis(1));
+    // Started: the first and the last; the five abandoned ones were dropped unrun.
+    assert_eq!(worker.counts().await, Ok((7, 2)));
+}

@@ -293,10 +293,30 @@ impl<R> Drop for ReplyTo<R> {
         // Dropped while its holder unwinds from a panic, which ends that process (a gen_server
         // stops, any other process exits): mark it before the caller is woken, so that a caller
         // of this very process waits for its exit reason instead of failing with `NoReply`.
-        if std::thread::panicking() {
+        // Unless an error hook is to decide first whether the server stops at all.
+        if std::thread::panicking() && !SURVIVABLE.get() {
             crate::process::mark_stopping();
         }
     }
+}
+
+thread_local! {
+    /// Set while a panic on this thread may not end its process: a handler of a server with an
+    /// error hook is being polled.
+    static SURVIVABLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` where a panic may not end the process: reply tokens dropped by its unwinding do not
+/// mark the process stopping (their callers get `NoReply`).
+pub(crate) fn survivable<T>(f: impl FnOnce() -> T) -> T {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SURVIVABLE.set(self.0);
+        }
+    }
+    let _restore = Restore(SURVIVABLE.replace(true));
+    f()
 }
 
 impl ReplyTo<Encoded> {

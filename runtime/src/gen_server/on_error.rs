@@ -98,12 +98,36 @@ pub(super) fn __default_on_error(failure: &Failure) -> OnError {
     }
 }
 
+pin_project_lite::pin_project! {
+    /// See [`__catch`].
+    #[doc(hidden)]
+    pub struct Caught<F> {
+        #[pin]
+        inner: CatchUnwind<F, fn()>,
+    }
+}
+
 /// Generated server code: a handler's future whose panic comes out as `Err` with its message,
-/// for a server with an error hook (the reply token is outside it, so it is not dropped by the
-/// unwinding before the hook has decided).
+/// for a server with an error hook. The caller's token is outside it, and tokens dropped by the
+/// unwinding (a deferred one) do not mark the server stopping: the hook decides that.
 #[doc(hidden)]
-pub fn __catch<F: Future>(future: F) -> impl Future<Output = Result<F::Output, Arc<str>>> {
-    CatchUnwind::new(future)
+pub fn __catch<F: Future>(future: F) -> Caught<F> {
+    fn nothing() {}
+    Caught {
+        inner: CatchUnwind::with_hook(future, nothing as fn()),
+    }
+}
+
+impl<F: Future> Future for Caught<F> {
+    type Output = Result<F::Output, Arc<str>>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let inner = self.project().inner;
+        crate::reply::survivable(|| inner.poll(cx))
+    }
 }
 
 /// Generated server code: the error text of a fallible handler's reply, if it is an `Err`.

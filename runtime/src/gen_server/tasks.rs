@@ -1,17 +1,21 @@
 //! Task handlers: `#[install("name", task)]` handlers whose work runs beside the server's loop,
 //! so that a long request does not hold up the others (Moebius's generator handlers).
 //!
-//! The handler's method runs in the loop, with the state, and returns a `'static` future: the
-//! task. The server keeps, per handler, the tasks of each caller (the calling process; callers
-//! outside any process count as one, [`Pid::ROOT`]) and applies the handler's [`Strategy`] to a
-//! caller's new request while an earlier one is in flight. At most `limit` callers' tasks of one
-//! handler run at once; the others wait, in arrival order, for a place.
+//! The handler's method runs in the loop, with the state, when the request arrives, and returns
+//! a `'static` future: the task. The server keeps, per handler, the tasks of each caller (the
+//! calling process; callers outside any process count as one, [`Pid::ROOT`]) and applies the
+//! handler's [`Strategy`] to a caller's new request while an earlier one is in flight. At most
+//! `limit` callers' tasks of one handler run at once; callers waiting for a place take it in
+//! the order they began to wait. A request whose caller has stopped waiting (its call timed
+//! out) is dropped when its turn comes instead of run.
 //!
-//! A task answers its caller itself, then tells the server it is done (a [`TaskDone`] message
-//! the loop takes before the handlers), which starts what waited for it. The reply token is shared
-//! between the task and the server: under `replace`, the server takes it to answer `Cancelled` at
-//! once, then aborts the task. The tokens are watched like deferred ones, so a server that exits
-//! fails its tasks' calls with its exit reason; dropping the server's [`Tasks`] aborts them all.
+//! When its future is done, a task tells the server ([`TaskDone`], a message the loop takes
+//! before the handlers), then answers its caller: the server has taken the task off its books
+//! before the caller can ask again. An `Err` output, or a panic, goes to the server instead, whose
+//! error hook decides what the caller gets ([`TaskFailed`]). The reply token is shared between the
+//! task and the server: under `replace`, the server takes it to answer `Cancelled` at once, then
+//! aborts the task. The tokens are watched like deferred ones, so a server that exits fails its
+//! tasks' calls with its exit reason; dropping the server's [`Tasks`] aborts them all.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -23,21 +27,27 @@ use std::{
 
 use tokio::task::AbortHandle;
 
-use super::on_error::Failure;
+use super::{
+    Dispatched, GenServer,
+    background::{self, Timer},
+    on_error::{Failure, FailureKind, OnError},
+};
 use crate::{
+    context::Context,
     mailbox::lock,
+    message::Message,
     pid::Pid,
-    process::{node_core::current_node, send},
+    process::{self, node_core::current_node, send},
     reply::ReplyTo,
     request::CallError,
     task::InNode,
-    timer::{TimerRef, send_interval},
-    unwind::CatchUnwind,
+    unwind::{CatchUnwind, catch, drop_quietly},
 };
 
 /// What a task handler does with a caller's new request while one of that caller's earlier
-/// requests is in flight (Moebius's strategies). Requests of different callers never affect
-/// each other.
+/// requests is in flight (Moebius's strategies). Requests of different callers do not wait for
+/// each other (up to the handler's limit), and one caller's strategy never cancels or refuses
+/// another's requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Strategy {
     /// Runs the caller's requests one after another, in the order they came (the default).
@@ -83,30 +93,67 @@ impl<E> From<Refusal> for CallError<E> {
 #[doc(hidden)]
 pub type TaskReply<R> = ReplyTo<Result<R, Refusal>>;
 
-/// Sent by a task to its server when it has finished (answered its caller, or panicked).
+/// One request's reply token, shared by its task and the server, type-erased.
+trait Token: Send + Sync {
+    /// Answers the caller with `refusal`, unless answered already.
+    fn refuse(&self, refusal: Refusal);
+    /// A call (not a cast) whose caller no longer waits for the answer.
+    fn abandoned(&self) -> bool;
+}
+
+struct Shared<R> {
+    slot: Mutex<Option<TaskReply<R>>>,
+    call: bool,
+}
+
+impl<R> Shared<R> {
+    fn take(&self) -> Option<TaskReply<R>> {
+        lock(&self.slot).take()
+    }
+}
+
+impl<R: Send + 'static> Token for Shared<R> {
+    fn refuse(&self, refusal: Refusal) {
+        if let Some(reply_to) = self.take() {
+            reply_to.send(Err(refusal));
+        }
+    }
+
+    fn abandoned(&self) -> bool {
+        self.call && lock(&self.slot).as_ref().is_some_and(|r| !r.is_waiting())
+    }
+}
+
+/// Sent by a task to its server when its output is ready (before it answers its caller).
 pub(crate) struct TaskDone {
     handler: &'static str,
     caller: Pid,
     id: u64,
-    /// The task returned `Err(e)` (answered already): `e` printed.
-    error: Option<String>,
-    panic: Option<Arc<str>>,
+    /// `None`: the task answers its caller itself.
+    failed: Option<Failed>,
 }
 
-/// A task that failed, for the server's error hook; holds the task's reply token (unanswered
-/// after a panic) until the hook has decided.
-pub(crate) struct TaskFailure {
-    pub(crate) failure: Failure,
-    _token: Option<Refuse>,
+/// How a task failed, with what its caller is to get if the server goes on.
+enum Failed {
+    /// The output was `Err(e)`: `e` printed, and the answer holding the output.
+    Error(String, Answer),
+    Panic(Arc<str>),
+}
+
+type Answer = Box<dyn FnOnce() + Send>;
+
+/// A failure for the error hook: a task's, sent to the loop as a message so that it is handled
+/// where the handlers are (see `__task_failed`), or the panic of a task handler's method.
+#[doc(hidden)]
+pub struct TaskFailed {
+    failure: Failure,
+    /// Sends the caller its `Err`, if the server goes on after an `Err` output.
+    answer: Option<Answer>,
+    /// The reply token, held until the hook has decided.
+    _token: Option<Arc<dyn Token>>,
 }
 
 type Work = Pin<Box<dyn Future<Output = ()> + Send>>;
-type Refuse = Box<dyn FnOnce(Refusal) + Send>;
-
-/// A `#[background]` method's turn: the index of its period in `GenServer::BACKGROUND`.
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy)]
-pub struct Tick(pub usize);
 
 /// One server's work beside its loop: the task handlers' work in flight and waiting, and the
 /// timers of its `#[background]` methods (empty, and unallocated, for a server with neither).
@@ -118,14 +165,15 @@ pub struct Tasks(Option<Box<Inner>>);
 struct Inner {
     handlers: HashMap<&'static str, Handler>,
     next_id: u64,
-    timers: Vec<TimerRef>,
+    timers: Vec<Timer>,
 }
 
 struct Handler {
     limit: usize,
     running: usize,
     callers: HashMap<Pid, Caller>,
-    /// Callers with a request waiting for a place, none of it running, in the order they came.
+    /// Callers with a request waiting for a place, none of it running, in the order they began
+    /// to wait.
     ready: VecDeque<Pid>,
 }
 
@@ -138,26 +186,28 @@ struct Caller {
 struct Running {
     id: u64,
     abort: AbortHandle,
-    refuse: Refuse,
+    token: Arc<dyn Token>,
 }
 
 struct Queued {
     id: u64,
     work: Work,
-    refuse: Refuse,
+    token: Arc<dyn Token>,
 }
 
 impl Tasks {
-    /// Sends `tick` to `server` every `period` until the server stops.
-    pub(crate) fn every(&mut self, period: Duration, server: Pid, tick: Tick) {
-        let timer = send_interval(period, server, tick);
+    /// Starts the timer of the `index`th `#[background]` method, stopped with the server.
+    pub(crate) fn every(&mut self, period: Duration, server: Pid, index: usize) {
+        let timer = background::every(period, server, index);
         self.0.get_or_insert_with(Box::default).timers.push(timer);
     }
 
     /// Takes a request for the task handler `spec`: refuses it, queues it or starts it.
     /// `start` is the user's method: it runs now, in the server loop, unless the request is
-    /// refused.
+    /// refused. In a server with an error hook (`hooked`), its panic comes back for the hook;
+    /// otherwise it unwinds, and stops the server as a handler's panic does.
     #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
     pub fn __request<R, F>(
         &mut self,
         spec: &'static TaskSpec,
@@ -165,8 +215,10 @@ impl Tasks {
         from: Option<Pid>,
         reply_to: TaskReply<R>,
         failed: fn(&R) -> Option<String>,
+        hooked: bool,
         start: impl FnOnce() -> F,
-    ) where
+    ) -> Option<TaskFailed>
+    where
         R: Send + 'static,
         F: Future<Output = R> + Send + 'static,
     {
@@ -190,92 +242,149 @@ impl Tasks {
                 Strategy::Queue => {}
                 Strategy::Ignore => {
                     reply_to.send(Err(Refusal::Busy(server)));
-                    return;
+                    return None;
                 }
                 Strategy::Replace => handler.cancel(caller, server),
             }
         }
-        // The user's method: a panic here is the handler's, and stops the server as any does.
-        let future = start();
+        let call = reply_to.is_waiting();
+        let future = if hooked {
+            match catch(|| crate::reply::survivable(start)) {
+                Ok(future) => future,
+                Err(panic) => {
+                    return Some(TaskFailed {
+                        failure: Failure::__panic(spec.handler, from, panic),
+                        answer: None,
+                        _token: Some(Arc::new(Shared {
+                            slot: Mutex::new(Some(reply_to)),
+                            call,
+                        })),
+                    });
+                }
+            }
+        } else {
+            start()
+        };
         inner.next_id += 1;
         let id = inner.next_id;
         let (reply_to, watch) = reply_to.watched();
         if let Some(watch) = watch {
-            crate::process::watch_here(watch);
+            process::watch_here(watch);
         }
-        let token = Arc::new(Mutex::new(Some(reply_to)));
-        let refuse: Refuse = {
-            let token = token.clone();
-            Box::new(move |refusal| {
-                if let Some(reply_to) = lock(&token).take() {
-                    reply_to.send(Err(refusal));
-                }
-            })
-        };
-        let handler_name = spec.handler;
-        let work: Work = Box::pin(async move {
-            let (error, panic) = match CatchUnwind::new(future).await {
-                Ok(value) => {
-                    let error = failed(&value);
-                    if let Some(reply_to) = lock(&token).take() {
-                        reply_to.send(Ok(value));
-                    }
-                    (error, None)
-                }
-                // The token stays where it is: the server decides what the caller gets.
-                Err(panic) => (None, Some(panic)),
-            };
-            send(
-                server,
-                TaskDone {
-                    handler: handler_name,
-                    caller,
-                    id,
-                    error,
-                    panic,
-                },
-            );
+        let token = Arc::new(Shared {
+            slot: Mutex::new(Some(reply_to)),
+            call,
         });
-        let queued = Queued { id, work, refuse };
+        let work = work(
+            spec.handler,
+            server,
+            caller,
+            id,
+            token.clone(),
+            failed,
+            future,
+        );
         let entry = handler.callers.entry(caller).or_default();
         let was_idle = entry.running.is_none() && entry.queue.is_empty();
-        entry.queue.push_back(queued);
+        entry.queue.push_back(Queued { id, work, token });
         if was_idle {
             handler.ready.push_back(caller);
         }
         handler.start_ready();
+        None
     }
 
-    /// A task has finished: its place goes to what waited for it. `Some` when it failed, for
-    /// the server's error hook.
-    pub(crate) fn done(&mut self, done: TaskDone) -> Option<TaskFailure> {
-        let inner = self.0.as_mut()?;
-        let handler = inner.handlers.get_mut(done.handler)?;
+    /// A task's output is ready: its place goes to what waited for it. `Some` when it failed,
+    /// for the server's error hook.
+    pub(crate) fn done(&mut self, done: TaskDone) -> Option<TaskFailed> {
         let mut token = None;
-        if let Some(caller) = handler.callers.get_mut(&done.caller) {
-            // A task cancelled meanwhile has given its place up already.
-            if caller.running.as_ref().is_some_and(|r| r.id == done.id) {
-                token = caller.running.take().map(|running| running.refuse);
-                handler.running -= 1;
-                if caller.queue.is_empty() {
-                    handler.callers.remove(&done.caller);
-                } else {
-                    handler.ready.push_back(done.caller);
+        if let Some(handler) = self
+            .0
+            .as_mut()
+            .and_then(|inner| inner.handlers.get_mut(done.handler))
+        {
+            if let Some(caller) = handler.callers.get_mut(&done.caller) {
+                // A task cancelled meanwhile has given its place up already.
+                if caller.running.as_ref().is_some_and(|r| r.id == done.id) {
+                    token = caller.running.take().map(|running| running.token);
+                    handler.running -= 1;
+                    if caller.queue.is_empty() {
+                        handler.callers.remove(&done.caller);
+                    } else {
+                        handler.ready.push_back(done.caller);
+                    }
                 }
             }
+            handler.start_ready();
         }
-        handler.start_ready();
         let from = (done.caller != Pid::ROOT).then_some(done.caller);
-        let failure = match (done.panic, done.error) {
-            (Some(panic), _) => Failure::__panic(done.handler, from, panic),
-            (None, Some(error)) => Failure::__error(done.handler, from, error),
-            (None, None) => return None,
+        let (failure, answer) = match done.failed? {
+            Failed::Error(error, answer) => {
+                (Failure::__error(done.handler, from, error), Some(answer))
+            }
+            Failed::Panic(panic) => (Failure::__panic(done.handler, from, panic), None),
         };
-        Some(TaskFailure {
+        Some(TaskFailed {
             failure,
+            answer,
             _token: token,
         })
     }
+}
+
+/// A request's task: the user's future, then the server told, then the caller answered. Every
+/// piece of user code in it (the future, the error's `Debug`, the reply's encoding and `Drop`)
+/// runs where its panic is caught.
+fn work<R, F>(
+    handler: &'static str,
+    server: Pid,
+    caller: Pid,
+    id: u64,
+    token: Arc<Shared<R>>,
+    failed: fn(&R) -> Option<String>,
+    future: F,
+) -> Work
+where
+    R: Send + 'static,
+    F: Future<Output = R> + Send + 'static,
+{
+    Box::pin(async move {
+        let done = |failed| TaskDone {
+            handler,
+            caller,
+            id,
+            failed,
+        };
+        let value = match CatchUnwind::new(future).await {
+            Ok(value) => value,
+            Err(panic) => return send(server, done(Some(Failed::Panic(panic)))),
+        };
+        match catch(|| failed(&value)) {
+            Ok(None) => {
+                send(server, done(None));
+                let answered = catch(move || {
+                    if let Some(reply_to) = token.take() {
+                        reply_to.send(Ok(value));
+                    }
+                });
+                if let Err(panic) = answered {
+                    tracing::error!(handler, %panic, "a task's reply panicked (encoding or dropping it); its caller gets no answer");
+                }
+            }
+            Ok(Some(error)) => {
+                let answer: Answer = Box::new(move || {
+                    if let Some(reply_to) = token.take() {
+                        reply_to.send(Ok(value));
+                    }
+                });
+                send(server, done(Some(Failed::Error(error, answer))));
+            }
+            Err(panic) => {
+                drop_quietly(value, "a task's output");
+                send(server, done(Some(Failed::Panic(panic))));
+            }
+        }
+    })
 }
 
 /// Generated server code: the error of a fallible task's output, printed.
@@ -290,6 +399,59 @@ pub fn __task_never_fails<R>(_: &R) -> Option<String> {
     None
 }
 
+/// Generated server code: a task failed (`message` is a [`TaskFailed`]); the error hook decides
+/// whether the server goes on or stops. Boxed: the rare case, kept out of the dispatch's future.
+#[doc(hidden)]
+pub fn __on_task_failure<'a, S: GenServer>(
+    server: &'a mut S,
+    message: Message,
+    ctx: &'a mut Context,
+) -> Pin<Box<dyn Future<Output = Dispatched> + Send + 'a>> {
+    Box::pin(async move {
+        let Ok(failed) = message.downcast::<TaskFailed>() else {
+            return Dispatched::Continue;
+        };
+        decide(server, failed, ctx).await
+    })
+}
+
+/// Generated server code: the panic of a task handler's method, in a server with an error hook.
+#[doc(hidden)]
+pub fn __on_task_panic<'a, S: GenServer>(
+    server: &'a mut S,
+    failed: TaskFailed,
+    ctx: &'a mut Context,
+) -> Pin<Box<dyn Future<Output = Dispatched> + Send + 'a>> {
+    Box::pin(decide(server, failed, ctx))
+}
+
+async fn decide<S: GenServer>(server: &mut S, failed: TaskFailed, ctx: &mut Context) -> Dispatched {
+    let TaskFailed {
+        failure,
+        answer,
+        _token,
+    } = failed;
+    match server.__on_error(failure.clone(), ctx).await {
+        OnError::Continue => {
+            if let FailureKind::Panic(_) = failure.kind {
+                tracing::warn!(pid = %ctx.pid(), %failure, "the error hook keeps the server running");
+            }
+            if let Some(answer) = answer {
+                if let Err(panic) = catch(answer) {
+                    tracing::error!(pid = %ctx.pid(), %panic, "a task's reply panicked (encoding or dropping it); its caller gets no answer");
+                }
+            }
+            Dispatched::Continue
+        }
+        OnError::Crash => {
+            // Before the caller's token goes: the caller waits for the exit reason.
+            process::mark_stopping();
+            drop_quietly((answer, _token), "a failed task's output");
+            Dispatched::Stop(failure.exit_reason())
+        }
+    }
+}
+
 impl Handler {
     /// Cancels everything `caller` has in flight or waiting: each request's caller gets
     /// `Cancelled` at once.
@@ -299,16 +461,18 @@ impl Handler {
         };
         if let Some(running) = entry.running {
             self.running -= 1;
-            (running.refuse)(Refusal::Cancelled(server));
+            running.token.refuse(Refusal::Cancelled(server));
             running.abort.abort();
         }
         for queued in entry.queue {
-            (queued.refuse)(Refusal::Cancelled(server));
+            queued.token.refuse(Refusal::Cancelled(server));
+            drop_quietly(queued.work, "a cancelled task");
         }
         self.ready.retain(|&c| c != caller);
     }
 
-    /// Starts waiting requests while there are places.
+    /// Starts waiting requests while there are places; drops, unrun, those whose caller has
+    /// stopped waiting.
     fn start_ready(&mut self) {
         while self.running < self.limit {
             let Some(caller) = self.ready.pop_front() else {
@@ -317,18 +481,31 @@ impl Handler {
             let Some(entry) = self.callers.get_mut(&caller) else {
                 continue;
             };
-            let Some(Queued { id, work, refuse }) = entry.queue.pop_front() else {
+            let Some(Queued { id, work, token }) = pop_live(&mut entry.queue) else {
+                self.callers.remove(&caller);
                 continue;
             };
             let task = tokio::spawn(InNode::new(current_node(), work));
             entry.running = Some(Running {
                 id,
                 abort: task.abort_handle(),
-                refuse,
+                token,
             });
             self.running += 1;
         }
     }
+}
+
+/// The first queued request whose caller still waits (or that is a cast); the abandoned ones
+/// before it are dropped.
+fn pop_live(queue: &mut VecDeque<Queued>) -> Option<Queued> {
+    while let Some(queued) = queue.pop_front() {
+        if !queued.token.abandoned() {
+            return Some(queued);
+        }
+        drop_quietly(queued.work, "an abandoned task");
+    }
+    None
 }
 
 impl Drop for Tasks {
@@ -337,9 +514,7 @@ impl Drop for Tasks {
         let Some(inner) = &mut self.0 else {
             return;
         };
-        for timer in inner.timers.drain(..) {
-            timer.cancel();
-        }
+        inner.timers.clear();
         for handler in inner.handlers.values() {
             for caller in handler.callers.values() {
                 if let Some(running) = &caller.running {

@@ -75,10 +75,12 @@
 //! | this one | the API |
 //! | `table` | a node's groups behind one lock: snapshots for reads, local joins and leaves, exits through the core's exit watch |
 //! | `server` | the scope server: the exchange with other nodes' servers, and its protocol |
+//! | `pids` | a set of pids with constant-time removal, for a group's members |
 //!
 //! See also: [`dist::monitor_nodes`](crate::dist::monitor_nodes), on which the scope server
 //! learns of nodes; [`registry`](crate::register) for one process under one name.
 
+mod pids;
 mod server;
 mod table;
 

@@ -26,7 +26,10 @@ use std::{collections::HashMap, sync::Arc};
 
 use serde::{Deserialize, Serialize};
 
-use super::table::{Change, Scope};
+use super::{
+    pids::PidSet,
+    table::{Change, Scope},
+};
 use crate::{
     context::Context,
     dist::{LocalNode, NodeDown, NodeUp},
@@ -101,6 +104,10 @@ impl Drop for Clear {
 
 /// The server's process.
 async fn serve(mut ctx: Context, scope: Arc<Scope>, local: HashMap<Arc<str>, Vec<Pid>>) {
+    let local = local
+        .into_iter()
+        .map(|(group, pids)| (group, pids.into_iter().collect()))
+        .collect();
     let me = ctx.pid();
     let _clear = Clear {
         scope: scope.clone(),
@@ -175,7 +182,7 @@ struct Server {
     me: Pid,
     scope: Arc<Scope>,
     /// Local membership as the peers were told it.
-    local: HashMap<Arc<str>, Vec<Pid>>,
+    local: HashMap<Arc<str>, PidSet>,
     /// The other nodes' servers that discovered this one, by node name.
     peers: HashMap<&'static str, Pid>,
     /// Syncs arriving in parts, by node name.
@@ -186,7 +193,7 @@ impl Server {
     fn local_change(&mut self, change: Change) {
         match change {
             Change::Joined(group, pid) => {
-                self.local.entry(group.clone()).or_default().push(pid);
+                self.local.entry(group.clone()).or_default().insert(pid);
                 for &peer in self.peers.values() {
                     crate::send(
                         peer,
@@ -201,9 +208,7 @@ impl Server {
             Change::Left(pid, groups) => {
                 for group in &groups {
                     if let Some(pids) = self.local.get_mut(group) {
-                        if let Some(at) = pids.iter().position(|&p| p == pid) {
-                            pids.swap_remove(at);
-                        }
+                        pids.remove(pid);
                         if pids.is_empty() {
                             self.local.remove(group);
                         }
@@ -229,7 +234,11 @@ impl Server {
             Wire::Sync { from, groups, more } => {
                 let node = from.node_name();
                 let parts = self.pending.entry(node).or_default();
-                parts.extend(groups);
+                // Only that node's own processes are its members.
+                parts.extend(groups.into_iter().map(|(group, pids)| {
+                    let pids = pids.into_iter().filter(|pid| pid.node() == from.node());
+                    (group, pids.collect())
+                }));
                 if !more {
                     let view = self.pending.remove(node).unwrap_or_default();
                     self.scope.replace_node(node, view);
@@ -271,7 +280,7 @@ impl Server {
         let mut part: Vec<(String, Vec<Pid>)> = Vec::new();
         let mut size = 0;
         for (group, pids) in &self.local {
-            for chunk in pids.chunks(SYNC_PART) {
+            for chunk in pids.as_slice().chunks(SYNC_PART) {
                 if size + chunk.len() > SYNC_PART && !part.is_empty() {
                     let groups = std::mem::take(&mut part);
                     crate::send(

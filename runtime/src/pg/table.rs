@@ -15,6 +15,7 @@ use std::{
     sync::{Arc, LazyLock, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak},
 };
 
+use super::pids::PidSet;
 use crate::{
     mailbox::ExitWatch,
     message::Message,
@@ -52,9 +53,9 @@ pub(crate) struct State {
 #[derive(Default)]
 struct Group {
     /// Local members, each once.
-    local: Vec<Pid>,
+    local: PidSet,
     /// Members of other nodes, by node name, each once.
-    remote: HashMap<&'static str, Vec<Pid>>,
+    remote: HashMap<&'static str, PidSet>,
     /// Every member, built on the first read after a change.
     all: OnceLock<Arc<[Pid]>>,
     /// `local`, likewise.
@@ -74,11 +75,11 @@ impl Group {
     fn all(&self) -> &Arc<[Pid]> {
         self.all.get_or_init(|| {
             let mut all = Vec::with_capacity(
-                self.local.len() + self.remote.values().map(Vec::len).sum::<usize>(),
+                self.local.len() + self.remote.values().map(PidSet::len).sum::<usize>(),
             );
-            all.extend_from_slice(&self.local);
+            all.extend_from_slice(self.local.as_slice());
             for pids in self.remote.values() {
-                all.extend_from_slice(pids);
+                all.extend_from_slice(pids.as_slice());
             }
             all.into()
         })
@@ -94,7 +95,7 @@ impl Group {
 struct Member {
     /// Held here; the member's mailbox holds it weakly, so dropping it ends the watch.
     _watch: Arc<Watch>,
-    groups: HashMap<Arc<str>, u32>,
+    groups: HashMap<Arc<str>, u64>,
 }
 
 /// Told by the exit sequence of a local member.
@@ -209,7 +210,7 @@ impl Scope {
         *count += 1;
         if *count == 1 {
             let entry = groups.entry(name.clone()).or_default();
-            entry.local.push(pid);
+            entry.local.insert(pid);
             entry.changed();
             tell(*server, Change::Joined(name, pid));
         }
@@ -284,7 +285,7 @@ impl Scope {
             .groups
             .iter()
             .filter(|(_, group)| !group.local.is_empty())
-            .map(|(name, group)| (name.clone(), group.local.clone()))
+            .map(|(name, group)| (name.clone(), group.local.as_slice().to_vec()))
             .collect()
     }
 
@@ -333,9 +334,7 @@ impl Scope {
             None => group.into(),
         };
         let entry = groups.entry(name.clone()).or_default();
-        let pids = entry.remote.entry(node).or_default();
-        if !pids.contains(&pid) {
-            pids.push(pid);
+        if entry.remote.entry(node).or_default().insert(pid) {
             entry.changed();
         }
         remote.entry(node).or_default().insert(name);
@@ -352,10 +351,9 @@ impl Scope {
             let Some(pids) = group.remote.get_mut(node) else {
                 continue;
             };
-            let Some(at) = pids.iter().position(|&p| p == pid) else {
+            if !pids.remove(pid) {
                 continue;
-            };
-            pids.swap_remove(at);
+            }
             if pids.is_empty() {
                 group.remote.remove(node);
                 if let Some(held) = remote.get_mut(node) {
@@ -393,8 +391,7 @@ fn forget(
 
 fn remove_local(groups: &mut HashMap<Arc<str>, Group>, name: &str, pid: Pid) {
     if let Some(group) = groups.get_mut(name) {
-        if let Some(at) = group.local.iter().position(|&p| p == pid) {
-            group.local.swap_remove(at);
+        if group.local.remove(pid) {
             group.changed();
         }
         if group.is_empty() {
