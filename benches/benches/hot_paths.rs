@@ -102,6 +102,20 @@ fn hot_paths(c: &mut Criterion) {
         })
     });
 
+    // What a task handler's call adds to a plain one is about this: one tokio task.
+    c.bench_function("tokio spawn and join of an empty task", |b| {
+        b.iter_custom(|iters| {
+            in_process(&rt, iters, |_, iters| async move {
+                let started = Instant::now();
+                for i in 0..iters {
+                    let task = tokio::spawn(async move { i });
+                    task.await.expect("the task");
+                }
+                started.elapsed()
+            })
+        })
+    });
+
     c.bench_function("spawn and exit", |b| {
         b.iter_custom(|iters| {
             in_process(&rt, iters, |_, iters| async move {

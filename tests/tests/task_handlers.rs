@@ -391,3 +391,59 @@ async fn a_queued_request_whose_caller_gave_up_is_not_run() {
     // Started: the first and the last; the five abandoned ones were dropped unrun.
     assert_eq!(worker.counts().await, Ok((7, 2)));
 }
+
+/// Tiny tasks, for races on the multi-thread runtime.
+struct Quick;
+
+#[gen_server]
+impl Quick {
+    async fn init(_: ()) -> Self {
+        Quick
+    }
+
+    #[install("two", task(limit = 2))]
+    fn two(&self, n: u64) -> impl Future<Output = u64> + Send + 'static {
+        async move {
+            tokio::task::yield_now().await;
+            n
+        }
+    }
+
+    #[install("lone", task(ignore))]
+    fn lone(&self, n: u64) -> impl Future<Output = u64> + Send + 'static {
+        async move { n }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_callers_over_a_small_limit_are_all_answered() {
+    for _ in 0..20 {
+        let quick = Quick::start(()).await.unwrap();
+        let callers: Vec<_> = (0..8)
+            .map(|c| {
+                caller(async move {
+                    for i in 0..50 {
+                        let n = c * 100 + i;
+                        let reply = quick.two_timeout(n, Duration::from_secs(10)).await;
+                        assert_eq!(reply, Ok(n));
+                    }
+                })
+            })
+            .collect();
+        for handle in callers {
+            handle.join().await.expect("every call answered");
+        }
+        quick.stop(ExitReason::Normal).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_waits_for_each_answer_is_never_refused_as_busy() {
+    let quick = Quick::start(()).await.unwrap();
+    let one = caller(async move {
+        for n in 0..2_000 {
+            assert_eq!(quick.lone(n).await, Ok(n), "call {n}");
+        }
+    });
+    one.join().await.expect("never busy");
+}

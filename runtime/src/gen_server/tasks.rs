@@ -9,10 +9,13 @@
 //! the order they began to wait. A request whose caller has stopped waiting (its call timed
 //! out) is dropped when its turn comes instead of run.
 //!
-//! When its future is done, a task tells the server ([`TaskDone`], a message the loop takes
-//! before the handlers), then answers its caller: the server has taken the task off its books
-//! before the caller can ask again. An `Err` output, or a panic, goes to the server instead, whose
-//! error hook decides what the caller gets ([`TaskFailed`]). The reply token is shared between the
+//! When its future is done, a task marks itself finished, then answers its caller: the server
+//! reads the mark before it applies a strategy or the limit, so it has taken the task off its
+//! books before the caller can ask again. Only when requests wait for a place does the task also
+//! send the server a [`TaskDone`] (a message the loop takes before the handlers), which starts
+//! them; the mark and the count of waiting requests are read in opposite orders by the task and
+//! the server, so that one of the two always sees the other. An `Err` output, or a panic, goes
+//! to the server instead, whose error hook decides what the caller gets ([`TaskFailed`]). The reply token is shared between the
 //! task and the server: under `replace`, the server takes it to answer `Cancelled` at once, then
 //! aborts the task. The tokens are watched like deferred ones, so a server that exits fails its
 //! tasks' calls with its exit reason; dropping the server's [`Tasks`] aborts them all.
@@ -21,7 +24,10 @@ use std::{
     collections::{HashMap, VecDeque},
     future::Future,
     pin::Pin,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -99,11 +105,14 @@ trait Token: Send + Sync {
     fn refuse(&self, refusal: Refusal);
     /// A call (not a cast) whose caller no longer waits for the answer.
     fn abandoned(&self) -> bool;
+    /// The task has its output, and answers (or has answered) its caller itself.
+    fn finished(&self) -> bool;
 }
 
 struct Shared<R> {
     slot: Mutex<Option<TaskReply<R>>>,
     call: bool,
+    finished: AtomicBool,
 }
 
 impl<R> Shared<R> {
@@ -121,6 +130,10 @@ impl<R: Send + 'static> Token for Shared<R> {
 
     fn abandoned(&self) -> bool {
         self.call && lock(&self.slot).as_ref().is_some_and(|r| !r.is_waiting())
+    }
+
+    fn finished(&self) -> bool {
+        self.finished.load(Ordering::SeqCst)
     }
 }
 
@@ -171,6 +184,8 @@ struct Inner {
 struct Handler {
     limit: usize,
     running: usize,
+    /// Requests queued, of every caller: a finishing task tells the server only when some wait.
+    waiting: Arc<AtomicUsize>,
     callers: HashMap<Pid, Caller>,
     /// Callers with a request waiting for a place, none of it running, in the order they began
     /// to wait.
@@ -230,9 +245,11 @@ impl Tasks {
             .or_insert_with(|| Handler {
                 limit: spec.limit.max(1),
                 running: 0,
+                waiting: Arc::default(),
                 callers: HashMap::new(),
                 ready: VecDeque::new(),
             });
+        handler.sweep(caller);
         let busy = handler
             .callers
             .get(&caller)
@@ -258,6 +275,7 @@ impl Tasks {
                         _token: Some(Arc::new(Shared {
                             slot: Mutex::new(Some(reply_to)),
                             call,
+                            finished: AtomicBool::new(false),
                         })),
                     });
                 }
@@ -274,21 +292,32 @@ impl Tasks {
         let token = Arc::new(Shared {
             slot: Mutex::new(Some(reply_to)),
             call,
+            finished: AtomicBool::new(false),
         });
-        let work = work(
-            spec.handler,
+        let ends = Ends {
+            handler: spec.handler,
             server,
             caller,
             id,
-            token.clone(),
-            failed,
-            future,
-        );
+            waiting: handler.waiting.clone(),
+        };
+        let work = work(ends, token.clone(), failed, future);
         let entry = handler.callers.entry(caller).or_default();
         let was_idle = entry.running.is_none() && entry.queue.is_empty();
         entry.queue.push_back(Queued { id, work, token });
+        // Counted before the tasks' marks are read again: a task finishing meanwhile either
+        // sees the count and tells the server, or is seen finished here.
+        handler.waiting.fetch_add(1, Ordering::SeqCst);
         if was_idle {
             handler.ready.push_back(caller);
+        } else {
+            handler.sweep(caller);
+        }
+        // At the limit; and now and then below it, so that the finished tasks of callers that
+        // do not come back are forgotten under a large limit too.
+        let running = handler.running;
+        if running >= handler.limit || (running >= 64 && running.is_power_of_two()) {
+            handler.sweep_all();
         }
         handler.start_ready();
         None
@@ -332,14 +361,20 @@ impl Tasks {
     }
 }
 
-/// A request's task: the user's future, then the server told, then the caller answered. Every
-/// piece of user code in it (the future, the error's `Debug`, the reply's encoding and `Drop`)
-/// runs where its panic is caught.
-fn work<R, F>(
+/// Where a task reports to.
+struct Ends {
     handler: &'static str,
     server: Pid,
     caller: Pid,
     id: u64,
+    waiting: Arc<AtomicUsize>,
+}
+
+/// A request's task: the user's future, then the task marked finished (and the server told, if
+/// requests wait), then the caller answered. Every piece of user code in it (the future, the
+/// error's `Debug`, the reply's encoding and `Drop`) runs where its panic is caught.
+fn work<R, F>(
+    ends: Ends,
     token: Arc<Shared<R>>,
     failed: fn(&R) -> Option<String>,
     future: F,
@@ -348,6 +383,13 @@ where
     R: Send + 'static,
     F: Future<Output = R> + Send + 'static,
 {
+    let Ends {
+        handler,
+        server,
+        caller,
+        id,
+        waiting,
+    } = ends;
     Box::pin(async move {
         let done = |failed| TaskDone {
             handler,
@@ -361,7 +403,10 @@ where
         };
         match catch(|| failed(&value)) {
             Ok(None) => {
-                send(server, done(None));
+                token.finished.store(true, Ordering::SeqCst);
+                if waiting.load(Ordering::SeqCst) > 0 {
+                    send(server, done(None));
+                }
                 let answered = catch(move || {
                     if let Some(reply_to) = token.take() {
                         reply_to.send(Ok(value));
@@ -464,11 +509,43 @@ impl Handler {
             running.token.refuse(Refusal::Cancelled(server));
             running.abort.abort();
         }
+        self.waiting.fetch_sub(entry.queue.len(), Ordering::SeqCst);
         for queued in entry.queue {
             queued.token.refuse(Refusal::Cancelled(server));
             drop_quietly(queued.work, "a cancelled task");
         }
         self.ready.retain(|&c| c != caller);
+    }
+
+    /// Takes `caller`'s running task off the books if it has finished.
+    fn sweep(&mut self, caller: Pid) {
+        let Some(entry) = self.callers.get_mut(&caller) else {
+            return;
+        };
+        if !entry.running.as_ref().is_some_and(|r| r.token.finished()) {
+            return;
+        }
+        entry.running = None;
+        self.running -= 1;
+        if entry.queue.is_empty() {
+            self.callers.remove(&caller);
+        } else {
+            self.ready.push_back(caller);
+        }
+    }
+
+    /// Takes every finished task off the books: the limit is reached, and a finished task only
+    /// tells the server when requests wait.
+    fn sweep_all(&mut self) {
+        let finished: Vec<Pid> = self
+            .callers
+            .iter()
+            .filter(|(_, entry)| entry.running.as_ref().is_some_and(|r| r.token.finished()))
+            .map(|(&caller, _)| caller)
+            .collect();
+        for caller in finished {
+            self.sweep(caller);
+        }
     }
 
     /// Starts waiting requests while there are places; drops, unrun, those whose caller has
@@ -481,10 +558,11 @@ impl Handler {
             let Some(entry) = self.callers.get_mut(&caller) else {
                 continue;
             };
-            let Some(Queued { id, work, token }) = pop_live(&mut entry.queue) else {
+            let Some(Queued { id, work, token }) = pop_live(&mut entry.queue, &self.waiting) else {
                 self.callers.remove(&caller);
                 continue;
             };
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
             let task = tokio::spawn(InNode::new(current_node(), work));
             entry.running = Some(Running {
                 id,
@@ -498,11 +576,12 @@ impl Handler {
 
 /// The first queued request whose caller still waits (or that is a cast); the abandoned ones
 /// before it are dropped.
-fn pop_live(queue: &mut VecDeque<Queued>) -> Option<Queued> {
+fn pop_live(queue: &mut VecDeque<Queued>, waiting: &AtomicUsize) -> Option<Queued> {
     while let Some(queued) = queue.pop_front() {
         if !queued.token.abandoned() {
             return Some(queued);
         }
+        waiting.fetch_sub(1, Ordering::SeqCst);
         drop_quietly(queued.work, "an abandoned task");
     }
     None
