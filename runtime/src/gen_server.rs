@@ -38,6 +38,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+use crate::calls::context::{self, WithCtx};
 use crate::{
     call_timer::CallTimer,
     context::Context,
@@ -589,11 +590,16 @@ fn serve<S: GenServer>(
             // A handler's panic stops the server with the panic as its reason, after `terminate`
             // (OTP's behaviour). The server is marked stopping before the handler's future, and
             // any reply token in it, is dropped, so that its caller waits for that reason.
+            context::handling(&ctx.cell().activity);
             let handled = CatchUnwind::with_hook(
                 server.__dispatch(message, &mut ctx, &mut tasks),
                 process::mark_stopping,
             );
-            match handled.await {
+            let handled = handled.await;
+            // The message is handled (answered, deferred, or it stops the server): calls made
+            // from here on are no part of its chain.
+            context::handled(&ctx.cell().activity);
+            match handled {
                 Ok(Dispatched::Continue) => {}
                 Ok(Dispatched::Stop(reason)) => break reason,
                 Ok(Dispatched::Unexpected(message)) => {
@@ -633,6 +639,15 @@ fn serve<S: GenServer>(
 /// runs for every message a server takes.
 fn system_message(message: Message, ctx: &Context, tasks: &mut Tasks) -> System {
     let id = message.value_type_id();
+    if id == TypeId::of::<WithCtx>() {
+        return match message.downcast::<WithCtx>() {
+            Ok(WithCtx { ctx, message }) => {
+                context::enter(ctx);
+                System::Message(message)
+            }
+            Err(message) => System::Message(message),
+        };
+    }
     if id == TypeId::of::<TaskDone>() {
         return match message.downcast::<TaskDone>() {
             // A failure goes to the error hook, through the dispatch (see `tasks`).

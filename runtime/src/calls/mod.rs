@@ -6,6 +6,7 @@
 //! | `reply` | answering: [`ReplyTo`](crate::ReplyTo), [`Caller`](crate::Caller), [`Reply`](crate::Reply) |
 //! | `reply_slot` | the one-shot channel a reply travels through, closed early by the callee's exit (an `ExitWatch` of the core) |
 //! | `call_timer` | the per-thread timer that bounds a call's wait |
+//! | `context` | what a call carries beyond its body: its deadline, the chain of processes blocked on it |
 //! | `dispatch` | calls by handler name with serde bodies: [`call`](crate::call), [`cast`](crate::cast) |
 //! | `export` | reply tokens sent to other nodes, answered from there |
 //! | `spin` | the brief busy-wait for a reply from another node |
@@ -14,6 +15,7 @@
 //! outlive its callee registers an exit watch in the callee's mailbox.
 
 pub(crate) mod call_timer;
+pub(crate) mod context;
 pub(crate) mod dispatch;
 pub(crate) mod export;
 pub(crate) mod reply;

@@ -26,6 +26,7 @@ use crate::process::{
 };
 use crate::{
     call_timer::CallTimer,
+    calls::context,
     exit::ExitReason,
     mailbox::{ExitWatch, lock},
     message::Message,
@@ -35,7 +36,6 @@ use crate::{
     reply::ReplyTo,
     reply_slot::{Answer, Waiting},
     table::table,
-    task::self_pid,
     unwind::drop_quietly,
 };
 
@@ -497,15 +497,26 @@ where
 {
     /// The first step of a call: build the message, deliver it, and set up the wait.
     fn start(&mut self, build: B) -> Result<(), CallError> {
-        let from = self_pid();
+        // A nested call, or one with a timeout of its own, carries a context (see `context`);
+        // its timeout may be cut to the deadline of the call it serves.
+        let (from, ctx, timeout) = context::outgoing(self.timeout);
+        self.timeout = timeout;
         let (reply_to, reply) = ReplyTo::channel();
         let (reply_to, watch) = match self.token {
             Token::Raw => reply_to.watched(),
             Token::Handler => (reply_to, None),
         };
         let message = build(from, reply_to);
-        let mut timer = CallTimer::after(self.timeout);
-        let timeout = self.timeout;
+        // To a gen_server of this node, which takes the context off; a raw request, or a call
+        // to another node, goes as it is.
+        let message = match (&ctx, self.token) {
+            (Some(ctx), Token::Handler) if !self.to.is_remote() => Message::new(context::WithCtx {
+                ctx: ctx.clone(),
+                message,
+            }),
+            _ => message,
+        };
+        let mut timer = CallTimer::after(timeout);
         // A name held by a process is as fast as a pid; a reserved one, or one whose process is
         // exiting, goes the slow way, which waits and looks again.
         let (pid, name) = match self.to.0 {
@@ -535,6 +546,7 @@ where
             },
         };
         self.pid = pid;
+        context::check(&ctx, pid)?;
         match (push_call(pid, from, message, watch.as_ref()), name) {
             (Ok(()), _) => {
                 self.waiting = Some(reply);

@@ -301,6 +301,8 @@ impl Tasks {
             id,
             waiting: handler.waiting.clone(),
         };
+        // The task's own calls carry the request's context: the caller waits on them.
+        let future = crate::calls::context::Carrying::current(future);
         let work = work(ends, token.clone(), failed, future);
         let entry = handler.callers.entry(caller).or_default();
         let was_idle = entry.running.is_none() && entry.queue.is_empty();

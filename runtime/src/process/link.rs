@@ -443,6 +443,7 @@ pub(crate) fn notify_exit(pid: Pid, reason: &ExitReason, relations: Relations) {
         waiters: _,
         kept: _,
         waiting_on: _,
+        serving: _,
     } = relations;
     // The exiting process's own node, not the thread's: a killed process's exit sequence can
     // run outside its task's poll.

@@ -32,7 +32,7 @@ use std::{
     mem,
     sync::{
         Mutex, Weak,
-        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering},
     },
     task::{Context, Poll, Waker},
 };
@@ -112,6 +112,10 @@ pub(crate) struct Activity {
     private_len: AtomicU32,
     /// The owner's task is being polled right now.
     running: AtomicBool,
+    /// What the owner is doing for a layer above, as bits that layer defines (the call layer:
+    /// handling a message, with a context in `Relations::serving`); copied into the thread's
+    /// current state at every poll.
+    serving: AtomicU8,
 }
 
 // The `#[inline]`s: these are called from process tasks, which are generic and built in the
@@ -147,6 +151,18 @@ impl Activity {
     #[inline]
     pub(crate) fn is_running(&self) -> bool {
         self.running.load(Ordering::Relaxed)
+    }
+
+    /// Sets the owner's serving bits.
+    #[inline]
+    pub(crate) fn set_serving(&self, serving: u8) {
+        self.serving.store(serving, Ordering::Relaxed);
+    }
+
+    /// The owner's serving bits.
+    #[inline]
+    pub(crate) fn serving(&self) -> u8 {
+        self.serving.load(Ordering::Relaxed)
     }
 }
 

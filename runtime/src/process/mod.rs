@@ -161,6 +161,9 @@ pub(crate) struct Relations {
     pub(crate) kept: Vec<Arc<str>>,
     /// The process this one is blocked on: stopping it, or waiting for its `init`.
     pub(crate) waiting_on: Option<Pid>,
+    /// The context of the request this process is serving, as a layer above gave it (the
+    /// core stores it and never reads it); `Activity::serving` says whether there is one.
+    pub(crate) serving: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl State {

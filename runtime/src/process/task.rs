@@ -42,11 +42,14 @@ struct Current {
     /// The process has panicked in this poll (set by the node's panic hook only). It rides along
     /// with the pid, so a poll pays nothing more for it.
     panicked: bool,
+    /// What the process serves, as the call layer's bits (see `Activity::serving`): calls it
+    /// makes then build their context.
+    serving: u8,
 }
 
 thread_local! {
     static CURRENT: ThreadCell<Current> = const {
-        ThreadCell::new(Current { pid: None, node: DEFAULT_NODE, panicked: false })
+        ThreadCell::new(Current { pid: None, node: DEFAULT_NODE, panicked: false, serving: 0 })
     };
 }
 
@@ -55,6 +58,25 @@ thread_local! {
 #[inline]
 pub fn self_pid() -> Option<Pid> {
     CURRENT.with(|current| current.get().pid)
+}
+
+/// The current process, and its serving bits (one thread-local read for both: every call asks).
+#[inline]
+pub(crate) fn self_and_serving() -> (Option<Pid>, u8) {
+    CURRENT.with(|current| {
+        let current = current.get();
+        (current.pid, current.serving)
+    })
+}
+
+/// Sets the current process's serving bits for the rest of this poll (later polls read them
+/// from the process's `Activity`, which the caller sets too).
+#[inline]
+pub(crate) fn set_serving(serving: u8) {
+    CURRENT.with(|current| {
+        let was = current.get();
+        current.set(Current { serving, ..was });
+    });
 }
 
 /// The node this thread runs code of (see `node_core::current_node`, which asks only when this
@@ -89,6 +111,7 @@ impl<F> InNode<F> {
             pid: None,
             node: self.node,
             panicked: false,
+            serving: 0,
         });
         let _restore = Restore(previous);
         f()
@@ -113,6 +136,7 @@ impl<F: Future> Future for InNode<F> {
             pid: None,
             node: *this.node,
             panicked: false,
+            serving: 0,
         });
         let _restore = Restore(previous);
         this.future.poll(cx)
@@ -208,6 +232,7 @@ where
             pid: Some(cell.pid),
             node: cell.pid.node(),
             panicked: false,
+            serving: cell.activity.serving(),
         });
         cell.activity.set_running(true);
         let polled = catch(|| {

@@ -1,0 +1,249 @@
+//! What a call carries beyond its body: its deadline and the chain of processes blocked on it.
+//!
+//! A call made by code that serves no call, with the default timeout, carries nothing: it costs
+//! what it always did. Any other call travels wrapped in a [`WithCtx`]: a call made while
+//! serving a call (a nested call) or with a timeout of its own. The server that takes such a
+//! call keeps its context while it handles it (in the process's relations, with a flag in its
+//! `Activity` that every poll copies into the thread's current state), and the calls its handler
+//! makes read it:
+//!
+//! - **deadline**: a nested call waits at most until the call it serves is given up by its
+//!   caller (its own timeout, if shorter); a handler reads it with [`Context::deadline`];
+//! - **chain**: the processes blocked, each waiting for the next, down to the server; a call to
+//!   one of them could only deadlock, and fails at once with [`CallError::Deadlock`].
+//!
+//! A deferred reply ends the server's part: the next message it handles has its own context.
+//! Task handlers' tasks are not processes: they carry the context of the request that made them,
+//! without the server in the chain (the server is not blocked on its tasks).
+
+use std::{
+    any::Any,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use crate::{
+    calls::request::DEFAULT_TIMEOUT, context::Context, mailbox::lock, message::Message, pid::Pid,
+    process::task, request::CallError, table::table,
+};
+
+/// How many processes a chain holds at most: a longer chain is cut at its oldest end (a cycle
+/// through the cut part is not seen, and waits out its timeout as in OTP).
+const CHAIN_LIMIT: usize = 64;
+
+/// Serving bit: the process is handling a message (its nested calls start a chain with it).
+const HANDLING: u8 = 1;
+/// Serving bit: the message came with a context, kept in the process's relations.
+const CONTEXT: u8 = 2;
+
+/// A call's context.
+#[derive(Debug, Clone)]
+pub(crate) struct CallCtx {
+    /// When the caller gives up; `None`: never.
+    pub(crate) deadline: Option<Instant>,
+    /// The processes blocked on this call, the caller last.
+    pub(crate) chain: Vec<Pid>,
+}
+
+/// A call with its context, as it sits in the server's mailbox.
+pub(crate) struct WithCtx {
+    pub(crate) ctx: Arc<CallCtx>,
+    pub(crate) message: Message,
+}
+
+/// The calling process, the context of a call about to be made from here with `timeout`
+/// (`None` for a plain call), and the timeout the call really gets (the context's deadline may
+/// be nearer).
+#[inline]
+pub(crate) fn outgoing(timeout: Duration) -> (Option<Pid>, Option<Arc<CallCtx>>, Duration) {
+    let (me, serving) = task::self_and_serving();
+    if serving == 0 && timeout == DEFAULT_TIMEOUT {
+        return (me, None, timeout);
+    }
+    let (ctx, timeout) = outgoing_slow(me, serving, timeout);
+    (me, ctx, timeout)
+}
+
+#[cold]
+#[inline(never)]
+fn outgoing_slow(
+    me: Option<Pid>,
+    serving: u8,
+    timeout: Duration,
+) -> (Option<Arc<CallCtx>>, Duration) {
+    let now = Instant::now();
+    let own = now.checked_add(timeout);
+    let served = if serving & CONTEXT != 0 {
+        current()
+    } else {
+        None
+    };
+    let (deadline, mut chain) = match served {
+        Some(ctx) => {
+            let deadline = match (own, ctx.deadline) {
+                (Some(own), Some(theirs)) => Some(own.min(theirs)),
+                (own, theirs) => own.or(theirs),
+            };
+            (deadline, ctx.chain.clone())
+        }
+        None => (own, Vec::new()),
+    };
+    if let Some(me) = me {
+        if chain.len() >= CHAIN_LIMIT {
+            chain.remove(0);
+        }
+        chain.push(me);
+    }
+    let timeout = match deadline {
+        Some(deadline) => deadline.saturating_duration_since(now),
+        None => timeout,
+    };
+    (Some(Arc::new(CallCtx { deadline, chain })), timeout)
+}
+
+impl CallCtx {
+    /// The cycle a call from the end of this chain to `target` would close: from `target` on,
+    /// then `target` again.
+    pub(crate) fn cycle_to(&self, target: Pid) -> Option<Vec<Pid>> {
+        let at = self.chain.iter().position(|&pid| pid == target)?;
+        let mut cycle = self.chain[at..].to_vec();
+        cycle.push(target);
+        Some(cycle)
+    }
+}
+
+thread_local! {
+    /// The context a task handler's task carries, while it is polled (a task is no process).
+    static TASK: std::cell::RefCell<Option<Arc<CallCtx>>> = const { std::cell::RefCell::new(None) };
+}
+
+pin_project_lite::pin_project! {
+    /// A task handler's task, carrying the context of the request that made it.
+    pub(crate) struct Carrying<F> {
+        ctx: Option<Arc<CallCtx>>,
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F> Carrying<F> {
+    /// `future` carrying the context of the request the current process serves, if any.
+    pub(crate) fn current(future: F) -> Self {
+        let ctx = match task::self_and_serving() {
+            (_, serving) if serving & CONTEXT != 0 => current(),
+            _ => None,
+        };
+        Carrying { ctx, future }
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for Carrying<F> {
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = self.project();
+        let Some(ctx) = this.ctx.as_ref() else {
+            return this.future.poll(cx);
+        };
+        struct Restore(Option<Arc<CallCtx>>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                let _ = TASK.try_with(|task| task.replace(self.0.take()));
+                task::set_serving(0);
+            }
+        }
+        let _restore = Restore(TASK.with(|task| task.replace(Some(ctx.clone()))));
+        task::set_serving(CONTEXT);
+        this.future.poll(cx)
+    }
+}
+
+/// The context of the request the current process (or task handler's task) serves, if any.
+pub(crate) fn current() -> Option<Arc<CallCtx>> {
+    let Some(me) = task::self_pid() else {
+        return TASK.with(|task| task.borrow().clone());
+    };
+    let held = table().with(me, |cell| {
+        lock(&cell.state)
+            .relations_ref()
+            .and_then(|relations| relations.serving.clone())
+    })??;
+    held.downcast::<CallCtx>().ok()
+}
+
+/// The server loop takes a request with a context: calls made while it is handled carry it on.
+pub(crate) fn enter(ctx: Arc<CallCtx>) {
+    let Some(me) = task::self_pid() else {
+        return;
+    };
+    table().with(me, |cell| {
+        lock(&cell.state).relations().serving = Some(ctx as Arc<dyn Any + Send + Sync>);
+        cell.activity.set_serving(CONTEXT);
+    });
+    task::set_serving(CONTEXT);
+}
+
+/// The server loop starts handling a message: a call its handler makes starts a chain with this
+/// process (or carries on the message's context, if it has one).
+#[inline]
+pub(crate) fn handling(activity: &crate::mailbox::Activity) {
+    let serving = task::self_and_serving().1 | HANDLING;
+    activity.set_serving(serving);
+    task::set_serving(serving);
+}
+
+/// The message is handled (answered, deferred, or it stopped the server).
+#[inline]
+pub(crate) fn handled(activity: &crate::mailbox::Activity) {
+    let serving = task::self_and_serving().1;
+    activity.set_serving(0);
+    task::set_serving(0);
+    if serving & CONTEXT != 0 {
+        forget();
+    }
+}
+
+#[cold]
+fn forget() {
+    let Some(me) = task::self_pid() else {
+        return;
+    };
+    table().with(me, |cell| {
+        if let Some(relations) = lock(&cell.state).relations.as_mut() {
+            relations.serving = None;
+        }
+    });
+}
+
+impl Context {
+    /// When the caller of the call this process is handling gives up on it, if the call says:
+    /// a call made with a timeout of its own (`_timeout`, `call_timeout`), or made by a handler
+    /// serving a call that says. `None` outside a handler, for a cast, for a call that waits as
+    /// long as it takes (`INFINITY`), and for a call with the default timeout from code that
+    /// serves no call (whose caller gives up [`DEFAULT_TIMEOUT`] after it called: such a call
+    /// carries nothing, to cost nothing).
+    ///
+    /// Calls the handler makes inherit it: they wait at most until then (or their own timeout,
+    /// if it is nearer).
+    pub fn deadline(&self) -> Option<Instant> {
+        current().and_then(|ctx| ctx.deadline)
+    }
+}
+
+/// Fails a call whose context says it would close a cycle of blocked processes.
+pub(crate) fn check(ctx: &Option<Arc<CallCtx>>, target: Pid) -> Result<(), CallError> {
+    let Some(ctx) = ctx else {
+        return Ok(());
+    };
+    // A process calling itself gets `CallError::SelfCall`, as before.
+    if task::self_pid() == Some(target) {
+        return Ok(());
+    }
+    match ctx.cycle_to(target) {
+        Some(cycle) => Err(CallError::Deadlock(cycle)),
+        None => Ok(()),
+    }
+}
