@@ -31,6 +31,9 @@ mod dispatch {}
 #[doc = include_str!("../../guide/src/long-running.md")]
 mod long_running {}
 
+#[doc = include_str!("../../guide/src/calls.md")]
+mod calls {}
+
 #[doc = include_str!("../../guide/src/supervisors.md")]
 mod supervisors {}
 

@@ -66,10 +66,11 @@ async fn ring(n: usize) -> Vec<ServerRef<Hop>> {
     servers
 }
 
-fn cycle_error(servers: &[ServerRef<Hop>], from: usize) -> String {
+/// The error the last server of the ring gets calling the first: it (the caller) would wait
+/// for the first, which waits for the second, and so on back to it.
+fn cycle_error(servers: &[ServerRef<Hop>]) -> String {
     let n = servers.len();
-    let mut cycle: Vec<Pid> = (0..=n).map(|i| servers[(from + i) % n].pid()).collect();
-    cycle.rotate_left(0);
+    let cycle: Vec<Pid> = (0..n).map(|i| servers[(n - 1 + i) % n].pid()).collect();
     CallError::<std::convert::Infallible>::Deadlock(cycle).to_string()
 }
 
@@ -80,7 +81,7 @@ async fn a_cycle_of_two_servers_fails_at_once_with_the_cycle() {
     // 0 -> 1 -> 0: the second server's call back to the first would wait forever.
     let reply = servers[0].forward(2).await;
     assert!(started.elapsed() < Duration::from_secs(1), "it waited");
-    assert_eq!(reply, Err(CallError::Handler(cycle_error(&servers, 0))));
+    assert_eq!(reply, Err(CallError::Handler(cycle_error(&servers))));
     // Both go on serving.
     assert_eq!(servers[1].forward(0).await, Ok(vec![servers[1].pid()]));
 }
@@ -89,7 +90,7 @@ async fn a_cycle_of_two_servers_fails_at_once_with_the_cycle() {
 async fn a_cycle_of_three_servers_fails_at_once_with_the_cycle() {
     let servers = ring(3).await;
     let reply = servers[0].forward(3).await;
-    assert_eq!(reply, Err(CallError::Handler(cycle_error(&servers, 0))));
+    assert_eq!(reply, Err(CallError::Handler(cycle_error(&servers))));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

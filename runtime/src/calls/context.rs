@@ -102,12 +102,14 @@ fn outgoing_slow(
 }
 
 impl CallCtx {
-    /// The cycle a call from the end of this chain to `target` would close: from `target` on,
-    /// then `target` again.
+    /// The cycle a call from the end of this chain to `target` would close, as
+    /// [`CallError::Deadlock`] names one: the caller first, then each process it would wait for
+    /// in turn, the last blocked on the caller.
     pub(crate) fn cycle_to(&self, target: Pid) -> Option<Vec<Pid>> {
         let at = self.chain.iter().position(|&pid| pid == target)?;
-        let mut cycle = self.chain[at..].to_vec();
-        cycle.push(target);
+        let (&caller, blocked) = self.chain.split_last()?;
+        let mut cycle = vec![caller];
+        cycle.extend_from_slice(&blocked[at.min(blocked.len())..]);
         Some(cycle)
     }
 }

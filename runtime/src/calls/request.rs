@@ -149,8 +149,8 @@ pub enum CallError<E = Infallible> {
     #[error("{0} called itself, which would deadlock")]
     SelfCall(Pid),
     /// The call could only deadlock: the processes of the cycle, the caller first, each blocked
-    /// until the next acts (stops, or finishes its `init`), the last on the caller. OTP would wait
-    /// forever here.
+    /// until the next acts (answers a call, stops, or finishes its `init`), the last on the
+    /// caller. OTP would wait forever here (or until the call's timeout).
     #[error("deadlock: {} would wait for each other forever", display_cycle(.0))]
     Deadlock(Vec<Pid>),
     /// A call by name found no process registered under the name, and none being restarted
