@@ -112,8 +112,8 @@ fn forged_hello(name: &str, creation: u32, to: &str, last_conn: u64) -> Vec<u8> 
     }
     let mut hello = vec![0]; // Hello
     varint(&mut hello, 0x4645_5250); // the magic, "FERP"
-    varint(&mut hello, 1); // versions 1 to 1
-    varint(&mut hello, 1);
+    varint(&mut hello, 1); // versions 1 to 9: the node picks its own from the range
+    varint(&mut hello, 9);
     string(&mut hello, name);
     varint(&mut hello, u64::from(creation));
     string(&mut hello, to);

@@ -29,7 +29,7 @@ use crate::{
 
 /// How many processes a chain holds at most: a longer chain is cut at its oldest end (a cycle
 /// through the cut part is not seen, and waits out its timeout as in OTP).
-const CHAIN_LIMIT: usize = 64;
+pub(crate) const CHAIN_LIMIT: usize = 64;
 
 /// Serving bit: the process is handling a message (its nested calls start a chain with it).
 const HANDLING: u8 = 1;

@@ -507,10 +507,10 @@ where
             Token::Handler => (reply_to, None),
         };
         let message = build(from, reply_to);
-        // To a gen_server of this node, which takes the context off; a raw request, or a call
-        // to another node, goes as it is.
+        // To a gen_server, which takes the context off (on another node, the connection
+        // carries it in the frame); a raw request goes as it is.
         let message = match (&ctx, self.token) {
-            (Some(ctx), Token::Handler) if !self.to.is_remote() => Message::new(context::WithCtx {
+            (Some(ctx), Token::Handler) => Message::new(context::WithCtx {
                 ctx: ctx.clone(),
                 message,
             }),

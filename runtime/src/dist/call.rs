@@ -18,12 +18,15 @@ use super::{
     outbox::{Outbox, PushError},
     peer::Peer,
     wire::{
-        Ends, Header, Outcome, WireCallError, WireError, WireTarget, read_value, write_header,
-        write_value,
+        Ends, Header, Outcome, WireCallError, WireCtx, WireError, WireTarget, read_value,
+        write_header, write_value,
     },
 };
 use crate::{
-    calls::export::Answer,
+    calls::{
+        context::{self, CallCtx, WithCtx},
+        export::Answer,
+    },
     dispatch::{DynamicCall, Encoded},
     message::Message,
     pid::Pid,
@@ -81,6 +84,11 @@ pub(crate) fn push(
         Ok(call) => *call,
         Err(other) => return drop_quietly(other, "an unknown signal"),
     };
+    // A call with a context (see `calls::context`): the context goes in the header.
+    let (ctx, message) = match message.downcast::<WithCtx>() {
+        Ok(with) => (Some(with.ctx), with.message),
+        Err(message) => (None, message),
+    };
     let call = match message.downcast::<DynamicCall>() {
         Ok(call) => call,
         Err(other) => {
@@ -124,6 +132,7 @@ pub(crate) fn push(
                     from,
                     to: target,
                     handler: &name,
+                    ctx: ctx.map(|ctx| write_ctx(ends, &ctx)),
                 },
             );
             match &pushed {
@@ -137,6 +146,32 @@ pub(crate) fn push(
         }
     };
     report(pushed);
+}
+
+/// A call's context for the wire: the time its caller still waits, and its chain.
+fn write_ctx(ends: &Ends, ctx: &CallCtx) -> WireCtx<'static> {
+    let remaining_ns = ctx.deadline.map(|deadline| {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        u64::try_from(left.as_nanos()).unwrap_or(u64::MAX)
+    });
+    WireCtx {
+        remaining_ns,
+        chain: ctx.chain.iter().map(|&pid| ends.write(pid)).collect(),
+    }
+}
+
+/// A call's context from the wire, its deadline counted from now (a chain longer than this
+/// node keeps is cut at its oldest end).
+fn read_ctx(ends: &Ends, ctx: WireCtx<'_>) -> Result<CallCtx, WireError> {
+    let deadline = ctx
+        .remaining_ns
+        .and_then(|ns| std::time::Instant::now().checked_add(std::time::Duration::from_nanos(ns)));
+    let skip = ctx.chain.len().saturating_sub(context::CHAIN_LIMIT);
+    let chain = ctx.chain[skip..]
+        .iter()
+        .map(|&pid| ends.read(pid))
+        .collect::<Result<_, _>>()?;
+    Ok(CallCtx { deadline, chain })
 }
 
 fn bad_request(handler: &str, message: &str) -> CallError<Value> {
@@ -192,10 +227,12 @@ pub(crate) fn apply(
                 from,
                 to,
                 handler,
+                ctx,
             },
         ) => {
             let from = from.map(|from| ends.read(from)).transpose()?;
             let to = read_target(ends, to)?;
+            let ctx = ctx.map(|ctx| read_ctx(ends, ctx)).transpose()?;
             let value = match read_value::<Value>(codec, body) {
                 Ok(value) => value,
                 Err(message) => {
@@ -242,8 +279,15 @@ pub(crate) fn apply(
                 Some(pid) => Local::Pid(pid),
                 None => to,
             };
+            let message = match ctx {
+                Some(ctx) => Message::new(WithCtx {
+                    ctx: std::sync::Arc::new(ctx),
+                    message: Message::new(call),
+                }),
+                None => Message::new(call),
+            };
             // A failure here drops the call, whose sink then answers with the reason.
-            let _ = deliver(ends, to, Message::new(call));
+            let _ = deliver(ends, to, message);
         }
         (Kind::Cast, Header::Cast { from, to, handler }) => {
             let from = from.map(|from| ends.read(from)).transpose()?;

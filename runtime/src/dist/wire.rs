@@ -110,6 +110,15 @@ pub(crate) enum WireError {
     Nodes(#[from] node_core::TooManyNodes),
 }
 
+/// A call's context as it crosses: how long its caller still waits (clocks differ between
+/// nodes, so not when), and the processes blocked on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct WireCtx<'a> {
+    pub(crate) remaining_ns: Option<u64>,
+    #[serde(borrow)]
+    pub(crate) chain: Vec<WirePid<'a>>,
+}
+
 /// A target by pid or by registered name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum WireTarget<'a> {
@@ -175,6 +184,9 @@ pub(crate) enum Header<'a> {
         from: Option<WirePid<'a>>,
         to: WireTarget<'a>,
         handler: &'a str,
+        /// What the call carries beyond its body (see `calls::context`), if anything.
+        #[serde(borrow)]
+        ctx: Option<WireCtx<'a>>,
     },
     Cast {
         #[serde(borrow)]
@@ -339,8 +351,17 @@ pub(crate) fn decode_payload(
                 watcher, target, ..
             },
         ) => pids(&[watcher, target]),
-        (Kind::Call, Header::Call { from, to, .. })
-        | (Kind::Cast, Header::Cast { from, to, .. }) => {
+        (Kind::Call, Header::Call { from, to, ctx, .. }) => {
+            pids(&from.into_iter().collect::<Vec<_>>())?;
+            if let Some(ctx) = ctx {
+                pids(&ctx.chain)?;
+            }
+            if let WireTarget::Pid(pid) = to {
+                pids(&[pid])?;
+            }
+            value(body)
+        }
+        (Kind::Cast, Header::Cast { from, to, .. }) => {
             pids(&from.into_iter().collect::<Vec<_>>())?;
             if let WireTarget::Pid(pid) = to {
                 pids(&[pid])?;
@@ -445,6 +466,10 @@ pub(crate) fn payload_seeds() -> Vec<(Kind, Codec, Vec<u8>)> {
                 from: Some(sender),
                 to: WireTarget::Name("srv"),
                 handler: "add",
+                ctx: Some(WireCtx {
+                    remaining_ns: Some(5_000_000_000),
+                    chain: vec![sender],
+                }),
             },
         ),
         (

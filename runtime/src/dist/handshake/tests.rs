@@ -114,7 +114,7 @@ fn a_shared_cookie_connects_both_sides_to_each_other() {
     assert_eq!(dialer.peer, id("b@h:2", 9));
     assert_eq!(acceptor.peer.name(), "a@h:1");
     assert_eq!(acceptor.peer, id("a@h:1", 7));
-    assert_eq!((dialer.version, acceptor.version), (1, 1));
+    assert_eq!((dialer.version, acceptor.version), (VERSIONS.1, VERSIONS.1));
     assert_eq!((dialer.peer_flags, acceptor.peer_flags), (2, 1));
     assert_eq!((dialer.status, dialer.conn_id), (Status::Ok, 42));
     assert_eq!((acceptor.status, acceptor.conn_id), (Status::Ok, 42));
@@ -394,15 +394,15 @@ fn refusal_of(message: Message) -> Result<Refusal, HandshakeError> {
 #[test]
 fn the_acceptor_refuses_what_it_cannot_serve_before_any_mac() {
     assert_eq!(
-        refusal_of(hello(2, 3, "a@h:1", "b@h:2")),
+        refusal_of(hello(VERSIONS.1 + 1, VERSIONS.1 + 2, "a@h:1", "b@h:2")),
         Ok(Refusal::Version)
     );
     assert_eq!(
-        refusal_of(hello(1, 1, "a@h:1", "c@h:3")),
+        refusal_of(hello(VERSIONS.0, VERSIONS.1, "a@h:1", "c@h:3")),
         Ok(Refusal::WrongNode)
     );
     assert_eq!(
-        refusal_of(hello(1, 1, "b@h:2", "b@h:2")),
+        refusal_of(hello(VERSIONS.0, VERSIONS.1, "b@h:2", "b@h:2")),
         Ok(Refusal::BadName)
     );
     for bad in [
@@ -414,7 +414,7 @@ fn the_acceptor_refuses_what_it_cannot_serve_before_any_mac() {
         &"a".repeat(256),
     ] {
         assert_eq!(
-            refusal_of(hello(1, 1, bad, "b@h:2")),
+            refusal_of(hello(VERSIONS.0, VERSIONS.1, bad, "b@h:2")),
             Ok(Refusal::BadName),
             "{bad:?}"
         );
@@ -425,7 +425,7 @@ fn the_acceptor_refuses_what_it_cannot_serve_before_any_mac() {
     let accepted = accept(cookie("c")).on_hello(hello(0, 9, "a@h:1", "b@h:2"), nonce(1));
     assert!(matches!(
         accepted,
-        Ok((_, Message::Challenge { version: 1, .. }))
+        Ok((_, Message::Challenge { version, .. })) if version == VERSIONS.1
     ));
 }
 
@@ -455,19 +455,27 @@ fn the_dialer_refuses_a_bad_target_a_wrong_node_and_a_wrong_version() {
         })
     };
     assert_eq!(
-        answer(challenge("z@h:9", 1, (1, 1))),
+        answer(challenge("z@h:9", VERSIONS.1, VERSIONS)),
         refused(Refusal::WrongNode)
     );
     assert_eq!(
-        answer(challenge("b@h:2", 2, (1, 2))),
+        answer(challenge(
+            "b@h:2",
+            VERSIONS.1 + 1,
+            (VERSIONS.0, VERSIONS.1 + 1)
+        )),
         refused(Refusal::Version)
     );
     // Lower than both could speak: a downgrade the dialer notices even before the MACs.
     assert_eq!(
-        answer(challenge("b@h:2", 0, (0, 1))),
+        answer(challenge(
+            "b@h:2",
+            VERSIONS.0 - 1,
+            (VERSIONS.0 - 1, VERSIONS.1)
+        )),
         refused(Refusal::Version)
     );
-    assert_eq!(answer(challenge("b@h:2", 1, (1, 1))), None);
+    assert_eq!(answer(challenge("b@h:2", VERSIONS.1, VERSIONS)), None);
 }
 
 #[test]
