@@ -641,6 +641,12 @@ fn system_message(message: Message, ctx: &Context, tasks: &mut Tasks) -> System 
     let id = message.value_type_id();
     if id == TypeId::of::<WithCtx>() {
         return match message.downcast::<WithCtx>() {
+            // A call whose caller gave up while it waited here is not run (OTP would run it for
+            // nobody): the caller has had its `Timeout` already.
+            Ok(WithCtx { ctx, message }) if ctx.expired() => {
+                drop_quietly(message, "a call whose caller gave up");
+                System::Handled
+            }
             Ok(WithCtx { ctx, message }) => {
                 context::enter(ctx);
                 System::Message(message)

@@ -45,7 +45,7 @@ impl Hop {
 
     /// The deadline this handler sees, and the one the next server sees.
     #[install("deadlines", local)]
-    async fn deadlines(&mut self, ctx: &mut Context) -> Vec<Option<Instant>> {
+    async fn deadlines(&mut self, ctx: &mut Context) -> Vec<Option<tokio::time::Instant>> {
         let mut seen = vec![ctx.deadline()];
         if let Some(next) = self.next {
             seen.extend(next.deadlines().await.unwrap_or_default());
@@ -112,7 +112,7 @@ async fn deadlines_travel_down_a_chain_of_three() {
     let middle = Hop::start(Some(last.pid())).await.unwrap();
     let first = Hop::start(Some(middle.pid())).await.unwrap();
     let timeout = Duration::from_millis(300);
-    let called = tokio::time::Instant::now().into_std();
+    let called = tokio::time::Instant::now();
     let seen = first.deadlines_timeout(timeout).await.unwrap();
     assert_eq!(seen.len(), 3);
     let expected = called + timeout;
@@ -296,4 +296,48 @@ async fn a_task_calling_back_the_process_blocked_on_it_is_a_cycle() {
     let said = client.go().await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(1), "it waited");
     assert!(said.starts_with("deadlock"), "{said}");
+}
+
+struct Napper {
+    bumps: u32,
+}
+
+#[gen_server]
+impl Napper {
+    async fn init(_: ()) -> Self {
+        Napper { bumps: 0 }
+    }
+
+    #[install("nap")]
+    async fn nap(&mut self, ms: u64) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+
+    #[install("bump")]
+    async fn bump(&mut self) -> u32 {
+        self.bumps += 1;
+        self.bumps
+    }
+
+    #[install("bumps")]
+    async fn bumps(&self) -> u32 {
+        self.bumps
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_whose_caller_gave_up_while_it_waited_is_not_run() {
+    let napper = Napper::start(()).await.unwrap();
+    let busy = tokio::spawn(async move { napper.nap(100).await });
+    tokio::task::yield_now().await;
+    // Waits behind the nap and gives up long before it ends.
+    let gave_up = napper.bump_timeout(Duration::from_millis(10)).await;
+    assert!(
+        matches!(gave_up, Err(CallError::Timeout { .. })),
+        "{gave_up:?}"
+    );
+    busy.await.unwrap().unwrap();
+    // It never ran; a call still waited for runs.
+    assert_eq!(napper.bumps().await, Ok(0));
+    assert_eq!(napper.bump_timeout(Duration::from_secs(1)).await, Ok(1));
 }

@@ -52,7 +52,7 @@ impl Hop {
     async fn left(&mut self, ctx: &mut Context, hops: u32) -> Vec<u64> {
         let here = ctx.deadline().map_or(u64::MAX, |deadline| {
             deadline
-                .saturating_duration_since(std::time::Instant::now())
+                .saturating_duration_since(tokio::time::Instant::now())
                 .as_millis() as u64
         });
         let mut seen = vec![here];
@@ -81,7 +81,7 @@ async fn pair(tag: &str) -> (LocalNode, LocalNode, ServerRef<Hop>, ServerRef<Hop
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cycle_through_two_nodes_fails_at_once() {
     let (a, b, x, y) = pair("ctx-cycle").await;
-    let started = std::time::Instant::now();
+    let started = tokio::time::Instant::now();
     // x (on a) -> y (on b) -> x: y's call back fails at once.
     let reply = bounded("the call", a.scope(x.forward(2))).await;
     assert!(started.elapsed() < Duration::from_secs(2), "it waited");

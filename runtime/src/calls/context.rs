@@ -16,11 +16,9 @@
 //! Task handlers' tasks are not processes: they carry the context of the request that made them,
 //! without the server in the chain (the server is not blocked on its tasks).
 
-use std::{
-    any::Any,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{any::Any, sync::Arc, time::Duration};
+
+use tokio::time::Instant;
 
 use crate::{
     calls::request::DEFAULT_TIMEOUT, context::Context, mailbox::lock, message::Message, pid::Pid,
@@ -101,7 +99,18 @@ fn outgoing_slow(
     (Some(Arc::new(CallCtx { deadline, chain })), timeout)
 }
 
+/// How long after its deadline a call is surely given up by its caller: the caller's timer fires
+/// at most a millisecond late (see `call_timer`); the rest is margin for a busy thread.
+const GIVEN_UP: Duration = Duration::from_millis(10);
+
 impl CallCtx {
+    /// Whether the caller has surely given up on this call by now.
+    pub(crate) fn expired(&self) -> bool {
+        self.deadline
+            .and_then(|deadline| deadline.checked_add(GIVEN_UP))
+            .is_some_and(|given_up| Instant::now() > given_up)
+    }
+
     /// The cycle a call from the end of this chain to `target` would close, as
     /// [`CallError::Deadlock`] names one: the caller first, then each process it would wait for
     /// in turn, the last blocked on the caller.
@@ -229,7 +238,8 @@ impl Context {
     /// carries nothing, to cost nothing).
     ///
     /// Calls the handler makes inherit it: they wait at most until then (or their own timeout,
-    /// if it is nearer).
+    /// if it is nearer). It is on tokio's clock, as call timeouts are: a test on the paused clock
+    /// (`start_paused`) sees it come closer as `tokio::time` advances.
     pub fn deadline(&self) -> Option<Instant> {
         current().and_then(|ctx| ctx.deadline)
     }

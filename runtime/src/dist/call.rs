@@ -151,7 +151,7 @@ pub(crate) fn push(
 /// A call's context for the wire: the time its caller still waits, and its chain.
 fn write_ctx(ends: &Ends, ctx: &CallCtx) -> WireCtx<'static> {
     let remaining_ns = ctx.deadline.map(|deadline| {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         u64::try_from(left.as_nanos()).unwrap_or(u64::MAX)
     });
     WireCtx {
@@ -163,9 +163,9 @@ fn write_ctx(ends: &Ends, ctx: &CallCtx) -> WireCtx<'static> {
 /// A call's context from the wire, its deadline counted from now (a chain longer than this
 /// node keeps is cut at its oldest end).
 fn read_ctx(ends: &Ends, ctx: WireCtx<'_>) -> Result<CallCtx, WireError> {
-    let deadline = ctx
-        .remaining_ns
-        .and_then(|ns| std::time::Instant::now().checked_add(std::time::Duration::from_nanos(ns)));
+    let deadline = ctx.remaining_ns.and_then(|ns| {
+        tokio::time::Instant::now().checked_add(std::time::Duration::from_nanos(ns))
+    });
     let skip = ctx.chain.len().saturating_sub(context::CHAIN_LIMIT);
     let chain = ctx.chain[skip..]
         .iter()
