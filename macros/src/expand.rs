@@ -338,16 +338,7 @@ fn handler_fn(self_ty: &Type, handler: &Handler, hooked: bool) -> TokenStream {
     let reply_ty = &method.ret.reply;
     let name = &handler.name;
     let finish = finish(quote!(#name), method);
-    let signature = quote! {
-        #[allow(unused_variables, unused_mut, non_snake_case)]
-        fn #handle<'a>(
-            this: &'a mut #self_ty,
-            ctx: &'a mut ::ferrotp::Context,
-            from: ::core::option::Option<::ferrotp::Pid>,
-            body: #body,
-            reply_to: ::ferrotp::ReplyTo<#reply_ty>,
-        ) -> impl ::core::future::Future<Output = ::ferrotp::gen_server::Dispatched> + ::core::marker::Send + 'a
-    };
+    let signature = handler_signature(self_ty, &handle, body, reply_ty);
     if method.params.contains(&Param::Caller) {
         let invoke = invoke(method, quote!(this));
         return quote! {
@@ -379,6 +370,21 @@ fn handler_fn(self_ty: &Type, handler: &Handler, hooked: bool) -> TokenStream {
     }
 }
 
+/// The signature of a (not task) handler's function: the server, its context, the caller's pid,
+/// the body and the reply token, to the dispatch's outcome.
+fn handler_signature(self_ty: &Type, handle: &Ident, body: &Type, reply_ty: &Type) -> TokenStream {
+    quote! {
+        #[allow(unused_variables, unused_mut, non_snake_case)]
+        fn #handle<'a>(
+            this: &'a mut #self_ty,
+            ctx: &'a mut ::ferrotp::Context,
+            from: ::core::option::Option<::ferrotp::Pid>,
+            body: #body,
+            reply_to: ::ferrotp::ReplyTo<#reply_ty>,
+        ) -> impl ::core::future::Future<Output = ::ferrotp::gen_server::Dispatched> + ::core::marker::Send + 'a
+    }
+}
+
 /// A handler's function in a server with an `#[on_error]` hook: the handler's panic is caught
 /// with the caller's token outside it, and the hook decides on a panic or an `Err` before the
 /// caller hears anything.
@@ -401,15 +407,9 @@ fn hooked_fn(self_ty: &Type, handler: &Handler) -> TokenStream {
             }
         }
     });
+    let signature = handler_signature(self_ty, &handle, body, reply_ty);
     quote! {
-        #[allow(unused_variables, unused_mut, non_snake_case)]
-        fn #handle<'a>(
-            this: &'a mut #self_ty,
-            ctx: &'a mut ::ferrotp::Context,
-            from: ::core::option::Option<::ferrotp::Pid>,
-            body: #body,
-            reply_to: ::ferrotp::ReplyTo<#reply_ty>,
-        ) -> impl ::core::future::Future<Output = ::ferrotp::gen_server::Dispatched> + ::core::marker::Send + 'a {
+        #signature {
             let mut caller = ::ferrotp::Caller::__new(from, reply_to);
             async move {
                 let caught = ::ferrotp::gen_server::__catch(async { #invoke }).await;
