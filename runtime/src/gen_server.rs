@@ -578,6 +578,8 @@ fn serve<S: GenServer>(
         };
         let _ = ack.send(Ok(()));
         let mut tasks = Tasks::default();
+        // From here on, the calls this server makes start a chain with it (see `context`).
+        context::handling(&ctx.cell().activity);
         for (i, &period) in S::BACKGROUND.iter().enumerate() {
             tasks.every(period, ctx.pid(), i);
         }
@@ -590,7 +592,6 @@ fn serve<S: GenServer>(
             // A handler's panic stops the server with the panic as its reason, after `terminate`
             // (OTP's behaviour). The server is marked stopping before the handler's future, and
             // any reply token in it, is dropped, so that its caller waits for that reason.
-            context::handling(&ctx.cell().activity);
             let handled = CatchUnwind::with_hook(
                 server.__dispatch(message, &mut ctx, &mut tasks),
                 process::mark_stopping,
@@ -641,12 +642,6 @@ fn system_message(message: Message, ctx: &Context, tasks: &mut Tasks) -> System 
     let id = message.value_type_id();
     if id == TypeId::of::<WithCtx>() {
         return match message.downcast::<WithCtx>() {
-            // A call whose caller gave up while it waited here is not run (OTP would run it for
-            // nobody): the caller has had its `Timeout` already.
-            Ok(WithCtx { ctx, message }) if ctx.expired() => {
-                drop_quietly(message, "a call whose caller gave up");
-                System::Handled
-            }
             Ok(WithCtx { ctx, message }) => {
                 context::enter(ctx);
                 System::Message(message)

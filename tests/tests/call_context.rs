@@ -298,46 +298,69 @@ async fn a_task_calling_back_the_process_blocked_on_it_is_a_cycle() {
     assert!(said.starts_with("deadlock"), "{said}");
 }
 
-struct Napper {
-    bumps: u32,
+/// Answers early through a deferred token, then calls its caller back: no longer a cycle.
+struct Early;
+
+#[gen_server]
+impl Early {
+    async fn init(_: ()) -> Self {
+        Early
+    }
+
+    #[install("relay")]
+    async fn relay(&mut self, caller: &mut Caller<String>, back: Pid) -> Reply<String> {
+        let token = caller.defer();
+        token.send("answered".to_owned());
+        let back = ServerRef::<Asking>::from_pid(back).unwrap();
+        // The caller no longer waits on this handler: calling it back is no cycle.
+        if let Err(error) = back.poke().await {
+            panic!("calling back after answering: {error}");
+        }
+        Reply::NoReply
+    }
+}
+
+/// Calls `relay`, then answers pokes.
+struct Asking {
+    pokes: u32,
 }
 
 #[gen_server]
-impl Napper {
+impl Asking {
     async fn init(_: ()) -> Self {
-        Napper { bumps: 0 }
+        Asking { pokes: 0 }
     }
 
-    #[install("nap")]
-    async fn nap(&mut self, ms: u64) {
-        tokio::time::sleep(Duration::from_millis(ms)).await;
+    #[install("ask")]
+    async fn ask(&mut self, ctx: &mut Context, early: Pid) -> String {
+        let early = ServerRef::<Early>::from_pid(early).unwrap();
+        early
+            .relay(ctx.pid())
+            .await
+            .unwrap_or_else(|e| e.to_string())
     }
 
-    #[install("bump")]
-    async fn bump(&mut self) -> u32 {
-        self.bumps += 1;
-        self.bumps
-    }
-
-    #[install("bumps")]
-    async fn bumps(&self) -> u32 {
-        self.bumps
+    #[install("poke")]
+    async fn poke(&mut self) -> u32 {
+        self.pokes += 1;
+        self.pokes
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_call_whose_caller_gave_up_while_it_waited_is_not_run() {
-    let napper = Napper::start(()).await.unwrap();
-    let busy = tokio::spawn(async move { napper.nap(100).await });
-    tokio::task::yield_now().await;
-    // Waits behind the nap and gives up long before it ends.
-    let gave_up = napper.bump_timeout(Duration::from_millis(10)).await;
-    assert!(
-        matches!(gave_up, Err(CallError::Timeout { .. })),
-        "{gave_up:?}"
-    );
-    busy.await.unwrap().unwrap();
-    // It never ran; a call still waited for runs.
-    assert_eq!(napper.bumps().await, Ok(0));
-    assert_eq!(napper.bump_timeout(Duration::from_secs(1)).await, Ok(1));
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_that_answered_early_may_call_its_caller_back() {
+    let early = Early::start(()).await.unwrap();
+    let asking = Asking::start(()).await.unwrap();
+    assert_eq!(asking.ask(early.pid()).await, Ok("answered".to_owned()));
+    // The poke came through (and the relay did not panic).
+    let mut pokes = 0;
+    for _ in 0..1_000 {
+        pokes = asking.poke().await.unwrap();
+        if pokes > 1 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(pokes > 1, "the early server's poke never came");
+    assert!(ferrotp::is_alive(early.pid()));
 }

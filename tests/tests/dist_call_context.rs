@@ -119,3 +119,23 @@ async fn a_deadline_travels_to_another_node() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_with_a_deadline_to_an_unreachable_node_fails_with_no_connection() {
+    let (a, b, x, y) = pair("ctx-unreachable").await;
+    b.stop().await;
+    let _ = x;
+    // A timeout of its own: the call carries a context, and still fails as unreachable.
+    let reply: Result<u32, _> = bounded(
+        "the call",
+        a.scope(ferrotp::call_timeout(
+            y.pid(),
+            "forward",
+            0,
+            Duration::from_secs(5),
+        )),
+    )
+    .await;
+    assert_eq!(reply, Err(CallError::NoConnection(y.pid())));
+    a.stop().await;
+}

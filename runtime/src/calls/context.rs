@@ -99,18 +99,7 @@ fn outgoing_slow(
     (Some(Arc::new(CallCtx { deadline, chain })), timeout)
 }
 
-/// How long after its deadline a call is surely given up by its caller: the caller's timer fires
-/// at most a millisecond late (see `call_timer`); the rest is margin for a busy thread.
-const GIVEN_UP: Duration = Duration::from_millis(10);
-
 impl CallCtx {
-    /// Whether the caller has surely given up on this call by now.
-    pub(crate) fn expired(&self) -> bool {
-        self.deadline
-            .and_then(|deadline| deadline.checked_add(GIVEN_UP))
-            .is_some_and(|given_up| Instant::now() > given_up)
-    }
-
     /// The cycle a call from the end of this chain to `target` would close, as
     /// [`CallError::Deadlock`] names one: the caller first, then each process it would wait for
     /// in turn, the last blocked on the caller.
@@ -192,13 +181,14 @@ pub(crate) fn enter(ctx: Arc<CallCtx>) {
     };
     table().with(me, |cell| {
         lock(&cell.state).relations().serving = Some(ctx as Arc<dyn Any + Send + Sync>);
-        cell.activity.set_serving(CONTEXT);
+        cell.activity.set_serving(HANDLING | CONTEXT);
     });
-    task::set_serving(CONTEXT);
+    task::set_serving(HANDLING | CONTEXT);
 }
 
-/// The server loop starts handling a message: a call its handler makes starts a chain with this
-/// process (or carries on the message's context, if it has one).
+/// The server loop is about to take messages: the calls its handlers make start a chain with
+/// this process (or carry on a message's context, if it has one). Set once, for the server's
+/// life, so that a message without a context costs nothing more.
 #[inline]
 pub(crate) fn handling(activity: &crate::mailbox::Activity) {
     let serving = task::self_and_serving().1 | HANDLING;
@@ -206,15 +196,34 @@ pub(crate) fn handling(activity: &crate::mailbox::Activity) {
     task::set_serving(serving);
 }
 
-/// The message is handled (answered, deferred, or it stopped the server).
+/// The message is handled (answered, deferred, or it stopped the server): its context, if it had
+/// one, goes.
 #[inline]
 pub(crate) fn handled(activity: &crate::mailbox::Activity) {
-    let serving = task::self_and_serving().1;
-    activity.set_serving(0);
-    task::set_serving(0);
-    if serving & CONTEXT != 0 {
-        forget();
+    if task::self_and_serving().1 & CONTEXT != 0 {
+        release_from(activity);
     }
+}
+
+#[cold]
+fn release_from(activity: &crate::mailbox::Activity) {
+    activity.set_serving(HANDLING);
+    task::set_serving(HANDLING);
+    forget();
+}
+
+/// The current handler no longer holds up its caller (it deferred its reply): calls it makes
+/// from here on are no part of the caller's chain, nor bound by its deadline.
+pub(crate) fn release() {
+    if task::self_and_serving().1 & CONTEXT == 0 {
+        return;
+    }
+    let Some(me) = task::self_pid() else {
+        return;
+    };
+    table().with(me, |cell| cell.activity.set_serving(HANDLING));
+    task::set_serving(HANDLING);
+    forget();
 }
 
 #[cold]
@@ -231,11 +240,12 @@ fn forget() {
 
 impl Context {
     /// When the caller of the call this process is handling gives up on it, if the call says:
-    /// a call made with a timeout of its own (`_timeout`, `call_timeout`), or made by a handler
-    /// serving a call that says. `None` outside a handler, for a cast, for a call that waits as
-    /// long as it takes (`INFINITY`), and for a call with the default timeout from code that
-    /// serves no call (whose caller gives up [`DEFAULT_TIMEOUT`] after it called: such a call
-    /// carries nothing, to cost nothing).
+    /// a call made with a timeout other than the default (`_timeout`, `call_timeout`), or made
+    /// by code that was itself handling a message. `None` outside a handler, for a cast, once
+    /// the handler has deferred its reply, for a call that waits as long as it takes
+    /// (`INFINITY`), and for a call with the default timeout from code that is not handling a
+    /// message (whose caller gives up [`DEFAULT_TIMEOUT`] after it called: such a call carries
+    /// nothing, to cost nothing).
     ///
     /// Calls the handler makes inherit it: they wait at most until then (or their own timeout,
     /// if it is nearer). It is on tokio's clock, as call timeouts are: a test on the paused clock

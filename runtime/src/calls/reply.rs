@@ -516,6 +516,8 @@ impl<X> Caller<X> {
         let Some(token) = self.reply_to.take() else {
             return ReplyTo::nobody();
         };
+        // The caller no longer waits on this handler, but on whoever answers the token.
+        crate::calls::context::release();
         // The token may now leave this server: its exit must still fail the call.
         let (token, watch) = token.watched();
         if let Some(watch) = watch {

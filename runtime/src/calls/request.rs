@@ -546,7 +546,10 @@ where
             },
         };
         self.pid = pid;
-        context::check(&ctx, pid)?;
+        if let Err(deadlock) = context::check(&ctx, pid) {
+            drop_quietly(message, "a call that would deadlock");
+            return Err(deadlock);
+        }
         match (push_call(pid, from, message, watch.as_ref()), name) {
             (Ok(()), _) => {
                 self.waiting = Some(reply);

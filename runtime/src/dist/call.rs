@@ -53,6 +53,10 @@ pub(crate) fn fail(upper: Box<dyn Any + Send>, reason: &crate::ExitReason) {
         return;
     };
     let ToServer { to, message, .. } = *call;
+    let message = match message.downcast::<WithCtx>() {
+        Ok(with) => with.message,
+        Err(message) => message,
+    };
     match message.downcast::<DynamicCall>() {
         Ok(call) => {
             let error = match reason {
