@@ -116,6 +116,16 @@ fn generate(server: &Server) -> TokenStream {
             }
         }
     });
+    // Whether the caller of a typed call gave up before the server took it: then it is not run.
+    let gave_up = if live.is_empty() {
+        quote!(match *self {})
+    } else {
+        let arms = live.iter().map(|h| {
+            let ident = &h.method.ident;
+            quote!(__Call::#ident(_, reply_to) => reply_to.__gave_up())
+        });
+        quote!(match self { #(#arms,)* })
+    };
     let typed_arms = live.iter().map(|h| {
         let ident = &h.method.ident;
         let handle = handle_ident(ident);
@@ -197,6 +207,12 @@ fn generate(server: &Server) -> TokenStream {
                 #(#variants,)*
             }
 
+            impl __Call {
+                fn __gave_up(&self) -> bool {
+                    #gave_up
+                }
+            }
+
             impl ::ferrotp::gen_server::ServerClient for #client {
                 fn __new(to: ::ferrotp::gen_server::Addr) -> Self {
                     #client { to }
@@ -255,6 +271,15 @@ fn generate(server: &Server) -> TokenStream {
                     #(#infos)*
                     ::ferrotp::gen_server::Dispatched::Unexpected(message)
                     }
+                }
+
+                fn __gave_up(message: &::ferrotp::Message) -> bool {
+                    if let ::core::option::Option::Some(typed) = message.downcast_ref::<::ferrotp::gen_server::TypedCall<__Call>>() {
+                        return typed.call.__gave_up();
+                    }
+                    message
+                        .downcast_ref::<::ferrotp::gen_server::__DynamicCall>()
+                        .is_some_and(|call| call.reply_to.__gave_up())
                 }
 
                 #on_error

@@ -131,6 +131,13 @@ pub trait GenServer: Sized + Send + 'static {
         tasks: &mut Tasks,
     ) -> impl Future<Output = Dispatched> + Send;
 
+    /// Whether `message` is a call whose caller gave up on it (see `context`): not run.
+    #[doc(hidden)]
+    fn __gave_up(message: &Message) -> bool {
+        let _ = message;
+        false
+    }
+
     /// The `#[on_error]` hook, or what a server without one does: an error goes on, a panic
     /// crashes.
     #[doc(hidden)]
@@ -589,6 +596,11 @@ fn serve<S: GenServer>(
                 System::Stop(reason) => break reason,
                 System::Handled => continue,
             };
+            // Rare: a caller gave up on a call to this server, which may still be queued.
+            if context::gave_up_on(&ctx.cell().activity) && not_run::<S>(&message, &ctx) {
+                drop_quietly(message, "a call whose caller gave up");
+                continue;
+            }
             // A handler's panic stops the server with the panic as its reason, after `terminate`
             // (OTP's behaviour). The server is marked stopping before the handler's future, and
             // any reply token in it, is dropped, so that its caller waits for that reason.
@@ -642,10 +654,10 @@ fn system_message(message: Message, ctx: &Context, tasks: &mut Tasks) -> System 
     let id = message.value_type_id();
     if id == TypeId::of::<WithCtx>() {
         return match message.downcast::<WithCtx>() {
-            Ok(WithCtx { ctx, message }) => {
-                context::enter(ctx);
-                System::Message(message)
-            }
+            Ok(with) => match context::arrived(with) {
+                Some(message) => System::Message(message),
+                None => System::Handled,
+            },
             Err(message) => System::Message(message),
         };
     }
@@ -672,6 +684,19 @@ fn system_message(message: Message, ctx: &Context, tasks: &mut Tasks) -> System 
         return System::Stop(exit.reason.clone());
     }
     System::Message(message)
+}
+
+/// Whether `message` is a call whose caller gave up on it before the server took it (its timeout
+/// passed, or its future was dropped): OTP would run it for nothing.
+#[cold]
+#[inline(never)]
+fn not_run<S: GenServer>(message: &Message, ctx: &Context) -> bool {
+    let gave_up = S::__gave_up(message);
+    context::checked(ctx.cell());
+    if gave_up {
+        tracing::debug!(pid = %ctx.pid(), server = type_name::<S>(), "a call whose caller gave up before it was taken; not run");
+    }
+    gave_up
 }
 
 /// What [`system_message`] found.

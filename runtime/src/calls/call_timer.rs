@@ -105,6 +105,16 @@ impl CallTimer {
     }
 
     /// Ready once the deadline has passed; otherwise registers `cx`'s task to be woken then.
+    /// Whether the call's deadline has passed (or is within the timer's slack): a server that
+    /// drops a call unrun because its deadline passed makes its caller see that, and report a
+    /// timeout rather than an unanswered call.
+    #[cold]
+    pub(crate) fn passed(&self) -> bool {
+        self.kept
+            .as_ref()
+            .is_some_and(|kept| Instant::now() + SLACK >= kept.sleep.deadline())
+    }
+
     #[inline]
     pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let Some(kept) = self.kept.as_mut() else {

@@ -12,6 +12,12 @@
 //! - **chain**: the processes blocked, each waiting for the next, down to the server; a call to
 //!   one of them could only deadlock, and fails at once with [`CallError::Deadlock`].
 //!
+//! A call whose caller gives up (its timeout passes, or its future is dropped) before the server
+//! takes it is not run: the caller sets a bit in the server's `Activity`, and while it is set
+//! the server loop checks each call it takes for a caller still waiting (plain calls included;
+//! the bit goes once the mailbox is empty). A call with a context that arrives after its
+//! deadline is not run either, and its caller gets [`CallError::Timeout`].
+//!
 //! A deferred reply ends the server's part: the next message it handles has its own context.
 //! Task handlers' tasks are not processes: they carry the context of the request that made them,
 //! without the server in the chain (the server is not blocked on its tasks).
@@ -21,8 +27,15 @@ use std::{any::Any, sync::Arc, time::Duration};
 use tokio::time::Instant;
 
 use crate::{
-    calls::request::DEFAULT_TIMEOUT, context::Context, mailbox::lock, message::Message, pid::Pid,
-    process::task, request::CallError, table::table,
+    calls::{dispatch::DynamicCall, request::DEFAULT_TIMEOUT},
+    context::Context,
+    mailbox::lock,
+    message::Message,
+    pid::Pid,
+    process::task,
+    request::CallError,
+    table::table,
+    unwind::drop_quietly,
 };
 
 /// How many processes a chain holds at most: a longer chain is cut at its oldest end (a cycle
@@ -33,6 +46,11 @@ pub(crate) const CHAIN_LIMIT: usize = 64;
 const HANDLING: u8 = 1;
 /// Serving bit: the message came with a context, kept in the process's relations.
 const CONTEXT: u8 = 2;
+/// Serving bit, set by other processes: a caller gave up on a call to this process (its timeout
+/// passed, or its future was dropped), and the call may still wait in the mailbox. The server
+/// loop checks the calls it takes until its mailbox is empty, and does not run one whose
+/// caller is gone.
+const GAVE_UP: u8 = 4;
 
 /// A call's context.
 #[derive(Debug, Clone)]
@@ -55,7 +73,7 @@ pub(crate) struct WithCtx {
 #[inline]
 pub(crate) fn outgoing(timeout: Duration) -> (Option<Pid>, Option<Arc<CallCtx>>, Duration) {
     let (me, serving) = task::self_and_serving();
-    if serving == 0 && timeout == DEFAULT_TIMEOUT {
+    if serving & (HANDLING | CONTEXT) == 0 && timeout == DEFAULT_TIMEOUT {
         return (me, None, timeout);
     }
     let (ctx, timeout) = outgoing_slow(me, serving, timeout);
@@ -174,14 +192,46 @@ pub(crate) fn current() -> Option<Arc<CallCtx>> {
     held.downcast::<CallCtx>().ok()
 }
 
-/// The server loop takes a request with a context: calls made while it is handled carry it on.
-pub(crate) fn enter(ctx: Arc<CallCtx>) {
+/// The server loop takes a call with a context: the call, its context entered so that calls
+/// made while it is handled carry it on; or `None` if its deadline has passed, and the call is
+/// ended without running (its caller has given up, or is about to: it gets
+/// [`CallError::Timeout`]).
+pub(crate) fn arrived(with: WithCtx) -> Option<Message> {
+    let WithCtx { ctx, message } = with;
+    if ctx
+        .deadline
+        .is_some_and(|deadline| deadline <= Instant::now())
+    {
+        expire(message);
+        return None;
+    }
+    enter(ctx);
+    Some(message)
+}
+
+#[cold]
+fn expire(message: Message) {
+    tracing::debug!(
+        pid = ?task::self_pid(),
+        "a call arrived after its deadline; not run"
+    );
+    match message.downcast::<DynamicCall>() {
+        Ok(DynamicCall { reply_to, body, .. }) => {
+            drop_quietly(body, "a call past its deadline");
+            reply_to.expire();
+        }
+        Err(message) => drop_quietly(message, "a call past its deadline"),
+    }
+}
+
+/// Calls made while the current message is handled carry `ctx` on.
+fn enter(ctx: Arc<CallCtx>) {
     let Some(me) = task::self_pid() else {
         return;
     };
     table().with(me, |cell| {
         lock(&cell.state).relations().serving = Some(ctx as Arc<dyn Any + Send + Sync>);
-        cell.activity.set_serving(HANDLING | CONTEXT);
+        cell.activity.mark_serving(HANDLING | CONTEXT);
     });
     task::set_serving(HANDLING | CONTEXT);
 }
@@ -191,9 +241,36 @@ pub(crate) fn enter(ctx: Arc<CallCtx>) {
 /// life, so that a message without a context costs nothing more.
 #[inline]
 pub(crate) fn handling(activity: &crate::mailbox::Activity) {
-    let serving = task::self_and_serving().1 | HANDLING;
-    activity.set_serving(serving);
-    task::set_serving(serving);
+    activity.mark_serving(HANDLING);
+    task::set_serving(task::self_and_serving().1 | HANDLING);
+}
+
+/// Whether a caller may have given up on a call still in this server's mailbox (see
+/// [`GAVE_UP`]): one relaxed load per message.
+#[inline]
+pub(crate) fn gave_up_on(activity: &crate::mailbox::Activity) -> bool {
+    activity.serving() & GAVE_UP != 0
+}
+
+/// The caller of a call to `pid` gave up on it (see [`GAVE_UP`]).
+#[cold]
+pub(crate) fn gave_up(pid: Pid) {
+    if pid.node() != crate::process::node_core::current_node() {
+        return;
+    }
+    table().with(pid, |cell| cell.activity.mark_serving(GAVE_UP));
+}
+
+/// The server has checked a call it took while [`GAVE_UP`] was set: once its mailbox is empty,
+/// no call a caller gave up on can be in it, and the bit goes. Cleared before the mailbox is
+/// looked at, so that a caller giving up meanwhile sets it again (the acquire pairs with that
+/// caller's release: its call, pushed before, is seen in the mailbox).
+#[cold]
+pub(crate) fn checked(cell: &crate::process::Cell) {
+    cell.activity.unmark_serving(GAVE_UP);
+    if cell.mailbox.len(&cell.activity) > 0 {
+        cell.activity.mark_serving(GAVE_UP);
+    }
 }
 
 /// The message is handled (answered, deferred, or it stopped the server): its context, if it had
@@ -207,7 +284,7 @@ pub(crate) fn handled(activity: &crate::mailbox::Activity) {
 
 #[cold]
 fn release_from(activity: &crate::mailbox::Activity) {
-    activity.set_serving(HANDLING);
+    activity.unmark_serving(CONTEXT);
     task::set_serving(HANDLING);
     forget();
 }
@@ -221,7 +298,7 @@ pub(crate) fn release() {
     let Some(me) = task::self_pid() else {
         return;
     };
-    table().with(me, |cell| cell.activity.set_serving(HANDLING));
+    table().with(me, |cell| cell.activity.unmark_serving(CONTEXT));
     task::set_serving(HANDLING);
     forget();
 }

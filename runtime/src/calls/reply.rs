@@ -123,6 +123,11 @@ impl<R> Drop for RemoteToken<R> {
 /// answers for itself (the call was dropped, or its callee exited).
 pub(crate) trait Sink: Send {
     fn send(self: Box<Self>, reply: Encoded);
+
+    /// The call is not run: its deadline passed before the server took it. Its caller, on
+    /// another node, times out by its own clock, so nothing is sent (a `NoReply` would beat
+    /// the caller's timer and misreport the timeout).
+    fn expire(self: Box<Self>);
 }
 
 struct SinkRoute<R> {
@@ -262,6 +267,35 @@ impl<R> ReplyTo<R> {
             other @ (Route::Remote(_) | Route::Nobody) => (other, None),
         };
         (ReplyTo(route), watch)
+    }
+
+    /// Whether the caller gave up on this call: it waited for an answer and no longer does (its
+    /// timeout passed, or its future was dropped). Never for a cast's token, nor for a caller on
+    /// another node (whose giving up this node cannot see: its call carries a deadline instead).
+    #[doc(hidden)]
+    #[inline]
+    pub fn __gave_up(&self) -> bool {
+        match &self.0 {
+            Route::Typed(channel) => !channel.is_waiting(),
+            Route::Encoded(encoding) => !encoding.channel.is_waiting(),
+            Route::Remote(_) | Route::Sink(_) | Route::Nobody => false,
+        }
+    }
+
+    /// Ends the call unanswered, without running it, because its deadline has passed: its
+    /// caller times out (a caller on this node sees the token dropped after its deadline and
+    /// reports [`CallError::Timeout`](crate::CallError::Timeout); one on another node hears
+    /// nothing and times out by its own clock).
+    pub(crate) fn expire(mut self) {
+        if let Route::Sink(route) = std::mem::replace(&mut self.0, Route::Nobody) {
+            let sink = match route.slot {
+                SinkSlot::Direct(sink) => Some(sink),
+                SinkSlot::Watched(shared) => lock(&shared.0).take(),
+            };
+            if let Some(sink) = sink {
+                sink.expire();
+            }
+        }
     }
 
     /// Whether this token answers nobody (a cast's, or one already used).

@@ -462,7 +462,7 @@ where
                 Poll::Ready(answer) => answer,
                 Poll::Pending => {
                     std::task::ready!(this.timer.poll_expired(cx));
-                    this.waiting = None;
+                    this.give_up();
                     return Poll::Ready(Err(CallError::Timeout { pid, timeout }));
                 }
             };
@@ -470,6 +470,10 @@ where
             let timer = std::mem::replace(&mut this.timer, CallTimer::NONE);
             match answer {
                 Answer::Replied(value) => return Poll::Ready(Ok(value)),
+                // Not run: the server found the call's deadline passed (see `context`).
+                Answer::Dropped if timer.passed() => {
+                    return Poll::Ready(Err(CallError::Timeout { pid, timeout }));
+                }
                 // Dropped by a target on its way out, or taken by its exit from another process
                 // holding it: the exit reason follows.
                 Answer::Dropped if leaving(pid) => {
@@ -486,6 +490,27 @@ where
             }
             // Polled after completion.
             None => Poll::Pending,
+        }
+    }
+}
+
+impl<R, B> Exchange<R, B> {
+    /// The caller stops waiting, before an answer: the server, if it has not taken the call yet,
+    /// will not run it (see `context`).
+    #[cold]
+    fn give_up(&mut self) {
+        self.waiting = None;
+        if self.token == Token::Handler {
+            context::gave_up(self.pid);
+        }
+    }
+}
+
+impl<R, B> Drop for Exchange<R, B> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.waiting.is_some() {
+            self.give_up();
         }
     }
 }
@@ -611,9 +636,13 @@ async fn await_reply<R: Send + 'static>(
 ) -> Result<R, CallError> {
     match timer.race(reply).await {
         Some(Answer::Replied(value)) => Ok(value),
+        Some(Answer::Dropped) if timer.passed() => Err(CallError::Timeout { pid, timeout }),
         Some(Answer::Dropped) if leaving(pid) => exit_reason(pid, timeout, timer).await,
         Some(Answer::Dropped) => Err(CallError::NoReply(pid)),
-        None => Err(CallError::Timeout { pid, timeout }),
+        None => {
+            context::gave_up(pid);
+            Err(CallError::Timeout { pid, timeout })
+        }
     }
 }
 

@@ -424,6 +424,10 @@ impl Sink for CallSink {
             Err(other) => reply(&self.outbox, self.id, Outcome::Failed(to_wire(other)), None),
         }
     }
+
+    fn expire(mut self: Box<Self>) {
+        self.sent = true;
+    }
 }
 
 impl Drop for CallSink {

@@ -113,8 +113,9 @@ pub(crate) struct Activity {
     /// The owner's task is being polled right now.
     running: AtomicBool,
     /// What the owner is doing for a layer above, as bits that layer defines (the call layer:
-    /// handling a message, with a context in `Relations::serving`); copied into the thread's
-    /// current state at every poll.
+    /// handling a message, with a context in `Relations::serving`; and, set by other processes,
+    /// that a caller gave up on a call it may still hold); copied into the thread's current
+    /// state at every poll.
     serving: AtomicU8,
 }
 
@@ -153,10 +154,16 @@ impl Activity {
         self.running.load(Ordering::Relaxed)
     }
 
-    /// Sets the owner's serving bits.
+    /// Sets some serving bits, leaving the others as they are (another process may set one).
     #[inline]
-    pub(crate) fn set_serving(&self, serving: u8) {
-        self.serving.store(serving, Ordering::Relaxed);
+    pub(crate) fn mark_serving(&self, bits: u8) {
+        self.serving.fetch_or(bits, Ordering::AcqRel);
+    }
+
+    /// Clears some serving bits, leaving the others as they are.
+    #[inline]
+    pub(crate) fn unmark_serving(&self, bits: u8) {
+        self.serving.fetch_and(!bits, Ordering::AcqRel);
     }
 
     /// The owner's serving bits.
