@@ -126,6 +126,20 @@ fn generate(server: &Server) -> TokenStream {
         });
         quote!(match self { #(#arms,)* })
     };
+    // What a traced message is, for its span: the handler's name, its caller, call or cast.
+    // (With no handlers there is no typed call to describe.)
+    let describe = (!live.is_empty()).then(|| {
+        let arms = live.iter().map(|h| {
+            let ident = &h.method.ident;
+            let name = h.display_name();
+            quote!(__Call::#ident(_, reply_to) => ::ferrotp::gen_server::Described::typed(#name, typed.from, reply_to))
+        });
+        quote! {
+            if let ::core::option::Option::Some(typed) = message.downcast_ref::<::ferrotp::gen_server::TypedCall<__Call>>() {
+                return match &typed.call { #(#arms,)* };
+            }
+        }
+    });
     let typed_arms = live.iter().map(|h| {
         let ident = &h.method.ident;
         let handle = handle_ident(ident);
@@ -271,6 +285,11 @@ fn generate(server: &Server) -> TokenStream {
                     #(#infos)*
                     ::ferrotp::gen_server::Dispatched::Unexpected(message)
                     }
+                }
+
+                fn __describe(message: &::ferrotp::Message) -> ::ferrotp::gen_server::Described {
+                    #describe
+                    ::ferrotp::gen_server::Described::other(message)
                 }
 
                 fn __gave_up(message: &::ferrotp::Message) -> bool {

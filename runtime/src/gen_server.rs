@@ -38,7 +38,10 @@ use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::calls::context::{self, WithCtx};
+use crate::calls::{
+    context::{self, WithCtx},
+    trace,
+};
 use crate::{
     call_timer::CallTimer,
     context::Context,
@@ -130,6 +133,12 @@ pub trait GenServer: Sized + Send + 'static {
         ctx: &mut Context,
         tasks: &mut Tasks,
     ) -> impl Future<Output = Dispatched> + Send;
+
+    /// What `message` is, for the span it is handled in (see [`trace`](crate::trace)).
+    #[doc(hidden)]
+    fn __describe(message: &Message) -> Described {
+        Described::other(message)
+    }
 
     /// Whether `message` is a call whose caller gave up on it (see `context`): not run.
     #[doc(hidden)]
@@ -591,24 +600,26 @@ fn serve<S: GenServer>(
             tasks.every(period, ctx.pid(), i);
         }
         let reason = loop {
-            let message = match system_message(ctx.receive_any().await, &ctx, &mut tasks) {
+            let received = ctx.receive_any().await;
+            let message = match system_message(received, &ctx, &mut tasks, S::__gave_up) {
                 System::Message(message) => message,
                 System::Stop(reason) => break reason,
                 System::Handled => continue,
             };
             // Rare: a caller gave up on a call to this server, which may still be queued.
-            if context::gave_up_on(&ctx.cell().activity) && not_run::<S>(&message, &ctx) {
-                drop_quietly(message, "a call whose caller gave up");
-                continue;
-            }
             // A handler's panic stops the server with the panic as its reason, after `terminate`
             // (OTP's behaviour). The server is marked stopping before the handler's future, and
             // any reply token in it, is dropped, so that its caller waits for that reason.
-            let handled = CatchUnwind::with_hook(
-                server.__dispatch(message, &mut ctx, &mut tasks),
-                process::mark_stopping,
-            );
-            let handled = handled.await;
+            let handled = if trace::wanted() {
+                // Boxed: the span would make every server's future bigger.
+                traced::dispatch(&mut server, message, &mut ctx, &mut tasks).await
+            } else {
+                CatchUnwind::with_hook(
+                    server.__dispatch(message, &mut ctx, &mut tasks),
+                    process::mark_stopping,
+                )
+                .await
+            };
             // The message is handled (answered, deferred, or it stops the server): calls made
             // from here on are no part of its chain.
             context::handled(&ctx.cell().activity);
@@ -650,12 +661,17 @@ fn serve<S: GenServer>(
 ///
 /// The message's type is asked once: each ask is a call through the message's vtable, and this
 /// runs for every message a server takes.
-fn system_message(message: Message, ctx: &Context, tasks: &mut Tasks) -> System {
+fn system_message(
+    message: Message,
+    ctx: &Context,
+    tasks: &mut Tasks,
+    gave_up: fn(&Message) -> bool,
+) -> System {
     let id = message.value_type_id();
     if id == TypeId::of::<WithCtx>() {
         return match message.downcast::<WithCtx>() {
             Ok(with) => match context::arrived(with) {
-                Some(message) => System::Message(message),
+                Some(message) => unless_given_up(message, ctx, gave_up),
                 None => System::Handled,
             },
             Err(message) => System::Message(message),
@@ -683,20 +699,31 @@ fn system_message(message: Message, ctx: &Context, tasks: &mut Tasks) -> System 
     {
         return System::Stop(exit.reason.clone());
     }
-    System::Message(message)
+    unless_given_up(message, ctx, gave_up)
 }
 
-/// Whether `message` is a call whose caller gave up on it before the server took it (its timeout
-/// passed, or its future was dropped): OTP would run it for nothing.
+/// The message for the handlers, unless it is a call whose caller gave up on it before the
+/// server took it (its timeout passed, or its future was dropped): OTP would run it for nothing.
+/// Checked only while a caller of this server has given up (see `context`).
+#[inline]
+fn unless_given_up(message: Message, ctx: &Context, gave_up: fn(&Message) -> bool) -> System {
+    if !context::gave_up_on(&ctx.cell().activity) {
+        return System::Message(message);
+    }
+    check_given_up(message, ctx, gave_up)
+}
+
 #[cold]
 #[inline(never)]
-fn not_run<S: GenServer>(message: &Message, ctx: &Context) -> bool {
-    let gave_up = S::__gave_up(message);
+fn check_given_up(message: Message, ctx: &Context, gave_up: fn(&Message) -> bool) -> System {
+    let given_up = gave_up(&message);
     context::checked(ctx.cell());
-    if gave_up {
-        tracing::debug!(pid = %ctx.pid(), server = type_name::<S>(), "a call whose caller gave up before it was taken; not run");
+    if !given_up {
+        return System::Message(message);
     }
-    gave_up
+    tracing::debug!(pid = %ctx.pid(), message_type = message.type_name(), "a call whose caller gave up before it was taken; not run");
+    drop_quietly(message, "a call whose caller gave up");
+    System::Handled
 }
 
 /// What [`system_message`] found.
@@ -1165,6 +1192,7 @@ mod background;
 mod generated;
 mod on_error;
 mod tasks;
+mod traced;
 
 #[doc(hidden)]
 pub use on_error::{__after_error, __after_panic, __catch, __failed};

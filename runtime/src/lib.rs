@@ -103,6 +103,9 @@
 //! backtrace when `RUST_BACKTRACE` asks for one). Under a [`node`], which installs a subscriber
 //! and a panic hook (see its [Logging](node#logging) section), that event is the only report of a
 //! crash and `RUST_LOG=ferrotp=debug` shows a process's life.
+//!
+//! Every message a gen_server handles runs in a `trace`-level span, the child of its caller's
+//! span on any node: see [`trace`].
 
 // Bad input gets a typed error here, never a panic, so every unwrap is a reviewed exception.
 #![warn(clippy::unwrap_used)]
@@ -124,6 +127,7 @@ use process::{
 // The same for the call layer.
 use calls::{call_timer, dispatch, reply, reply_slot, request};
 
+pub use calls::trace;
 pub use context::{Context, Timeout};
 pub use dispatch::{Encoded, call, call_timeout, cast};
 pub use exit::{ExitReason, ProcessOutput};

@@ -25,9 +25,14 @@
 use std::{any::Any, sync::Arc, time::Duration};
 
 use tokio::time::Instant;
+use tracing::Span;
 
 use crate::{
-    calls::{dispatch::DynamicCall, request::DEFAULT_TIMEOUT},
+    calls::{
+        dispatch::DynamicCall,
+        request::DEFAULT_TIMEOUT,
+        trace::{self, TraceContext},
+    },
     context::Context,
     mailbox::lock,
     message::Message,
@@ -59,6 +64,12 @@ pub(crate) struct CallCtx {
     pub(crate) deadline: Option<Instant>,
     /// The processes blocked on this call, the caller last.
     pub(crate) chain: Vec<Pid>,
+    /// The caller's span, when a subscriber wants handlers' spans (see `trace`): the parent of
+    /// the server's span. `None` for a call from another node.
+    pub(crate) span: Option<Span>,
+    /// The trace the call is part of, and its parent's span id (see `trace`); once the server
+    /// has made its span, its own.
+    pub(crate) trace: Option<TraceContext>,
 }
 
 /// A call with its context, as it sits in the server's mailbox.
@@ -73,7 +84,7 @@ pub(crate) struct WithCtx {
 #[inline]
 pub(crate) fn outgoing(timeout: Duration) -> (Option<Pid>, Option<Arc<CallCtx>>, Duration) {
     let (me, serving) = task::self_and_serving();
-    if serving & (HANDLING | CONTEXT) == 0 && timeout == DEFAULT_TIMEOUT {
+    if serving & (HANDLING | CONTEXT) == 0 && timeout == DEFAULT_TIMEOUT && !trace::wanted() {
         return (me, None, timeout);
     }
     let (ctx, timeout) = outgoing_slow(me, serving, timeout);
@@ -88,13 +99,18 @@ fn outgoing_slow(
     timeout: Duration,
 ) -> (Option<Arc<CallCtx>>, Duration) {
     let now = Instant::now();
-    let own = now.checked_add(timeout);
+    // A call that has a context only for its trace carries what a plain call would: nothing.
+    let plain = serving & (HANDLING | CONTEXT) == 0 && timeout == DEFAULT_TIMEOUT;
+    let own = match plain {
+        true => None,
+        false => now.checked_add(timeout),
+    };
     let served = if serving & CONTEXT != 0 {
         current()
     } else {
         None
     };
-    let (deadline, mut chain) = match served {
+    let (deadline, mut chain) = match &served {
         Some(ctx) => {
             let deadline = match (own, ctx.deadline) {
                 (Some(own), Some(theirs)) => Some(own.min(theirs)),
@@ -104,7 +120,7 @@ fn outgoing_slow(
         }
         None => (own, Vec::new()),
     };
-    if let Some(me) = me {
+    if let Some(me) = me.filter(|_| !plain) {
         if chain.len() >= CHAIN_LIMIT {
             chain.remove(0);
         }
@@ -114,7 +130,75 @@ fn outgoing_slow(
         Some(deadline) => deadline.saturating_duration_since(now),
         None => timeout,
     };
-    (Some(Arc::new(CallCtx { deadline, chain })), timeout)
+    let (span, trace) = traced(served.as_deref());
+    let ctx = CallCtx {
+        deadline,
+        chain,
+        span,
+        trace,
+    };
+    (Some(Arc::new(ctx)), timeout)
+}
+
+/// The caller's span and trace context for a call or cast, if a subscriber wants spans.
+fn traced(served: Option<&CallCtx>) -> (Option<Span>, Option<TraceContext>) {
+    if !trace::wanted() {
+        return (None, None);
+    }
+    let (span, context) = trace::outgoing(served.and_then(|ctx| ctx.trace));
+    (Some(span), Some(context))
+}
+
+/// A cast about to be made from here: wrapped with the caller's span, if a subscriber wants
+/// handlers' spans (a cast carries nothing else: nobody waits for it).
+#[inline]
+pub(crate) fn cast(message: Message) -> Message {
+    if !trace::wanted() {
+        return message;
+    }
+    cast_traced(message)
+}
+
+#[cold]
+#[inline(never)]
+fn cast_traced(message: Message) -> Message {
+    let served = match task::self_and_serving() {
+        (_, serving) if serving & CONTEXT != 0 => current(),
+        _ => None,
+    };
+    let (span, trace) = traced(served.as_deref());
+    let ctx = CallCtx {
+        deadline: None,
+        chain: Vec::new(),
+        span,
+        trace,
+    };
+    Message::new(WithCtx {
+        ctx: Arc::new(ctx),
+        message,
+    })
+}
+
+/// A subscriber wants handlers' spans, and the server is about to handle a message: the caller's
+/// span and trace context (a local caller's span; a remote one's context alone), and the trace
+/// context of the server's own span, which the calls its handler makes carry on.
+pub(crate) fn handle_traced() -> (Option<Span>, Option<TraceContext>, TraceContext) {
+    let incoming = match task::self_and_serving() {
+        (_, serving) if serving & CONTEXT != 0 => current(),
+        _ => None,
+    };
+    let (parent_span, parent, deadline, chain) = match incoming.as_deref() {
+        Some(ctx) => (ctx.span.clone(), ctx.trace, ctx.deadline, ctx.chain.clone()),
+        None => (None, None, None, Vec::new()),
+    };
+    let own = trace::child_of(parent);
+    enter(Arc::new(CallCtx {
+        deadline,
+        chain,
+        span: None,
+        trace: Some(own),
+    }));
+    (parent_span, parent, own)
 }
 
 impl CallCtx {
@@ -139,6 +223,8 @@ pin_project_lite::pin_project! {
     /// A task handler's task, carrying the context of the request that made it.
     pub(crate) struct Carrying<F> {
         ctx: Option<Arc<CallCtx>>,
+        // The span of the handler that made the task, if a subscriber wants spans.
+        span: Option<Span>,
         #[pin]
         future: F,
     }
@@ -151,7 +237,8 @@ impl<F> Carrying<F> {
             (_, serving) if serving & CONTEXT != 0 => current(),
             _ => None,
         };
-        Carrying { ctx, future }
+        let span = trace::wanted().then(Span::current);
+        Carrying { ctx, span, future }
     }
 }
 
@@ -163,6 +250,7 @@ impl<F: std::future::Future> std::future::Future for Carrying<F> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<F::Output> {
         let this = self.project();
+        let _entered = this.span.as_ref().map(Span::enter);
         let Some(ctx) = this.ctx.as_ref() else {
             return this.future.poll(cx);
         };

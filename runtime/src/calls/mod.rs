@@ -7,6 +7,7 @@
 //! | `reply_slot` | the one-shot channel a reply travels through, closed early by the callee's exit (an `ExitWatch` of the core) |
 //! | `call_timer` | the per-thread timer that bounds a call's wait |
 //! | `context` | what a call carries beyond its body: its deadline, the chain of processes blocked on it |
+//! | `trace` | the spans around handled messages, children of their callers' across nodes: [`trace`](crate::trace) |
 //! | `dispatch` | calls by handler name with serde bodies: [`call`](crate::call), [`cast`](crate::cast) |
 //! | `export` | reply tokens sent to other nodes, answered from there |
 //! | `spin` | the brief busy-wait for a reply from another node |
@@ -22,3 +23,4 @@ pub(crate) mod reply;
 pub(crate) mod reply_slot;
 pub(crate) mod request;
 pub(crate) mod spin;
+pub mod trace;

@@ -737,6 +737,7 @@ pub(crate) enum Token {
 /// name reserved for a restart, delivered to the new process.
 #[inline]
 pub(crate) fn cast_to(to: Addr, message: Message) {
+    let message = context::cast(message);
     match to.0 {
         Target::Pid(pid) => process::cast_to_server(pid, message),
         Target::NameOn(node, name) if to.is_remote() => {
@@ -762,7 +763,7 @@ pub(crate) fn cast_to(to: Addr, message: Message) {
 #[inline]
 pub(crate) fn cast_to_here(to: Addr, message: Message) {
     match to.0 {
-        Target::Pid(pid) => process::cast_to_server_here(pid, message),
+        Target::Pid(pid) => process::cast_to_server_here(pid, context::cast(message)),
         _ => cast_to(to, message),
     }
 }

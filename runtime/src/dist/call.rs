@@ -18,14 +18,15 @@ use super::{
     outbox::{Outbox, PushError},
     peer::Peer,
     wire::{
-        Ends, Header, Outcome, WireCallError, WireCtx, WireError, WireTarget, read_value,
-        write_header, write_value,
+        Ends, Header, Outcome, WireCallError, WireCtx, WireError, WireTarget, WireTrace,
+        read_value, write_header, write_value,
     },
 };
 use crate::{
     calls::{
         context::{self, CallCtx, WithCtx},
         export::Answer,
+        trace::TraceContext,
     },
     dispatch::{DynamicCall, Encoded},
     message::Message,
@@ -121,6 +122,7 @@ pub(crate) fn push(
                 from,
                 to: target,
                 handler: &name,
+                trace: ctx.and_then(|ctx| ctx.trace).map(WireTrace::from),
             },
         ),
         true => {
@@ -161,6 +163,7 @@ fn write_ctx(ends: &Ends, ctx: &CallCtx) -> WireCtx<'static> {
     WireCtx {
         remaining_ns,
         chain: ctx.chain.iter().map(|&pid| ends.write(pid)).collect(),
+        trace: ctx.trace.map(WireTrace::from),
     }
 }
 
@@ -175,7 +178,12 @@ fn read_ctx(ends: &Ends, ctx: WireCtx<'_>) -> Result<CallCtx, WireError> {
         .iter()
         .map(|&pid| ends.read(pid))
         .collect::<Result<_, _>>()?;
-    Ok(CallCtx { deadline, chain })
+    Ok(CallCtx {
+        deadline,
+        chain,
+        span: None,
+        trace: ctx.trace.map(TraceContext::from),
+    })
 }
 
 fn bad_request(handler: &str, message: &str) -> CallError<Value> {
@@ -293,7 +301,15 @@ pub(crate) fn apply(
             // A failure here drops the call, whose sink then answers with the reason.
             let _ = deliver(ends, to, message);
         }
-        (Kind::Cast, Header::Cast { from, to, handler }) => {
+        (
+            Kind::Cast,
+            Header::Cast {
+                from,
+                to,
+                handler,
+                trace,
+            },
+        ) => {
             let from = from.map(|from| ends.read(from)).transpose()?;
             let to = read_target(ends, to)?;
             match read_value::<Value>(codec, body) {
@@ -304,7 +320,19 @@ pub(crate) fn apply(
                         from,
                         reply_to: ReplyTo::nobody(),
                     };
-                    if let Err(error) = deliver(ends, to, Message::new(call)) {
+                    let message = match trace {
+                        Some(trace) => Message::new(WithCtx {
+                            ctx: std::sync::Arc::new(CallCtx {
+                                deadline: None,
+                                chain: Vec::new(),
+                                span: None,
+                                trace: Some(trace.into()),
+                            }),
+                            message: Message::new(call),
+                        }),
+                        None => Message::new(call),
+                    };
+                    if let Err(error) = deliver(ends, to, message) {
                         tracing::debug!(handler, ?error, "cast from another node dropped");
                     }
                 }

@@ -117,6 +117,36 @@ pub(crate) struct WireCtx<'a> {
     pub(crate) remaining_ns: Option<u64>,
     #[serde(borrow)]
     pub(crate) chain: Vec<WirePid<'a>>,
+    /// The caller's place in its trace, when the caller's node wants handlers' spans.
+    pub(crate) trace: Option<WireTrace>,
+}
+
+/// A [`TraceContext`](crate::trace::TraceContext) as it crosses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct WireTrace {
+    pub(crate) trace_id: u128,
+    pub(crate) span_id: u64,
+    pub(crate) sampled: bool,
+}
+
+impl From<crate::trace::TraceContext> for WireTrace {
+    fn from(context: crate::trace::TraceContext) -> Self {
+        WireTrace {
+            trace_id: context.trace_id,
+            span_id: context.span_id,
+            sampled: context.sampled,
+        }
+    }
+}
+
+impl From<WireTrace> for crate::trace::TraceContext {
+    fn from(wire: WireTrace) -> Self {
+        crate::trace::TraceContext {
+            trace_id: wire.trace_id,
+            span_id: wire.span_id,
+            sampled: wire.sampled,
+        }
+    }
 }
 
 /// A target by pid or by registered name.
@@ -193,6 +223,8 @@ pub(crate) enum Header<'a> {
         from: Option<WirePid<'a>>,
         to: WireTarget<'a>,
         handler: &'a str,
+        /// The caller's place in its trace, when its node wants handlers' spans.
+        trace: Option<WireTrace>,
     },
     Reply {
         id: u64,
@@ -469,6 +501,11 @@ pub(crate) fn payload_seeds() -> Vec<(Kind, Codec, Vec<u8>)> {
                 ctx: Some(WireCtx {
                     remaining_ns: Some(5_000_000_000),
                     chain: vec![sender],
+                    trace: Some(WireTrace {
+                        trace_id: u128::MAX - 1,
+                        span_id: 7,
+                        sampled: true,
+                    }),
                 }),
             },
         ),
@@ -478,6 +515,7 @@ pub(crate) fn payload_seeds() -> Vec<(Kind, Codec, Vec<u8>)> {
                 from: None,
                 to: WireTarget::Pid(receiver),
                 handler: "add",
+                trace: None,
             },
         ),
         (

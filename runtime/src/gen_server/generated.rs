@@ -39,6 +39,50 @@ pub fn __unbox<T: std::any::Any>(message: Message) -> Box<T> {
     }
 }
 
+/// What a message is, for the span it is handled in (see [`trace`](crate::trace)).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Described {
+    /// The handler's name, or the message's type for an info message.
+    pub(crate) handler: std::borrow::Cow<'static, str>,
+    pub(crate) from: Option<Pid>,
+    pub(crate) kind: &'static str,
+}
+
+impl Described {
+    /// A typed call or cast to the handler `name`.
+    pub fn typed<R>(name: &'static str, from: Pid, reply_to: &ReplyTo<R>) -> Self {
+        Described {
+            handler: name.into(),
+            from: __sender(from),
+            kind: kind(reply_to),
+        }
+    }
+
+    /// A call by name, or any other message.
+    pub fn other(message: &Message) -> Self {
+        match message.downcast_ref::<crate::dispatch::DynamicCall>() {
+            Some(call) => Described {
+                handler: call.name.clone().into(),
+                from: call.from,
+                kind: kind(&call.reply_to),
+            },
+            None => Described {
+                handler: message.type_name().into(),
+                from: None,
+                kind: "info",
+            },
+        }
+    }
+}
+
+fn kind<R>(reply_to: &ReplyTo<R>) -> &'static str {
+    match reply_to.is_waiting() {
+        true => "call",
+        false => "cast",
+    }
+}
+
 /// The caller a [`TypedCall`] records.
 #[doc(hidden)]
 pub fn __sender(from: Pid) -> Option<Pid> {
