@@ -575,6 +575,12 @@ where
             drop_quietly(message, "a call that would deadlock");
             return Err(deadlock);
         }
+        // Its deadline has passed already (inherited from the call being served, or a zero
+        // timeout): the server would not run it, so it is not sent.
+        if timeout.is_zero() && ctx.as_ref().is_some_and(|ctx| ctx.deadline.is_some()) {
+            drop_quietly(message, "a call past its deadline");
+            return Err(CallError::Timeout { pid, timeout });
+        }
         match (push_call(pid, from, message, watch.as_ref()), name) {
             (Ok(()), _) => {
                 self.waiting = Some(reply);
