@@ -29,6 +29,22 @@ impl Counter {
     }
 }
 
+/// Calls a counter for its caller: a server-to-server call, which carries a context (the chain
+/// of blocked callers and the deadline; see the guide's "Calls in depth").
+struct Relay(ServerRef<Counter>);
+
+#[gen_server]
+impl Relay {
+    async fn init(counter: ServerRef<Counter>) -> Self {
+        Relay(counter)
+    }
+
+    #[install("inc")]
+    async fn inc(&mut self) -> u64 {
+        self.0.inc().await.unwrap_or(0)
+    }
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -81,6 +97,24 @@ fn hot_paths(c: &mut Criterion) {
                     counter.inc().await.expect("a reply");
                 }
                 let elapsed = started.elapsed();
+                exit(counter.pid(), ExitReason::Kill);
+                elapsed
+            })
+        })
+    });
+
+    // Against two typed round trips: what a nested call's context costs.
+    c.bench_function("nested call round trip (client, relay, counter)", |b| {
+        b.iter_custom(|iters| {
+            in_process(&rt, iters, |_, iters| async move {
+                let counter = Counter::start(()).await.expect("a counter");
+                let relay = Relay::start(counter).await.expect("a relay");
+                let started = Instant::now();
+                for _ in 0..iters {
+                    relay.inc().await.expect("a reply");
+                }
+                let elapsed = started.elapsed();
+                exit(relay.pid(), ExitReason::Kill);
                 exit(counter.pid(), ExitReason::Kill);
                 elapsed
             })
