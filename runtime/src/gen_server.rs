@@ -622,7 +622,7 @@ fn serve<S: GenServer>(
             };
             // The message is handled (answered, deferred, or it stops the server): calls made
             // from here on are no part of its chain.
-            context::handled(&ctx.cell().activity);
+            context::handled(ctx.cell());
             match handled {
                 Ok(Dispatched::Continue) => {}
                 Ok(Dispatched::Stop(reason)) => break reason,
@@ -670,7 +670,7 @@ fn system_message(
     let id = message.value_type_id();
     if id == TypeId::of::<WithCtx>() {
         return match message.downcast::<WithCtx>() {
-            Ok(with) => match context::arrived(with) {
+            Ok(with) => match context::arrived(ctx.cell(), with) {
                 Some(message) => unless_given_up(message, ctx, gave_up),
                 None => System::Handled,
             },

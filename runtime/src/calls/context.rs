@@ -37,6 +37,7 @@ use crate::{
     mailbox::lock,
     message::Message,
     pid::Pid,
+    process::Cell,
     process::task,
     request::CallError,
     table::table,
@@ -182,7 +183,7 @@ fn cast_traced(message: Message) -> Message {
 /// A subscriber wants handlers' spans, and the server is about to handle a message: the caller's
 /// span and trace context (a local caller's span; a remote one's context alone), and the trace
 /// context of the server's own span, which the calls its handler makes carry on.
-pub(crate) fn handle_traced() -> (Option<Span>, Option<TraceContext>, TraceContext) {
+pub(crate) fn handle_traced(cell: &Cell) -> (Option<Span>, Option<TraceContext>, TraceContext) {
     let incoming = match task::self_and_serving() {
         (_, serving) if serving & CONTEXT != 0 => current(),
         _ => None,
@@ -192,12 +193,15 @@ pub(crate) fn handle_traced() -> (Option<Span>, Option<TraceContext>, TraceConte
         None => (None, None, None, Vec::new()),
     };
     let own = trace::child_of(parent);
-    enter(Arc::new(CallCtx {
-        deadline,
-        chain,
-        span: None,
-        trace: Some(own),
-    }));
+    enter(
+        cell,
+        Arc::new(CallCtx {
+            deadline,
+            chain,
+            span: None,
+            trace: Some(own),
+        }),
+    );
     (parent_span, parent, own)
 }
 
@@ -284,7 +288,7 @@ pub(crate) fn current() -> Option<Arc<CallCtx>> {
 /// made while it is handled carry it on; or `None` if its deadline has passed, and the call is
 /// ended without running (its caller has given up, or is about to: it gets
 /// [`CallError::Timeout`]).
-pub(crate) fn arrived(with: WithCtx) -> Option<Message> {
+pub(crate) fn arrived(cell: &Cell, with: WithCtx) -> Option<Message> {
     let WithCtx { ctx, message } = with;
     if ctx
         .deadline
@@ -293,7 +297,7 @@ pub(crate) fn arrived(with: WithCtx) -> Option<Message> {
         expire(message);
         return None;
     }
-    enter(ctx);
+    enter(cell, ctx);
     Some(message)
 }
 
@@ -312,16 +316,16 @@ fn expire(message: Message) {
     }
 }
 
-/// Calls made while the current message is handled carry `ctx` on.
-fn enter(ctx: Arc<CallCtx>) {
-    let Some(me) = task::self_pid() else {
-        return;
-    };
-    table().with(me, |cell| {
-        lock(&cell.state).relations().serving = Some(ctx as Arc<dyn Any + Send + Sync>);
-        cell.activity.mark_serving(HANDLING | CONTEXT);
-    });
+/// Calls made while the current message of the server `cell` is handled carry `ctx` on.
+fn enter(cell: &Cell, ctx: Arc<CallCtx>) {
+    let was = lock(&cell.state)
+        .relations()
+        .serving
+        .replace(ctx as Arc<dyn Any + Send + Sync>);
+    cell.activity.mark_serving(HANDLING | CONTEXT);
     task::set_serving(HANDLING | CONTEXT);
+    // Dropped out of the lock: it may be the last reference to a context.
+    drop(was);
 }
 
 /// The server loop is about to take messages: the calls its handlers make start a chain with
@@ -354,7 +358,7 @@ pub(crate) fn gave_up(pid: Pid) {
 /// looked at, so that a caller giving up meanwhile sets it again (the acquire pairs with that
 /// caller's release: its call, pushed before, is seen in the mailbox).
 #[cold]
-pub(crate) fn checked(cell: &crate::process::Cell) {
+pub(crate) fn checked(cell: &Cell) {
     cell.activity.unmark_serving(GAVE_UP);
     if cell.mailbox.len(&cell.activity) > 0 {
         cell.activity.mark_serving(GAVE_UP);
@@ -364,17 +368,17 @@ pub(crate) fn checked(cell: &crate::process::Cell) {
 /// The message is handled (answered, deferred, or it stopped the server): its context, if it had
 /// one, goes.
 #[inline]
-pub(crate) fn handled(activity: &crate::mailbox::Activity) {
+pub(crate) fn handled(cell: &Cell) {
     if task::self_and_serving().1 & CONTEXT != 0 {
-        release_from(activity);
+        release_from(cell);
     }
 }
 
 #[cold]
-fn release_from(activity: &crate::mailbox::Activity) {
-    activity.unmark_serving(CONTEXT);
+fn release_from(cell: &Cell) {
+    cell.activity.unmark_serving(CONTEXT);
     task::set_serving(HANDLING);
-    forget();
+    forget(cell);
 }
 
 /// The current handler no longer holds up its caller (it deferred its reply): calls it makes
@@ -386,21 +390,17 @@ pub(crate) fn release() {
     let Some(me) = task::self_pid() else {
         return;
     };
-    table().with(me, |cell| cell.activity.unmark_serving(CONTEXT));
-    task::set_serving(HANDLING);
-    forget();
+    table().with(me, |cell| release_from(cell));
 }
 
 #[cold]
-fn forget() {
-    let Some(me) = task::self_pid() else {
-        return;
-    };
-    table().with(me, |cell| {
-        if let Some(relations) = lock(&cell.state).relations.as_mut() {
-            relations.serving = None;
-        }
-    });
+fn forget(cell: &Cell) {
+    let held = lock(&cell.state)
+        .relations
+        .as_mut()
+        .and_then(|relations| relations.serving.take());
+    // Dropped out of the lock: it may be the last reference to a context.
+    drop(held);
 }
 
 impl Context {

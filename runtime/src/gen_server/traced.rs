@@ -34,7 +34,7 @@ pub(super) fn dispatch<'a, S: GenServer>(
 #[cold]
 fn span<S: GenServer>(message: &Message, ctx: &Context) -> Span {
     let described = S::__describe(message);
-    let (parent, remote, own) = context::handle_traced();
+    let (parent, remote, own) = context::handle_traced(ctx.cell());
     let server = short(type_name::<S>());
     macro_rules! handle_span {
         ($parent:expr) => {
