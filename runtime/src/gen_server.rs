@@ -671,7 +671,7 @@ fn system_message(
     if id == TypeId::of::<WithCtx>() {
         return match message.downcast::<WithCtx>() {
             Ok(with) => match context::arrived(ctx.cell(), with) {
-                Some(message) => unless_given_up(message, ctx, gave_up),
+                Some(message) => unless_given_up(message, ctx, tasks, gave_up),
                 None => System::Handled,
             },
             Err(message) => System::Message(message),
@@ -699,30 +699,42 @@ fn system_message(
     {
         return System::Stop(exit.reason.clone());
     }
-    unless_given_up(message, ctx, gave_up)
+    unless_given_up(message, ctx, tasks, gave_up)
 }
 
 /// The message for the handlers, unless it is a call whose caller gave up on it before the
 /// server took it (its timeout passed, or its future was dropped): OTP would run it for nothing.
 /// Checked only while a caller of this server has given up (see `context`).
 #[inline]
-fn unless_given_up(message: Message, ctx: &Context, gave_up: fn(&Message) -> bool) -> System {
+fn unless_given_up(
+    message: Message,
+    ctx: &Context,
+    tasks: &mut Tasks,
+    gave_up: fn(&Message) -> bool,
+) -> System {
     if !context::gave_up_on(&ctx.cell().activity) {
         return System::Message(message);
     }
-    check_given_up(message, ctx, gave_up)
+    check_given_up(message, ctx, tasks, gave_up)
 }
 
 #[cold]
 #[inline(never)]
-fn check_given_up(message: Message, ctx: &Context, gave_up: fn(&Message) -> bool) -> System {
+fn check_given_up(
+    message: Message,
+    ctx: &Context,
+    tasks: &mut Tasks,
+    gave_up: fn(&Message) -> bool,
+) -> System {
+    context::checking(ctx.cell(), tasks.left_to_check());
     let given_up = gave_up(&message);
-    context::checked(ctx.cell());
     if !given_up {
         return System::Message(message);
     }
     tracing::debug!(pid = %ctx.pid(), message_type = message.type_name(), "a call whose caller gave up before it was taken; not run");
     drop_quietly(message, "a call whose caller gave up");
+    // Its context, if it came with one, goes with it: the next message has its own.
+    context::handled(ctx.cell());
     System::Handled
 }
 

@@ -139,3 +139,59 @@ async fn a_call_with_a_deadline_to_an_unreachable_node_fails_with_no_connection(
     assert_eq!(reply, Err(CallError::NoConnection(y.pid())));
     a.stop().await;
 }
+
+/// Naps on request; counts the work it did.
+struct Slow {
+    runs: u32,
+}
+
+/// Set once `Slow` is napping.
+static NAPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[gen_server]
+impl Slow {
+    async fn init(_: ()) -> Self {
+        Slow { runs: 0 }
+    }
+
+    #[install("nap")]
+    async fn nap(&mut self, ms: u64) {
+        NAPPING.store(true, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+
+    #[install("work")]
+    async fn work(&mut self) -> u32 {
+        self.runs += 1;
+        self.runs
+    }
+
+    #[install("runs")]
+    async fn runs(&self) -> u32 {
+        self.runs
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_from_another_node_whose_caller_timed_out_is_not_run() {
+    let a = node("gave-up-a").await;
+    let b = node("gave-up-b").await;
+    let slow = b.scope(async { Slow::start(()).await.unwrap() }).await;
+    let nap =
+        tokio::spawn(b.scope(async move { slow.nap_timeout(5_600, ferrotp::INFINITY).await }));
+    bounded("the nap to start", async {
+        while !NAPPING.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    // The common case: a plain call, with the default timeout, from outside any handler.
+    let work = a.scope(slow.work()).await;
+    assert!(matches!(work, Err(CallError::Timeout { .. })), "{work:?}");
+    nap.await.unwrap().unwrap();
+    assert_eq!(
+        b.scope(slow.runs()).await,
+        Ok(0),
+        "run after its caller gave up"
+    );
+}

@@ -17,10 +17,18 @@ static EXTRACTED: Mutex<Vec<TraceContext>> = Mutex::new(Vec::new());
 
 const TRACE: u128 = 0x0123_4567_89ab_cdef_0123_4567_89ab_cdef;
 
+/// Set: the propagator panics, in `inject` and in `extract`.
+static HOSTILE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn hostile() -> bool {
+    HOSTILE.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 struct Fixed;
 
 impl Propagator for Fixed {
     fn inject(&self, span: &Span) -> Option<TraceContext> {
+        assert!(!hostile(), "inject panics");
         Some(TraceContext {
             trace_id: TRACE,
             span_id: span.id()?.into_u64(),
@@ -29,6 +37,7 @@ impl Propagator for Fixed {
     }
 
     fn extract(&self, span: &Span, remote: &TraceContext) {
+        assert!(!hostile(), "extract panics");
         assert!(!span.is_disabled());
         EXTRACTED.lock().unwrap().push(*remote);
     }
@@ -49,7 +58,7 @@ impl Echo {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_call_to_another_node_goes_with_the_propagators_context() {
+async fn a_call_to_another_node_goes_with_the_propagators_context_and_survives_its_panics() {
     tracing_subscriber::registry().init();
     assert!(ferrotp::trace::set_propagator(Fixed).is_ok());
     assert!(ferrotp::trace::set_propagator(Fixed).is_err(), "set once");
@@ -75,6 +84,15 @@ async fn a_call_to_another_node_goes_with_the_propagators_context() {
             sampled: true,
         }]
     );
+
+    // A propagator that panics is user code like any: the call goes on without it.
+    HOSTILE.store(true, std::sync::atomic::Ordering::SeqCst);
+    let pid = echo.pid();
+    let echoed = one
+        .scope(echo.echo(6))
+        .instrument(tracing::info_span!("hostile"));
+    assert_eq!(bounded("the call", echoed).await, Ok(6));
+    assert!(two.scope(async move { ferrotp::is_alive(pid) }).await);
     one.stop().await;
     two.stop().await;
 }

@@ -288,3 +288,102 @@ async fn a_chain_of_three_servers_across_two_nodes_is_one_trace() {
     one_node.stop().await;
     other.stop().await;
 }
+
+struct Leaf;
+
+#[gen_server]
+impl Leaf {
+    async fn init(_: ()) -> Self {
+        Leaf
+    }
+
+    #[install("deadline", local)]
+    async fn deadline(&mut self, ctx: &mut Context) -> Option<u64> {
+        ctx.deadline().map(|d| {
+            d.saturating_duration_since(tokio::time::Instant::now())
+                .as_millis() as u64
+        })
+    }
+}
+
+struct Mid {
+    leaf: ServerRef<Leaf>,
+}
+
+#[gen_server]
+impl Mid {
+    async fn init(leaf: ServerRef<Leaf>) -> Self {
+        Mid { leaf }
+    }
+
+    /// Its task asks the leaf for its deadline, with the default timeout.
+    #[install("ask_later", task, local)]
+    fn ask_later(&mut self) -> impl Future<Output = Option<u64>> + Send + 'static {
+        let leaf = self.leaf;
+        async move { leaf.deadline().await.unwrap() }
+    }
+
+    /// Defers its reply, then calls the leaf, then answers.
+    #[install("deferred", local)]
+    async fn deferred(&mut self, caller: &mut Caller<Option<u64>>) -> Reply<Option<u64>> {
+        let token = caller.defer();
+        let seen = self.leaf.deadline().await.unwrap();
+        token.send(seen);
+        Reply::NoReply
+    }
+}
+
+/// Spans change no deadline: a task's plain call carries none, as without a subscriber
+/// (`gave_up.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracing_leaves_the_deadline_of_a_tasks_call_alone() {
+    record();
+    let leaf = Leaf::start(()).await.unwrap();
+    let mid = Mid::start(leaf).await.unwrap();
+    assert_eq!(mid.ask_later().await, Ok(None));
+}
+
+/// A call made after `defer` is still part of the handler's trace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_made_after_defer_keeps_the_trace() {
+    record();
+    let leaf = Leaf::start(()).await.unwrap();
+    let mid = Mid::start(leaf).await.unwrap();
+    let root = tracing::info_span!("client deferring");
+    assert!(mid.deferred().instrument(root).await.is_ok());
+    let root = serial_of("client deferring");
+    let (sm, span_m) = child(root, "deferred");
+    let (_, span_l) = child(sm, "deadline");
+    assert_eq!(
+        span_m.fields["trace_id"], span_l.fields["trace_id"],
+        "parent and child in different traces"
+    );
+}
+
+/// The caller's span belongs to a subscriber the server's thread does not have.
+struct Plain;
+
+#[gen_server]
+impl Plain {
+    async fn init(_: ()) -> Self {
+        Plain
+    }
+
+    #[install("plain")]
+    async fn plain(&mut self, n: u32) -> u32 {
+        n
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_with_a_subscriber_of_its_own_thread_is_answered() {
+    record();
+    let plain = Plain::start(()).await.unwrap();
+    let pid = plain.pid();
+    let _local = tracing::subscriber::set_default(tracing_subscriber::registry());
+    let client = tracing::info_span!("client");
+    let plained = plain.plain(5).instrument(client).await;
+    drop(_local);
+    assert_eq!(plained, Ok(5));
+    assert!(ferrotp::is_alive(pid));
+}

@@ -66,9 +66,15 @@ impl CallTimer {
     ///
     /// Outside a tokio runtime, as any tokio timer.
     pub(crate) fn after(timeout: Duration) -> Self {
-        let Some(deadline) = Instant::now().checked_add(timeout) else {
-            return CallTimer::NONE;
-        };
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => CallTimer::until(deadline),
+            None => CallTimer::NONE,
+        }
+    }
+
+    /// A timer firing at `deadline`, or up to [`SLACK`] later: a call's context's deadline, so
+    /// that the server's finding it passed and [`passed`](CallTimer::passed) agree.
+    pub(crate) fn until(deadline: Instant) -> Self {
         let Some(limit) = deadline.checked_add(SLACK) else {
             return CallTimer::NONE;
         };
@@ -104,7 +110,6 @@ impl CallTimer {
         .await
     }
 
-    /// Ready once the deadline has passed; otherwise registers `cx`'s task to be woken then.
     /// Whether the call's deadline has passed (or is within the timer's slack): a server that
     /// drops a call unrun because its deadline passed makes its caller see that, and report a
     /// timeout rather than an unanswered call.
@@ -115,6 +120,7 @@ impl CallTimer {
             .is_some_and(|kept| Instant::now() + SLACK >= kept.sleep.deadline())
     }
 
+    /// Ready once the deadline has passed; otherwise registers `cx`'s task to be woken then.
     #[inline]
     pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let Some(kept) = self.kept.as_mut() else {

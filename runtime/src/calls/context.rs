@@ -13,9 +13,9 @@
 //!   one of them could only deadlock, and fails at once with [`CallError::Deadlock`].
 //!
 //! A call whose caller gives up (its timeout passes, or its future is dropped) before the server
-//! takes it is not run: the caller sets a bit in the server's `Activity`, and while it is set
-//! the server loop checks each call it takes for a caller still waiting (plain calls included;
-//! the bit goes once the mailbox is empty). A call with a context that arrives after its
+//! takes it is not run: the caller sets a bit in the server's `Activity`, and the server loop
+//! then checks the messages queued at that point for a caller still waiting (plain calls
+//! included). A call with a context that arrives after its
 //! deadline is not run either, and its caller gets [`CallError::Timeout`].
 //!
 //! A deferred reply ends the server's part: the next message it handles has its own context.
@@ -54,9 +54,13 @@ const HANDLING: u8 = 1;
 const CONTEXT: u8 = 2;
 /// Serving bit, set by other processes: a caller gave up on a call to this process (its timeout
 /// passed, or its future was dropped), and the call may still wait in the mailbox. The server
-/// loop checks the calls it takes until its mailbox is empty, and does not run one whose
-/// caller is gone.
+/// loop checks the messages queued when it finds the bit (see [`checking`]), and does not run a
+/// call whose caller is gone.
 const GAVE_UP: u8 = 4;
+/// Serving bit, the server's own: it is checking the messages that were in its mailbox when it
+/// last found [`GAVE_UP`] set (and cleared it), and no more: a server whose mailbox never
+/// empties does not check every message for good after one caller gave up.
+const CHECKING: u8 = 8;
 
 /// A call's context.
 #[derive(Debug, Clone)]
@@ -65,6 +69,11 @@ pub(crate) struct CallCtx {
     pub(crate) deadline: Option<Instant>,
     /// The processes blocked on this call, the caller last.
     pub(crate) chain: Vec<Pid>,
+    /// A plain call's context (one with the default timeout, from code that handles no
+    /// message), there for its trace or because it went to another node: its deadline only
+    /// expires it. The server neither shows it ([`Context::deadline`]) nor passes it on, and the
+    /// chain is empty, as if the call carried nothing.
+    pub(crate) plain: bool,
     /// The caller's span, when a subscriber wants handlers' spans (see `trace`): the parent of
     /// the server's span. `None` for a call from another node.
     pub(crate) span: Option<Span>,
@@ -100,18 +109,17 @@ fn outgoing_slow(
     timeout: Duration,
 ) -> (Option<Arc<CallCtx>>, Duration) {
     let now = Instant::now();
-    // A call that has a context only for its trace carries what a plain call would: nothing.
-    let plain = serving & (HANDLING | CONTEXT) == 0 && timeout == DEFAULT_TIMEOUT;
-    let own = match plain {
-        true => None,
-        false => now.checked_add(timeout),
-    };
     let served = if serving & CONTEXT != 0 {
         current()
     } else {
         None
     };
-    let (deadline, mut chain) = match &served {
+    // The served call's deadline and chain carry on, unless it was plain itself.
+    let inherited = served.as_deref().filter(|ctx| !ctx.plain);
+    // A call with a context only for its trace carries what a plain call would.
+    let plain = serving & HANDLING == 0 && inherited.is_none() && timeout == DEFAULT_TIMEOUT;
+    let own = now.checked_add(timeout);
+    let (deadline, mut chain) = match inherited {
         Some(ctx) => {
             let deadline = match (own, ctx.deadline) {
                 (Some(own), Some(theirs)) => Some(own.min(theirs)),
@@ -135,10 +143,24 @@ fn outgoing_slow(
     let ctx = CallCtx {
         deadline,
         chain,
+        plain,
         span,
         trace,
     };
     (Some(Arc::new(ctx)), timeout)
+}
+
+/// The context of a plain call to another node: its deadline alone, so that the server there
+/// does not run it once its caller has given up (this node cannot tell it when).
+#[cold]
+pub(crate) fn plain(timeout: Duration) -> Option<Arc<CallCtx>> {
+    Some(Arc::new(CallCtx {
+        deadline: Instant::now().checked_add(timeout),
+        chain: Vec::new(),
+        plain: true,
+        span: None,
+        trace: None,
+    }))
 }
 
 /// The caller's span and trace context for a call or cast, if a subscriber wants spans.
@@ -171,6 +193,7 @@ fn cast_traced(message: Message) -> Message {
     let ctx = CallCtx {
         deadline: None,
         chain: Vec::new(),
+        plain: true,
         span,
         trace,
     };
@@ -188,9 +211,15 @@ pub(crate) fn handle_traced(cell: &Cell) -> (Option<Span>, Option<TraceContext>,
         (_, serving) if serving & CONTEXT != 0 => current(),
         _ => None,
     };
-    let (parent_span, parent, deadline, chain) = match incoming.as_deref() {
-        Some(ctx) => (ctx.span.clone(), ctx.trace, ctx.deadline, ctx.chain.clone()),
-        None => (None, None, None, Vec::new()),
+    let (parent_span, parent, deadline, chain, plain) = match incoming.as_deref() {
+        Some(ctx) => (
+            ctx.span.clone(),
+            ctx.trace,
+            ctx.deadline,
+            ctx.chain.clone(),
+            ctx.plain,
+        ),
+        None => (None, None, None, Vec::new(), true),
     };
     let own = trace::child_of(parent);
     enter(
@@ -198,6 +227,7 @@ pub(crate) fn handle_traced(cell: &Cell) -> (Option<Span>, Option<TraceContext>,
         Arc::new(CallCtx {
             deadline,
             chain,
+            plain,
             span: None,
             trace: Some(own),
         }),
@@ -276,11 +306,14 @@ pub(crate) fn current() -> Option<Arc<CallCtx>> {
     let Some(me) = task::self_pid() else {
         return TASK.with(|task| task.borrow().clone());
     };
-    let held = table().with(me, |cell| {
-        lock(&cell.state)
-            .relations_ref()
-            .and_then(|relations| relations.serving.clone())
-    })??;
+    table().with(me, |cell| held(cell))?
+}
+
+/// The context the server `cell` holds for the message it handles, if any.
+fn held(cell: &Cell) -> Option<Arc<CallCtx>> {
+    let held = lock(&cell.state)
+        .relations_ref()
+        .and_then(|relations| relations.serving.clone())?;
     held.downcast::<CallCtx>().ok()
 }
 
@@ -341,7 +374,7 @@ pub(crate) fn handling(activity: &crate::mailbox::Activity) {
 /// [`GAVE_UP`]): one relaxed load per message.
 #[inline]
 pub(crate) fn gave_up_on(activity: &crate::mailbox::Activity) -> bool {
-    activity.serving() & GAVE_UP != 0
+    activity.serving() & (GAVE_UP | CHECKING) != 0
 }
 
 /// The caller of a call to `pid` gave up on it (see [`GAVE_UP`]).
@@ -353,15 +386,22 @@ pub(crate) fn gave_up(pid: Pid) {
     table().with(pid, |cell| cell.activity.mark_serving(GAVE_UP));
 }
 
-/// The server has checked a call it took while [`GAVE_UP`] was set: once its mailbox is empty,
-/// no call a caller gave up on can be in it, and the bit goes. Cleared before the mailbox is
-/// looked at, so that a caller giving up meanwhile sets it again (the acquire pairs with that
-/// caller's release: its call, pushed before, is seen in the mailbox).
+/// The server checks the message it took for a caller that gave up, `to_check` counting the
+/// messages left to check. When [`GAVE_UP`] is set, the count starts again from every message
+/// queued now: a call given up on was queued before its caller gave up. The bit is cleared
+/// before the mailbox is counted, so that a caller giving up meanwhile sets it again (the
+/// acquire pairs with that caller's release: its call, pushed before, is counted).
 #[cold]
-pub(crate) fn checked(cell: &Cell) {
-    cell.activity.unmark_serving(GAVE_UP);
-    if cell.mailbox.len(&cell.activity) > 0 {
-        cell.activity.mark_serving(GAVE_UP);
+pub(crate) fn checking(cell: &Cell, to_check: &mut usize) {
+    if cell.activity.serving() & GAVE_UP != 0 {
+        cell.activity.unmark_serving(GAVE_UP);
+        // This message, and every one queued behind it.
+        *to_check = cell.mailbox.len(&cell.activity) + 1;
+        cell.activity.mark_serving(CHECKING);
+    }
+    *to_check = to_check.saturating_sub(1);
+    if *to_check == 0 {
+        cell.activity.unmark_serving(CHECKING);
     }
 }
 
@@ -390,7 +430,21 @@ pub(crate) fn release() {
     let Some(me) = task::self_pid() else {
         return;
     };
-    table().with(me, |cell| release_from(cell));
+    table().with(me, |cell| {
+        let trace = held(cell).and_then(|ctx| ctx.trace);
+        release_from(cell);
+        // The trace goes on: calls made from here on are still part of it.
+        if trace.is_some() {
+            let ctx = CallCtx {
+                deadline: None,
+                chain: Vec::new(),
+                plain: true,
+                span: None,
+                trace,
+            };
+            enter(cell, Arc::new(ctx));
+        }
+    });
 }
 
 #[cold]
@@ -416,7 +470,9 @@ impl Context {
     /// if it is nearer). It is on tokio's clock, as call timeouts are: a test on the paused clock
     /// (`start_paused`) sees it come closer as `tokio::time` advances.
     pub fn deadline(&self) -> Option<Instant> {
-        current().and_then(|ctx| ctx.deadline)
+        current()
+            .filter(|ctx| !ctx.plain)
+            .and_then(|ctx| ctx.deadline)
     }
 }
 

@@ -89,7 +89,11 @@ pub(crate) async fn call_value(
     let handler = name;
     let name = name.to_owned();
     let remote = to.is_remote();
-    let call = exchange(to, timeout, Token::Handler, |from, reply_to| {
+    let token = match remote {
+        true => Token::Remote,
+        false => Token::Handler,
+    };
+    let call = exchange(to, timeout, token, |from, reply_to| {
         Message::new(DynamicCall {
             name,
             body,

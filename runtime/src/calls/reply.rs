@@ -299,7 +299,7 @@ impl<R> ReplyTo<R> {
     }
 
     /// Whether this token answers nobody (a cast's, or one already used).
-    fn is_nobody(&self) -> bool {
+    pub(crate) fn is_nobody(&self) -> bool {
         matches!(self.0, Route::Nobody)
     }
 

@@ -470,14 +470,14 @@ where
             let timer = std::mem::replace(&mut this.timer, CallTimer::NONE);
             match answer {
                 Answer::Replied(value) => return Poll::Ready(Ok(value)),
-                // Not run: the server found the call's deadline passed (see `context`).
-                Answer::Dropped if timer.passed() => {
-                    return Poll::Ready(Err(CallError::Timeout { pid, timeout }));
-                }
                 // Dropped by a target on its way out, or taken by its exit from another process
                 // holding it: the exit reason follows.
                 Answer::Dropped if leaving(pid) => {
                     this.slow = Some(Box::pin(exit_reason(pid, timeout, timer)));
+                }
+                // Not run: the server found the call's deadline passed (see `context`).
+                Answer::Dropped if timer.passed() => {
+                    return Poll::Ready(Err(CallError::Timeout { pid, timeout }));
                 }
                 Answer::Dropped => return Poll::Ready(Err(CallError::NoReply(pid))),
             }
@@ -500,7 +500,7 @@ impl<R, B> Exchange<R, B> {
     #[cold]
     fn give_up(&mut self) {
         self.waiting = None;
-        if self.token == Token::Handler {
+        if self.token != Token::Raw {
             context::gave_up(self.pid);
         }
     }
@@ -525,23 +525,33 @@ where
         // A nested call, or one with a timeout of its own, carries a context (see `context`);
         // its timeout may be cut to the deadline of the call it serves.
         let (from, ctx, timeout) = context::outgoing(self.timeout);
+        // Even a plain call takes its deadline to another node (see `context::plain`).
+        let ctx = match (ctx, self.token) {
+            (None, Token::Remote) => context::plain(timeout),
+            (ctx, _) => ctx,
+        };
         self.timeout = timeout;
         let (reply_to, reply) = ReplyTo::channel();
         let (reply_to, watch) = match self.token {
             Token::Raw => reply_to.watched(),
-            Token::Handler => (reply_to, None),
+            Token::Handler | Token::Remote => (reply_to, None),
         };
         let message = build(from, reply_to);
         // To a gen_server, which takes the context off (on another node, the connection
         // carries it in the frame); a raw request goes as it is.
         let message = match (&ctx, self.token) {
-            (Some(ctx), Token::Handler) => Message::new(context::WithCtx {
+            (Some(ctx), Token::Handler | Token::Remote) => Message::new(context::WithCtx {
                 ctx: ctx.clone(),
                 message,
             }),
             _ => message,
         };
-        let mut timer = CallTimer::after(timeout);
+        // On the context's own deadline, if it has one: the server may find it passed and drop
+        // the call unrun, and the caller must see it passed too (see `CallTimer::passed`).
+        let mut timer = match ctx.as_ref().and_then(|ctx| ctx.deadline) {
+            Some(deadline) => CallTimer::until(deadline),
+            None => CallTimer::after(timeout),
+        };
         // A name held by a process is as fast as a pid; a reserved one, or one whose process is
         // exiting, goes the slow way, which waits and looks again.
         let (pid, name) = match self.to.0 {
@@ -640,15 +650,26 @@ async fn await_reply<R: Send + 'static>(
     reply: Waiting<R>,
     mut timer: CallTimer,
 ) -> Result<R, CallError> {
-    match timer.race(reply).await {
-        Some(Answer::Replied(value)) => Ok(value),
-        Some(Answer::Dropped) if timer.passed() => Err(CallError::Timeout { pid, timeout }),
-        Some(Answer::Dropped) if leaving(pid) => exit_reason(pid, timeout, timer).await,
-        Some(Answer::Dropped) => Err(CallError::NoReply(pid)),
-        None => {
-            context::gave_up(pid);
-            Err(CallError::Timeout { pid, timeout })
+    /// Tells the server when the caller gives up: a timeout, or this future dropped.
+    struct GivingUp(Option<Pid>);
+    impl Drop for GivingUp {
+        fn drop(&mut self) {
+            if let Some(pid) = self.0 {
+                context::gave_up(pid);
+            }
         }
+    }
+    let mut giving_up = GivingUp(Some(pid));
+    let answer = timer.race(reply).await;
+    if answer.is_some() {
+        giving_up.0 = None;
+    }
+    match answer {
+        Some(Answer::Replied(value)) => Ok(value),
+        Some(Answer::Dropped) if leaving(pid) => exit_reason(pid, timeout, timer).await,
+        Some(Answer::Dropped) if timer.passed() => Err(CallError::Timeout { pid, timeout }),
+        Some(Answer::Dropped) => Err(CallError::NoReply(pid)),
+        None => Err(CallError::Timeout { pid, timeout }),
     }
 }
 
@@ -737,6 +758,8 @@ pub(crate) enum Token {
     Raw,
     /// Into a gen_server's `Caller`: watched once its handler defers the reply.
     Handler,
+    /// As `Handler`, to a gen_server on another node.
+    Remote,
 }
 
 /// Casts `message` to the process `to` stands for: dropped (and logged) if there is none; by a

@@ -113,13 +113,30 @@ pub fn set_propagator<P: Propagator>(propagator: P) -> Result<(), P> {
 #[cold]
 pub(crate) fn outgoing(served: Option<TraceContext>) -> (Span, TraceContext) {
     let span = Span::current();
-    let injected = PROPAGATOR.get().and_then(|p| p.inject(&span));
+    let injected = PROPAGATOR
+        .get()
+        .and_then(|p| guarded("inject", || p.inject(&span)).flatten());
+    // A call from outside any handler starts a trace; its parent, the caller's span, has no id
+    // of ferrotp's, so it gets one here (W3C's zero means none).
     let context = injected.or(served).unwrap_or_else(|| TraceContext {
         trace_id: fresh_trace(),
-        span_id: span.id().map_or(0, |id| id.into_u64()),
+        span_id: fresh(),
         sampled: true,
     });
     (span, context)
+}
+
+/// Runs user code (a propagator's) where its panic cannot end a server or a caller: logged, and
+/// then as if it had done nothing.
+fn guarded<T>(what: &str, f: impl FnOnce() -> T) -> Option<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(done) => Some(done),
+        Err(panic) => {
+            let panic = crate::unwind::panic_message(&*panic);
+            tracing::error!(%panic, "the trace propagator's {what} panicked; ignored");
+            None
+        }
+    }
 }
 
 /// The trace context of a span made under `parent` (the caller's): the same trace, a new span.
@@ -140,7 +157,7 @@ pub(crate) fn child_of(parent: Option<TraceContext>) -> TraceContext {
 /// Lets the propagator make `span` the child of a caller's span on another node.
 pub(crate) fn extract(span: &Span, remote: &TraceContext) {
     if let Some(propagator) = PROPAGATOR.get() {
-        propagator.extract(span, remote);
+        guarded("extract", || propagator.extract(span, remote));
     }
 }
 

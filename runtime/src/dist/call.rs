@@ -163,6 +163,7 @@ fn write_ctx(ends: &Ends, ctx: &CallCtx) -> WireCtx<'static> {
     WireCtx {
         remaining_ns,
         chain: ctx.chain.iter().map(|&pid| ends.write(pid)).collect(),
+        plain: ctx.plain,
         trace: ctx.trace.map(WireTrace::from),
     }
 }
@@ -181,6 +182,7 @@ fn read_ctx(ends: &Ends, ctx: WireCtx<'_>) -> Result<CallCtx, WireError> {
     Ok(CallCtx {
         deadline,
         chain,
+        plain: ctx.plain,
         span: None,
         trace: ctx.trace.map(TraceContext::from),
     })
@@ -325,6 +327,7 @@ pub(crate) fn apply(
                             ctx: std::sync::Arc::new(CallCtx {
                                 deadline: None,
                                 chain: Vec::new(),
+                                plain: true,
                                 span: None,
                                 trace: Some(trace.into()),
                             }),

@@ -43,7 +43,7 @@ use sha2::Sha256;
 /// "FERP": the first field of a `Hello`, so that a stray client is told apart from an old peer.
 pub(crate) const MAGIC: u32 = 0x4645_5250;
 /// The protocol versions this node speaks.
-pub(crate) const VERSIONS: (u16, u16) = (2, 2);
+pub(crate) const VERSIONS: (u16, u16) = (3, 3);
 /// The longest node name accepted, in bytes.
 pub(crate) const MAX_NAME: usize = 255;
 /// Bytes in a nonce and in a MAC.

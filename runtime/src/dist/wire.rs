@@ -117,6 +117,8 @@ pub(crate) struct WireCtx<'a> {
     pub(crate) remaining_ns: Option<u64>,
     #[serde(borrow)]
     pub(crate) chain: Vec<WirePid<'a>>,
+    /// A plain call's context: its deadline only expires it (see `calls::context`).
+    pub(crate) plain: bool,
     /// The caller's place in its trace, when the caller's node wants handlers' spans.
     pub(crate) trace: Option<WireTrace>,
 }
@@ -501,6 +503,7 @@ pub(crate) fn payload_seeds() -> Vec<(Kind, Codec, Vec<u8>)> {
                 ctx: Some(WireCtx {
                     remaining_ns: Some(5_000_000_000),
                     chain: vec![sender],
+                    plain: false,
                     trace: Some(WireTrace {
                         trace_id: u128::MAX - 1,
                         span_id: 7,

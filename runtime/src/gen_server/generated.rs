@@ -77,9 +77,9 @@ impl Described {
 }
 
 fn kind<R>(reply_to: &ReplyTo<R>) -> &'static str {
-    match reply_to.is_waiting() {
-        true => "call",
-        false => "cast",
+    match reply_to.is_nobody() {
+        true => "cast",
+        false => "call",
     }
 }
 

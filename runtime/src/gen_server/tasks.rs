@@ -168,8 +168,9 @@ pub struct TaskFailed {
 
 type Work = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// One server's work beside its loop: the task handlers' work in flight and waiting, and the
-/// timers of its `#[background]` methods (empty, and unallocated, for a server with neither).
+/// One server's work beside its loop: the task handlers' work in flight and waiting, the
+/// timers of its `#[background]` methods, and how many messages are left to check for callers
+/// that gave up (empty, and unallocated, for a server with none of these).
 #[doc(hidden)]
 #[derive(Default)]
 pub struct Tasks(Option<Box<Inner>>);
@@ -179,6 +180,8 @@ struct Inner {
     handlers: HashMap<&'static str, Handler>,
     next_id: u64,
     timers: Vec<Timer>,
+    /// Messages still to check for a caller that gave up (see `calls::context`).
+    to_check: usize,
 }
 
 struct Handler {
@@ -211,6 +214,11 @@ struct Queued {
 }
 
 impl Tasks {
+    /// How many messages are left to check for callers that gave up (see `calls::context`).
+    pub(crate) fn left_to_check(&mut self) -> &mut usize {
+        &mut self.0.get_or_insert_with(Box::default).to_check
+    }
+
     /// Starts the timer of the `index`th `#[background]` method, stopped with the server.
     pub(crate) fn every(&mut self, period: Duration, server: Pid, index: usize) {
         let timer = background::every(period, server, index);

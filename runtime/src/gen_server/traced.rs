@@ -54,10 +54,16 @@ fn span<S: GenServer>(message: &Message, ctx: &Context) -> Span {
             )
         };
     }
-    let span = match &parent {
-        Some(parent) => handle_span!(parent),
-        None => handle_span!(None),
-    };
+    // Made by the parent's own subscriber: a caller's thread may have a subscriber of its own
+    // (`tracing::subscriber::set_default`), which alone knows the parent's id.
+    let span = parent
+        .as_ref()
+        .and_then(|parent| {
+            parent.with_subscriber(|(_, subscriber)| {
+                tracing::dispatcher::with_default(subscriber, || handle_span!(parent))
+            })
+        })
+        .unwrap_or_else(|| handle_span!(None));
     if let Some(from) = described.from {
         span.record("caller", field::display(from));
     }
