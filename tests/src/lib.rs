@@ -7,6 +7,7 @@ use std::future::Future;
 
 use ferrotp::Context;
 
+pub mod deadlines;
 pub mod dist;
 pub mod workers;
 

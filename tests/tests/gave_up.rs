@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use ferrotp::prelude::*;
+use ferrotp_tests::deadlines::{Leaf, Mid};
 
 struct Slow {
     bumps: u32,
@@ -36,6 +37,22 @@ impl Slow {
     #[install("bumps")]
     async fn bumps(&self) -> u32 {
         self.bumps
+    }
+
+    /// The deadline this call carries, in milliseconds from now.
+    #[install("deadline", local)]
+    async fn deadline(&mut self, ctx: &mut Context) -> Option<u64> {
+        ctx.deadline().map(|deadline| {
+            deadline
+                .saturating_duration_since(tokio::time::Instant::now())
+                .as_millis() as u64
+        })
+    }
+
+    /// Calls `peer` (an idle server): can only fail if something is wrong.
+    #[install("ping_peer", local)]
+    async fn ping_peer(&mut self, peer: ServerRef<Peer>) -> Result<u32, CallError> {
+        peer.ping().await
     }
 }
 
@@ -170,43 +187,6 @@ async fn callers_giving_up_at_random_never_see_an_unanswered_call_and_runs_match
     }
 }
 
-struct Held {
-    runs: u32,
-}
-
-#[gen_server]
-impl Held {
-    async fn init(_: ()) -> Self {
-        Held { runs: 0 }
-    }
-
-    #[install("nap")]
-    async fn nap(&mut self, ms: u64) {
-        tokio::time::sleep(Duration::from_millis(ms)).await;
-    }
-
-    #[install("work")]
-    async fn work(&mut self) -> u32 {
-        self.runs += 1;
-        self.runs
-    }
-
-    /// The deadline this handler sees (should be None for a plain call from outside a handler).
-    #[install("deadline", local)]
-    async fn deadline(&mut self, ctx: &mut Context) -> Option<u64> {
-        ctx.deadline().map(|d| {
-            d.saturating_duration_since(tokio::time::Instant::now())
-                .as_millis() as u64
-        })
-    }
-
-    /// Calls `peer` (an idle server): can only fail if something is wrong.
-    #[install("ping_peer", local)]
-    async fn ping_peer(&mut self, peer: ServerRef<Peer>) -> Result<u32, CallError> {
-        peer.ping().await
-    }
-}
-
 struct Peer;
 
 #[gen_server]
@@ -222,9 +202,9 @@ impl Peer {
 
     /// Calls `held` with a long timeout of its own, but gives up after 10 ms (a select).
     #[install("impatient", local)]
-    async fn impatient(&mut self, held: ServerRef<Held>) {
+    async fn impatient(&mut self, held: ServerRef<Slow>) {
         tokio::select! {
-            r = held.work_timeout(Duration::from_secs(60)) => panic!("answered: {r:?}"),
+            r = held.bump_timeout(Duration::from_secs(60)) => panic!("answered: {r:?}"),
             () = tokio::time::sleep(Duration::from_millis(10)) => {}
         }
     }
@@ -234,12 +214,12 @@ impl Peer {
 /// and the next message is handled with its own.
 #[tokio::test(start_paused = true)]
 async fn a_dropped_call_leaves_no_deadline_to_the_next_message() {
-    let held = Held::start(()).await.unwrap();
+    let held = Slow::start(()).await.unwrap();
     let nap = tokio::spawn(async move { held.nap(100).await });
     tokio::task::yield_now().await;
     // A call with a timeout of its own (so it carries a deadline), given up by a select.
     tokio::select! {
-        r = held.work_timeout(Duration::from_secs(60)) => panic!("answered: {r:?}"),
+        r = held.bump_timeout(Duration::from_secs(60)) => panic!("answered: {r:?}"),
         () = tokio::time::sleep(Duration::from_millis(10)) => {}
     }
     // A plain call from outside any handler: no deadline, as `Context::deadline` documents.
@@ -253,7 +233,7 @@ async fn a_dropped_call_leaves_no_deadline_to_the_next_message() {
 /// The same, through the chain: a later handler's call to an idle server is no deadlock.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_call_leaves_no_chain_to_the_next_message() {
-    let held = Held::start(()).await.unwrap();
+    let held = Slow::start(()).await.unwrap();
     let peer = Peer::start(()).await.unwrap();
     let nap = tokio::spawn(async move { held.nap(200).await });
     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -264,40 +244,6 @@ async fn a_dropped_call_leaves_no_chain_to_the_next_message() {
     nap.await.unwrap().unwrap();
     let pinged = pinged.await.unwrap();
     assert_eq!(pinged, Ok(7), "false deadlock from a stale chain");
-}
-
-struct Leaf;
-
-#[gen_server]
-impl Leaf {
-    async fn init(_: ()) -> Self {
-        Leaf
-    }
-
-    #[install("deadline", local)]
-    async fn deadline(&mut self, ctx: &mut Context) -> Option<u64> {
-        ctx.deadline().map(|d| {
-            d.saturating_duration_since(tokio::time::Instant::now())
-                .as_millis() as u64
-        })
-    }
-}
-
-struct Mid {
-    leaf: ServerRef<Leaf>,
-}
-
-#[gen_server]
-impl Mid {
-    async fn init(leaf: ServerRef<Leaf>) -> Self {
-        Mid { leaf }
-    }
-
-    #[install("ask_later", task, local)]
-    fn ask_later(&mut self) -> impl std::future::Future<Output = Option<u64>> + Send + 'static {
-        let leaf = self.leaf;
-        async move { leaf.deadline().await.unwrap() }
-    }
 }
 
 /// A task's plain call carries no deadline (`traces.rs` checks the same with a subscriber).

@@ -12,7 +12,10 @@ use ferrotp::{
     dist::{DistConfig, LocalNode},
     prelude::*,
 };
-use ferrotp_tests::dist::bounded;
+use ferrotp_tests::{
+    deadlines::{Leaf, Mid},
+    dist::bounded,
+};
 use tracing::{Instrument, field::Field, span};
 use tracing_subscriber::{
     Registry, layer::Context as LayerContext, prelude::*, registry::LookupSpan,
@@ -287,50 +290,6 @@ async fn a_chain_of_three_servers_across_two_nodes_is_one_trace() {
     assert!(span_y.fields["remote_parent"].contains(trace.as_str()));
     one_node.stop().await;
     other.stop().await;
-}
-
-struct Leaf;
-
-#[gen_server]
-impl Leaf {
-    async fn init(_: ()) -> Self {
-        Leaf
-    }
-
-    #[install("deadline", local)]
-    async fn deadline(&mut self, ctx: &mut Context) -> Option<u64> {
-        ctx.deadline().map(|d| {
-            d.saturating_duration_since(tokio::time::Instant::now())
-                .as_millis() as u64
-        })
-    }
-}
-
-struct Mid {
-    leaf: ServerRef<Leaf>,
-}
-
-#[gen_server]
-impl Mid {
-    async fn init(leaf: ServerRef<Leaf>) -> Self {
-        Mid { leaf }
-    }
-
-    /// Its task asks the leaf for its deadline, with the default timeout.
-    #[install("ask_later", task, local)]
-    fn ask_later(&mut self) -> impl Future<Output = Option<u64>> + Send + 'static {
-        let leaf = self.leaf;
-        async move { leaf.deadline().await.unwrap() }
-    }
-
-    /// Defers its reply, then calls the leaf, then answers.
-    #[install("deferred", local)]
-    async fn deferred(&mut self, caller: &mut Caller<Option<u64>>) -> Reply<Option<u64>> {
-        let token = caller.defer();
-        let seen = self.leaf.deadline().await.unwrap();
-        token.send(seen);
-        Reply::NoReply
-    }
 }
 
 /// Spans change no deadline: a task's plain call carries none, as without a subscriber
