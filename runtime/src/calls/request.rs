@@ -28,7 +28,7 @@ use crate::{
     call_timer::CallTimer,
     calls::context,
     exit::ExitReason,
-    mailbox::{ExitWatch, lock},
+    mailbox::{ExitWatch, Push, Refused, lock},
     message::Message,
     pid::Pid,
     process::{self, Unsent},
@@ -200,6 +200,14 @@ pub enum CallError<E = Infallible> {
     /// previous one has not finished. The server goes on.
     #[error("{0} refused the call: the same caller's previous one has not finished")]
     Busy(Pid),
+    /// The target's mailbox is bounded and full, and its policy refused the call
+    /// ([`Overflow::Refuse`](crate::Overflow::Refuse) or
+    /// [`DropNewest`](crate::Overflow::DropNewest); under
+    /// [`DropOldest`](crate::Overflow::DropOldest), when no older message could make room). The
+    /// call was not queued and will not run. Under [`Block`](crate::Overflow::Block) a call waits
+    /// for room instead (within its timeout); a call from another node does not wait.
+    #[error("{0}'s mailbox is full: the call was refused")]
+    MailboxFull(Pid),
     /// The handler returned `Err(e)`; the server goes on.
     #[error("the handler failed: {0}")]
     Handler(E),
@@ -227,6 +235,7 @@ macro_rules! convert_call_error {
             CallError::NotRemotable { handler } => CallError::NotRemotable { handler },
             CallError::Cancelled(pid) => CallError::Cancelled(pid),
             CallError::Busy(pid) => CallError::Busy(pid),
+            CallError::MailboxFull(pid) => CallError::MailboxFull(pid),
             CallError::Handler($handler) => $on_handler,
         }
     };
@@ -556,6 +565,13 @@ where
                 self.timer = timer;
             }
             (Err(Failed::Now(error)), _) => return Err(error),
+            (Err(Failed::Full(unsent)), _) => {
+                let slow = async move {
+                    push_when_room(pid, unsent, &mut timer, timeout).await?;
+                    await_reply(pid, timeout, reply, timer).await
+                };
+                self.slow = Some(Box::pin(slow));
+            }
             (Err(Failed::Exiting(unsent)), None) => {
                 drop_quietly(unsent, "a call to a dead process");
                 self.slow = Some(Box::pin(exit_reason(pid, timeout, timer)));
@@ -622,6 +638,40 @@ enum Failed {
     Now(CallError),
     /// The target is exiting: its exit reason is on its way. The message comes back.
     Exiting(Message),
+    /// The target's mailbox is full under back-pressure: the caller waits for room. The
+    /// message comes back.
+    Full(Message),
+}
+
+/// Waits (within the call's timeout) for room in the full mailbox of `pid`, whose policy is
+/// back-pressure, and pushes the call there once there is.
+async fn push_when_room(
+    pid: Pid,
+    message: Message,
+    timer: &mut CallTimer,
+    timeout: Duration,
+) -> Result<(), CallError> {
+    let Some(cell) = table().get(pid) else {
+        drop_quietly(message, "a call to a dead process");
+        return Err(gone(pid));
+    };
+    match timer
+        .race(crate::bound::push_waiting(&cell, message, Push::Call))
+        .await
+    {
+        // The message went with the abandoned wait.
+        None => Err(CallError::Timeout { pid, timeout }),
+        Some(Ok(())) => Ok(()),
+        Some(Err(Refused::Closed(message))) => {
+            drop_quietly(message, "a call to a dead process");
+            let exited = timer.race(exited(pid)).await;
+            Err(exited.unwrap_or(CallError::Timeout { pid, timeout }))
+        }
+        Some(Err(Refused::Full { message, .. })) => {
+            drop_quietly(message, "a call to a full mailbox");
+            Err(CallError::MailboxFull(pid))
+        }
+    }
 }
 
 /// Pushes a call into `pid`'s mailbox, after watching its reply slot there if it comes as `watch`
@@ -645,13 +695,21 @@ fn push_call(
     if let Some(watch) = watch {
         table().with(pid, |target| target.mailbox.watch(watch.clone()));
     }
-    match process::push_to_server(pid, message) {
+    match process::push_to_server(pid, message, Push::Call) {
         Ok(()) => Ok(()),
         Err(Unsent::NoProc(unsent)) => {
             drop_quietly(unsent, "a call to a dead process");
             Err(Failed::Now(gone(pid)))
         }
         Err(Unsent::Exiting(unsent)) => Err(Failed::Exiting(unsent)),
+        Err(Unsent::Full {
+            message,
+            wait: true,
+        }) => Err(Failed::Full(message)),
+        Err(Unsent::Full { message, .. }) => {
+            drop_quietly(message, "a call to a full mailbox");
+            Err(Failed::Now(CallError::MailboxFull(pid)))
+        }
     }
 }
 
@@ -683,6 +741,10 @@ async fn deliver_by_name(
         match push_call(pid, from, message, watch) {
             Ok(()) => return Ok(pid),
             Err(Failed::Now(error)) => return Err(error),
+            Err(Failed::Full(unsent)) => {
+                push_when_room(pid, unsent, timer, timeout).await?;
+                return Ok(pid);
+            }
             Err(Failed::Exiting(unsent)) => {
                 // Its name is released or reserved once it has exited: look again then.
                 if timer.race(exited(pid)).await.is_none() {
