@@ -379,8 +379,8 @@ impl<S: GenServer> Start<S> {
     /// # Examples
     ///
     /// ```
-    /// # use ferrotp::gen_server;
     /// use std::num::NonZeroUsize;
+    /// use ferrotp::prelude::*;
     /// use ferrotp::{MailboxLimit, Overflow};
     ///
     /// struct Sink;
@@ -391,6 +391,7 @@ impl<S: GenServer> Start<S> {
     ///         Sink
     ///     }
     ///
+    ///     #[install("put")]
     ///     async fn put(&mut self, _item: u32) {}
     /// }
     ///

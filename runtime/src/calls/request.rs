@@ -656,7 +656,7 @@ async fn push_when_room(
         return Err(gone(pid));
     };
     match timer
-        .race(crate::bound::push_waiting(&cell, message, Push::Call))
+        .race(crate::bound::push_waiting(&cell, message, Push::CallOrWait))
         .await
     {
         // The message went with the abandoned wait.
@@ -695,7 +695,7 @@ fn push_call(
     if let Some(watch) = watch {
         table().with(pid, |target| target.mailbox.watch(watch.clone()));
     }
-    match process::push_to_server(pid, message, Push::Call) {
+    match process::push_to_server(pid, message, Push::CallOrWait) {
         Ok(()) => Ok(()),
         Err(Unsent::NoProc(unsent)) => {
             drop_quietly(unsent, "a call to a dead process");

@@ -1,38 +1,11 @@
 //! Bounded mailboxes: a capacity and what happens to a message that finds the mailbox full.
 //!
-//! A mailbox is unbounded unless its process was spawned with a [`MailboxLimit`] (with
-//! [`spawn_opt`](crate::spawn_opt), a gen_server's `Start::mailbox`, or a
-//! supervisor's `Child::mailbox`), as in OTP. The capacity
-//! counts every message waiting, including those the process has already looked at in a
-//! selective receive and kept; signals count too but are never turned away.
-//!
-//! What a full mailbox does with a new message, by [`Overflow`] policy and by the way it was
-//! sent:
-//!
-//! | sent with | `Block` | `Refuse` | `DropNewest` | `DropOldest` |
-//! | --- | --- | --- | --- | --- |
-//! | [`send`](crate::send), a cast, a timer | dropped, counted | dropped, counted | dropped, counted | the oldest droppable message dropped, counted; the new one queued |
-//! | [`try_send`] | `Err(Full)`, counted | `Err(Full)`, counted | `Err(Full)`, counted | as `send` |
-//! | [`send_wait`] | waits for room | `Err(Full)`, counted | `Err(Full)`, counted | as `send` |
-//! | a call | waits for room, within its timeout | `CallError::MailboxFull`, counted | `MailboxFull`, counted | as `send` (a call itself is never dropped) |
-//!
-//! "Counted": [`ProcessInfo::mailbox_dropped`](crate::ProcessInfo::mailbox_dropped) counts the
-//! messages lost without their sender being told, [`mailbox_refused`](crate::ProcessInfo::mailbox_refused)
-//! those handed back to a sender that was told. Drop-oldest drops the oldest message sent with
-//! `send`, `try_send` or `send_wait` still in the shared queue, that is not yet seen by the
-//! process (one it has moved into its own queue by a selective receive, or a batch it is working
-//! through, is its own); with none there, the new message is turned away as under
-//! `DropNewest`.
-//!
-//! Signals are never turned away, dropped or made to wait: exit signals, `Down` messages, a
-//! behaviour's system messages (a gen_server's stop, task completions, background ticks),
-//! process-group changes, and calls parked while a supervisor restarts the process they were
-//! addressed to by name.
-//!
-//! Under `Block`, senders waiting for room are served first come first served, and a sender
-//! arriving while others wait does not overtake them (it finds the mailbox full). When the
-//! process exits, every waiting sender wakes: `send_wait` fails with [`SendError::NoProc`], a
-//! call with the exit reason.
+//! The public story (policies, the table of what each does to each way of sending, signals) is
+//! on [`Overflow`]; here is how it is kept. The limit and its counters live in the mailbox's
+//! lazily allocated rest ([`Bound`]), under the mailbox's lock. Senders that wait for room hold a
+//! ticket in `Bound::waiting`, first come first served; the owner wakes the first in line each
+//! time it takes a message (`Context` tells the mailbox), a sender that pushes wakes the next if
+//! room is left, one that gives up passes its turn on, and closing the mailbox wakes them all.
 
 use std::{
     any::Any, collections::VecDeque, fmt, future::Future, num::NonZeroUsize, sync::Arc, task::Waker,
@@ -47,8 +20,42 @@ use crate::{
     task::self_pid,
 };
 
-/// What a bounded mailbox does with a message that arrives when it is full (see the
-/// [module docs](self) for the whole table).
+/// What a bounded mailbox does with a message that arrives when it is full.
+///
+/// A mailbox is unbounded unless its process was spawned with a [`MailboxLimit`] (by
+/// [`spawn_opt`](crate::spawn_opt), a gen_server's `Start::mailbox`, or a supervisor's
+/// `Child::mailbox`), as in OTP. The capacity counts every message waiting, including those the
+/// process has already looked at in a selective receive and left; signals count too, but are
+/// never turned away.
+///
+/// What a full mailbox does with a new message, by policy and by the way it was sent:
+///
+/// | sent with | `Block` | `Refuse` | `DropNewest` | `DropOldest` |
+/// | --- | --- | --- | --- | --- |
+/// | [`send`](crate::send), a cast, a timer | dropped, counted | dropped, counted | dropped, counted | the oldest droppable message dropped, counted; the new one queued |
+/// | [`try_send`] | `Err(Full)`, counted | `Err(Full)`, counted | `Err(Full)`, counted | as `send` |
+/// | [`send_wait`] | waits for room | `Err(Full)`, counted | `Err(Full)`, counted | as `send` |
+/// | a call | waits for room, within its timeout | `CallError::MailboxFull`, counted | `MailboxFull`, counted | as `send`, but a call is never dropped once queued |
+///
+/// "Counted": [`ProcessInfo::mailbox_dropped`](crate::ProcessInfo::mailbox_dropped) counts the
+/// messages lost without their sender being told (each also a `debug` event),
+/// [`mailbox_refused`](crate::ProcessInfo::mailbox_refused) those handed back to a sender that
+/// was told. A sender waiting for room is not refused, and not counted.
+///
+/// Drop-oldest drops the oldest message sent by `send`, a cast, `try_send` or `send_wait` that
+/// the process has not looked at yet: one a selective receive has moved aside, or the rest of a
+/// batch the process is working through, is its own. A call or a signal is never dropped. With
+/// no message to drop, the new one is turned away as under `DropNewest`.
+///
+/// Signals are never turned away, dropped or made to wait: exit signals, `Down` messages, node
+/// monitor messages, a gen_server's system messages (a stop request, a task handler's
+/// completion, a background tick), process-group changes, and the messages parked for a name
+/// while its process restarts.
+///
+/// Under `Block`, senders waiting for room are served first come first served, and a sender
+/// arriving while others wait does not overtake them (to it the mailbox is full). When the
+/// process exits, every waiting sender wakes: `send_wait` with [`SendError::NoProc`], a call
+/// with the exit reason. A call from another node does not wait: it gets `MailboxFull`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Overflow {
@@ -57,8 +64,7 @@ pub enum Overflow {
     /// dropped and counted.
     Block,
     /// Refuse the new message: [`try_send`] and [`send_wait`] get [`SendError::Full`], a call
-    /// `CallError::MailboxFull`; a plain `send` or cast is
-    /// dropped and counted.
+    /// `CallError::MailboxFull`; a plain `send` or cast is dropped and counted.
     Refuse,
     /// Drop the oldest message still waiting in the shared queue (never a signal, never a call)
     /// to make room for the new one, and count it.
@@ -234,7 +240,7 @@ pub async fn send_wait<M: Any + Send>(pid: Pid, message: M) -> Result<(), SendEr
             .push(Message::new(message), Push::Try)
             .map_err(|refused| back::<M>(refused));
     }
-    push_waiting(&cell, Message::new(message), Push::Try)
+    push_waiting(&cell, Message::new(message), Push::TryOrWait)
         .await
         .map_err(|refused| back::<M>(refused))
 }

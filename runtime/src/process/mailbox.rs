@@ -126,18 +126,24 @@ pub(crate) enum Push {
     /// turns it away it is dropped here, counted and logged. Dropped later to make room under
     /// drop-oldest.
     Send,
-    /// A message from a sender that is told (`try_send`, `send_wait`): turned away, it comes back.
-    /// Dropped later to make room under drop-oldest.
+    /// A message from a sender that is told (`try_send`): turned away, it comes back. Dropped
+    /// later to make room under drop-oldest.
     Try,
-    /// A call: turned away, it comes back (its caller gets an error); once queued, never dropped
-    /// to make room.
+    /// [`Push::Try`] from a sender that waits for room under [`Overflow::Block`] (`send_wait`):
+    /// turned away by that policy, it comes back uncounted, since it is not refused but delayed.
+    TryOrWait,
+    /// A call that cannot wait (one from another node): turned away, it comes back (its caller
+    /// gets an error); once queued, never dropped to make room.
     Call,
+    /// A call that waits for room under [`Overflow::Block`]: as [`Push::Call`], and as
+    /// [`Push::TryOrWait`] for that policy.
+    CallOrWait,
 }
 
 impl Push {
     /// Whether a queued message pushed so may be dropped to make room for a newer one.
     fn droppable(self) -> bool {
-        matches!(self, Push::Send | Push::Try)
+        matches!(self, Push::Send | Push::Try | Push::TryOrWait)
     }
 }
 
@@ -168,6 +174,8 @@ enum Decision {
     Drop,
     /// Hand the message back.
     Refuse,
+    /// Hand the message back to a sender that waits for room: not refused, not counted.
+    Wait,
 }
 
 /// The multi-producer, single-consumer queue every sender pushes onto.
@@ -326,7 +334,7 @@ impl Mailbox {
 
     /// Pushes a message that [`push`](Mailbox::push) handed back, as `push` says: a bounded
     /// mailbox applies its policy to all but a [`Push::Signal`]; a [`Push::Send`] it turns away
-    /// is dropped here (counted and logged), so that only [`Push::Try`] and [`Push::Call`] come
+    /// is dropped here (counted and logged), so that only the kinds whose sender is told come
     /// back full.
     ///
     /// # Errors
@@ -387,9 +395,10 @@ impl Mailbox {
             match bound.limit.overflow() {
                 Overflow::DropOldest => match take_oldest_droppable(head, rest_box) {
                     Some(victim) => Decision::Displace(victim),
-                    None => turn_away(push),
+                    None => turn_away(push, false),
                 },
-                Overflow::Block | Overflow::Refuse | Overflow::DropNewest => turn_away(push),
+                Overflow::Block => turn_away(push, true),
+                Overflow::Refuse | Overflow::DropNewest => turn_away(push, false),
             }
         };
         let Some(bound) = rest.as_mut().and_then(|rest| rest.bound.as_mut()) else {
@@ -398,7 +407,7 @@ impl Mailbox {
         match &decision {
             Decision::Displace(_) | Decision::Drop => bound.dropped += 1,
             Decision::Refuse => bound.refused += 1,
-            Decision::Queue => {}
+            Decision::Queue | Decision::Wait => {}
         }
         let (waker, result) = match decision {
             Decision::Queue | Decision::Displace(_) => {
@@ -421,7 +430,7 @@ impl Mailbox {
                 dropped(pid, message, "a message to a full mailbox dropped");
                 (None, Ok(()))
             }
-            Decision::Refuse => {
+            Decision::Refuse | Decision::Wait => {
                 drop(queue);
                 (None, Err(message))
             }
@@ -750,11 +759,14 @@ fn take_oldest_droppable(head: &mut Slot, rest: &mut Rest) -> Option<Message> {
 }
 
 /// The verdict on a message a full mailbox turns away: dropped if its sender cannot be told,
-/// refused otherwise.
-fn turn_away(push: Push) -> Decision {
+/// handed back to wait if it may (`block`: the policy is back-pressure), refused otherwise.
+fn turn_away(push: Push, block: bool) -> Decision {
     match push {
         Push::Send => Decision::Drop,
-        Push::Signal | Push::Try | Push::Call => Decision::Refuse,
+        Push::TryOrWait | Push::CallOrWait if block => Decision::Wait,
+        Push::Signal | Push::Try | Push::TryOrWait | Push::Call | Push::CallOrWait => {
+            Decision::Refuse
+        }
     }
 }
 

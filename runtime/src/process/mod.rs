@@ -720,7 +720,7 @@ impl From<Refused> for Unsent {
 /// A cached record is always right about its own pid: pids are never reused, and a process that
 /// has exited has a closed mailbox, so a stale record refuses the message as the table would.
 ///
-/// `push` is [`Push::Call`] for a call, [`Push::Send`] for a cast (to another node, the
+/// `push` is [`Push::CallOrWait`] for a call, [`Push::Send`] for a cast (to another node, the
 /// connection carries the message and the node there decides).
 pub(crate) fn push_to_server(pid: Pid, message: Message, push: Push) -> Result<(), Unsent> {
     // Before the cache: a thread may run code of several nodes, and a record cached for one
