@@ -35,11 +35,21 @@ fn reader(overflow: Overflow, capacity: usize, gate: Arc<Semaphore>, report: Pid
     )
 }
 
-/// Waits until `pid` has `n` senders waiting for room.
-async fn waiting(pid: Pid, n: usize) {
-    while info(pid).mailbox_waiting != n {
+/// Lets the other tasks run until `condition` holds; fails the test (rather than hanging it) if
+/// it never does.
+async fn until(what: &str, mut condition: impl FnMut() -> bool) {
+    for _ in 0..100_000 {
+        if condition() {
+            return;
+        }
         tokio::task::yield_now().await;
     }
+    panic!("never happened: {what}");
+}
+
+/// Waits until `pid` has `n` senders waiting for room.
+async fn waiting(pid: Pid, n: usize) {
+    until("senders waiting", || info(pid).mailbox_waiting == n).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -344,9 +354,12 @@ impl Gated {
 /// Casts `hold` and waits until the server is inside it, its mailbox empty.
 async fn hold(server: &ServerRef<Gated>) {
     server.cast_hold();
-    while info(server.pid()).handled == 0 || info(server.pid()).mailbox_len != 0 {
-        tokio::task::yield_now().await;
-    }
+    let pid = server.pid();
+    until("the server holds", || {
+        let info = info(pid);
+        info.handled != 0 && info.mailbox_len == 0
+    })
+    .await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -373,9 +386,7 @@ async fn calls_to_a_full_refusing_server_fail_at_once_and_casts_are_counted() {
             "{overflow:?}"
         );
         gate.add_permits(1);
-        while info(pid).mailbox_len != 0 {
-            tokio::task::yield_now().await;
-        }
+        until("the mailbox drains", || info(pid).mailbox_len == 0).await;
         assert_eq!(server.echo(4).await, Ok(4));
     }
 }
@@ -391,9 +402,7 @@ async fn under_drop_oldest_a_call_makes_room_but_is_never_dropped() {
     hold(&server).await;
     server.cast_echo(1); // full now
     let call = tokio::spawn(async move { server.echo(2).await });
-    while info(pid).mailbox_dropped == 0 {
-        tokio::task::yield_now().await;
-    }
+    until("the cast is dropped", || info(pid).mailbox_dropped != 0).await;
     assert_eq!(info(pid).mailbox_len, 1, "the call took the cast's place");
     // Only a call is queued now: nothing may make room for another, nor for a cast.
     assert_eq!(server.echo(3).await, Err(CallError::MailboxFull(pid)));
@@ -452,9 +461,7 @@ async fn a_stop_passes_a_full_mailbox_and_waiting_callers_learn_the_exit() {
     waiting(pid, 3).await;
     let stop = tokio::spawn(async move { server.stop(ExitReason::Shutdown).await });
     // The stop is queued past the bound, behind the cast and ahead of the waiting callers.
-    while info(pid).mailbox_len != 2 {
-        tokio::task::yield_now().await;
-    }
+    until("the stop is queued", || info(pid).mailbox_len == 2).await;
     gate.add_permits(1);
     assert_eq!(stop.await.unwrap(), Ok(()));
     for caller in callers {
@@ -537,9 +544,7 @@ async fn a_supervisor_stops_a_child_whose_full_mailbox_has_senders_waiting() {
     let started = tokio::time::Instant::now();
     let stop = tokio::spawn(async move { sup.stop(ExitReason::Shutdown).await });
     // The supervisor's stop request passes the full mailbox...
-    while info(pid).mailbox_len != 2 {
-        tokio::task::yield_now().await;
-    }
+    until("the stop is queued", || info(pid).mailbox_len == 2).await;
     // ...and is taken as soon as the handler before it returns: no shutdown timeout, no kill.
     gate.add_permits(1);
     assert_eq!(stop.await.unwrap(), Ok(()));
@@ -692,4 +697,56 @@ async fn waiting_senders_are_served_in_order_on_threads() {
         }
         assert_eq!(rx.await.unwrap(), [0, 1, 2, 3, 4, 5]);
     }
+}
+
+/// A server with a background turn, to see its ticks pass a full mailbox.
+struct Sweeper {
+    gate: Arc<Semaphore>,
+    sweeps: u32,
+}
+
+#[gen_server]
+impl Sweeper {
+    async fn init(gate: Arc<Semaphore>) -> Self {
+        Sweeper { gate, sweeps: 0 }
+    }
+
+    #[install("hold")]
+    async fn hold(&mut self) {
+        self.gate.acquire().await.unwrap().forget();
+    }
+
+    #[install("sweeps")]
+    async fn sweeps(&mut self) -> u32 {
+        self.sweeps
+    }
+
+    #[background(every = "1s")]
+    async fn sweep(&mut self) {
+        self.sweeps += 1;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_background_tick_passes_a_full_mailbox() {
+    let gate = Arc::new(Semaphore::new(0));
+    let server = Sweeper::start(gate.clone())
+        .mailbox(limit(1, Overflow::Refuse))
+        .await
+        .unwrap();
+    let pid = server.pid();
+    server.cast_hold();
+    until("the server holds", || {
+        let info = info(pid);
+        info.handled != 0 && info.mailbox_len == 0
+    })
+    .await;
+    server.cast_sweeps(); // full now
+    // A turn comes due while the mailbox is full: it is queued past the bound, not dropped.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let full = info(pid);
+    assert_eq!((full.mailbox_len, full.mailbox_dropped), (2, 0));
+    gate.add_permits(1);
+    until("the mailbox drains", || info(pid).mailbox_len == 0).await;
+    assert_eq!(server.sweeps().await, Ok(1));
 }
