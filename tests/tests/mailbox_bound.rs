@@ -750,3 +750,44 @@ async fn a_background_tick_passes_a_full_mailbox() {
     until("the mailbox drains", || info(pid).mailbox_len == 0).await;
     assert_eq!(server.sweeps().await, Ok(1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn messages_a_selective_receive_left_aside_count_toward_the_capacity() {
+    let pid = spawn_opt(
+        SpawnOpts::new().mailbox(limit(2, Overflow::Refuse)),
+        |mut ctx| async move {
+            ctx.receive::<&str>().await;
+        },
+    );
+    send(pid, 1_u32);
+    send(pid, 2_u32);
+    // The process looks at both, takes neither, and waits for a `&str` (on this one thread, a
+    // yield lets it run until it parks).
+    tokio::task::yield_now().await;
+    until("the process waits", || {
+        info(pid).status == ferrotp::Status::Waiting
+    })
+    .await;
+    assert_eq!(try_send(pid, 3_u32), Err(SendError::Full(3)));
+    assert_eq!(info(pid).mailbox_len, 2);
+    // Signals still pass.
+    ferrotp::exit(pid, ExitReason::Kill);
+    assert_eq!(ferrotp::wait(pid).await, ExitReason::Killed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_largest_capacity_behaves_as_unbounded_and_still_reports() {
+    let huge = MailboxLimit::new(NonZeroUsize::MAX, Overflow::Refuse);
+    let pid = spawn_opt(SpawnOpts::new().mailbox(huge), |mut ctx| async move {
+        ctx.receive::<()>().await;
+    });
+    for n in 0..1000_u32 {
+        assert_eq!(try_send(pid, n), Ok(()));
+    }
+    let info = info(pid);
+    assert_eq!(info.mailbox_len, 1000);
+    assert_eq!(info.mailbox_limit, Some(huge));
+    assert_eq!((info.mailbox_dropped, info.mailbox_refused), (0, 0));
+    send(pid, ());
+    ferrotp::wait(pid).await;
+}

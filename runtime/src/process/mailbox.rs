@@ -375,25 +375,29 @@ impl Mailbox {
         push: Push,
         activity: &Activity,
     ) -> Result<(), Message> {
-        if matches!(queue.head, Slot::Closed) {
-            return Err(message);
-        }
         let len = queue.shared_len() + activity.private_len();
         let Queue { head, rest } = &mut *queue;
-        let Some(rest_box) = rest.as_mut() else {
-            unreachable!("a bounded mailbox has its rest")
+        let Some(Rest {
+            queue: later,
+            bound: Some(bound),
+            ..
+        }) = rest.as_deref_mut()
+        else {
+            // Not bounded: the caller saw a bound under this lock, so this cannot happen.
+            return Err(message);
         };
-        let Some(bound) = rest_box.bound.as_mut() else {
-            unreachable!("tested by the caller")
-        };
+        if matches!(head, Slot::Closed) {
+            return Err(message);
+        }
         let pid = bound.pid;
+        let overflow = bound.limit.overflow();
         // Senders waiting for room go first: a newcomer does not overtake them.
         let room = len < bound.limit.capacity().get() && bound.waiting.is_empty();
         let decision = if push == Push::Signal || room {
             Decision::Queue
         } else {
-            match bound.limit.overflow() {
-                Overflow::DropOldest => match take_oldest_droppable(head, rest_box) {
+            match overflow {
+                Overflow::DropOldest => match take_oldest_droppable(head, later, bound) {
                     Some(victim) => Decision::Displace(victim),
                     None => turn_away(push, false),
                 },
@@ -401,44 +405,35 @@ impl Mailbox {
                 Overflow::Refuse | Overflow::DropNewest => turn_away(push, false),
             }
         };
-        let Some(bound) = rest.as_mut().and_then(|rest| rest.bound.as_mut()) else {
-            unreachable!("tested above")
-        };
         match &decision {
             Decision::Displace(_) | Decision::Drop => bound.dropped += 1,
             Decision::Refuse => bound.refused += 1,
             Decision::Queue | Decision::Wait => {}
         }
-        let (waker, result) = match decision {
+        let waker = match decision {
             Decision::Queue | Decision::Displace(_) => {
-                if bound.limit.overflow() == Overflow::DropOldest {
+                if overflow == Overflow::DropOldest {
                     bound.droppable.push_back(push.droppable());
                 }
-                let waker = enqueue(head, rest, message);
+                let waker = enqueue_in(head, later, message);
                 drop(queue);
                 if let Decision::Displace(victim) = decision {
-                    dropped(
-                        pid,
-                        victim,
-                        "the oldest message in a full mailbox dropped for a newer one",
-                    );
+                    let what = "the oldest message in a full mailbox dropped for a newer one";
+                    dropped(pid, victim, what);
                 }
-                (waker, Ok(()))
+                waker
             }
             Decision::Drop => {
                 drop(queue);
                 dropped(pid, message, "a message to a full mailbox dropped");
-                (None, Ok(()))
+                None
             }
-            Decision::Refuse | Decision::Wait => {
-                drop(queue);
-                (None, Err(message))
-            }
+            Decision::Refuse | Decision::Wait => return Err(message),
         };
         if let Some(waker) = waker {
             waker.wake();
         }
-        result
+        Ok(())
     }
 
     /// Why [`push`](Mailbox::push) handed `message` back: the mailbox is closed, or full (it
@@ -474,19 +469,23 @@ impl Mailbox {
             return Poll::Ready(Ok(()));
         };
         let mut queue = lock(&self.queue);
-        let blocks = queue
-            .bound()
-            .is_some_and(|bound| bound.limit.overflow() == Overflow::Block);
-        if !blocks || matches!(queue.head, Slot::Closed) {
+        let len = queue.shared_len() + activity.private_len();
+        let Queue { head, rest } = &mut *queue;
+        let blocking = match rest.as_deref_mut() {
+            Some(Rest {
+                queue: later,
+                bound: Some(bound),
+                ..
+            }) if bound.limit.overflow() == Overflow::Block && !matches!(head, Slot::Closed) => {
+                Some((later, bound))
+            }
+            _ => None,
+        };
+        let Some((later, bound)) = blocking else {
             drop(queue);
             *ticket = None;
             let pushed = self.push_slow(message, push, activity);
             return Poll::Ready(pushed.map_err(|message| self.refused(message)));
-        }
-        let len = queue.shared_len() + activity.private_len();
-        let Queue { head, rest } = &mut *queue;
-        let Some(bound) = rest.as_mut().and_then(|rest| rest.bound.as_mut()) else {
-            unreachable!("tested above")
         };
         let first = bound.waiting.front().map(|(first, _)| *first);
         let my_turn = match *ticket {
@@ -502,7 +501,7 @@ impl Mailbox {
             let next = (len + 1 < capacity)
                 .then(|| bound.waiting.front().map(|(_, waker)| waker.clone()))
                 .flatten();
-            let waker = enqueue(head, rest, message);
+            let waker = enqueue_in(head, later, message);
             drop(queue);
             for waker in [waker, next].into_iter().flatten() {
                 waker.wake();
@@ -718,12 +717,27 @@ fn enqueue(head: &mut Slot, rest: &mut Option<Box<Rest>>, message: Message) -> O
             rest.get_or_insert_default().queue.push_back(message);
             None
         }
-        Slot::Empty | Slot::Waiting(_) | Slot::Closed => {
-            match mem::replace(head, Slot::One(message)) {
-                Slot::Waiting(waker) => Some(waker),
-                _ => None,
-            }
+        Slot::Empty | Slot::Waiting(_) | Slot::Closed => take_head(head, message),
+    }
+}
+
+/// [`enqueue`] where the rest is at hand (a bounded mailbox has it from its spawn).
+fn enqueue_in(head: &mut Slot, later: &mut VecDeque<Message>, message: Message) -> Option<Waker> {
+    match head {
+        Slot::One(_) => {
+            later.push_back(message);
+            None
         }
+        Slot::Empty | Slot::Waiting(_) | Slot::Closed => take_head(head, message),
+    }
+}
+
+/// Puts a message in the empty head; the receiver's waker if it was waiting.
+#[inline(always)]
+fn take_head(head: &mut Slot, message: Message) -> Option<Waker> {
+    match mem::replace(head, Slot::One(message)) {
+        Slot::Waiting(waker) => Some(waker),
+        _ => None,
     }
 }
 
@@ -740,21 +754,24 @@ fn taken_from_shared(rest: &mut Option<Box<Rest>>, all: bool) {
     }
 }
 
-/// Removes the oldest message of the shared queue that may be dropped to make room (see
-/// [`Push`]); `None` if there is none there (the messages the owner has already moved to its
-/// private queue are its own).
-fn take_oldest_droppable(head: &mut Slot, rest: &mut Rest) -> Option<Message> {
-    let bound = rest.bound.as_mut()?;
+/// Removes the oldest message of the shared queue (`head`, then `later`) that may be dropped
+/// to make room (see [`Push`]); `None` if there is none there (the messages the owner has already
+/// moved to its private queue are its own).
+fn take_oldest_droppable(
+    head: &mut Slot,
+    later: &mut VecDeque<Message>,
+    bound: &mut Bound,
+) -> Option<Message> {
     let at = bound.droppable.iter().position(|&droppable| droppable)?;
     bound.droppable.remove(at);
     if at == 0 {
-        let next = rest.queue.pop_front().map_or(Slot::Empty, Slot::One);
+        let next = later.pop_front().map_or(Slot::Empty, Slot::One);
         match mem::replace(head, next) {
             Slot::One(victim) => Some(victim),
             _ => None,
         }
     } else {
-        rest.queue.remove(at - 1)
+        later.remove(at - 1)
     }
 }
 
