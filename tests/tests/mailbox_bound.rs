@@ -490,9 +490,24 @@ async fn supervised(name: &str, gate: &Arc<Semaphore>) -> ferrotp::supervisor::S
 
 #[tokio::test(start_paused = true)]
 async fn a_restart_under_back_pressure_fails_the_waiting_and_serves_the_next() {
+    restart_under_back_pressure("gated-restart").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_under_back_pressure_on_threads() {
+    for round in 0..20 {
+        let name = format!("gated-restart-{round}");
+        tokio::time::timeout(Duration::from_secs(30), restart_under_back_pressure(&name))
+            .await
+            .expect("the restart hung");
+    }
+}
+
+/// A supervised bounded server dies with callers and a sender waiting on its full mailbox.
+async fn restart_under_back_pressure(name: &str) {
     let gate = Arc::new(Semaphore::new(0));
-    let sup = supervised("gated-restart", &gate).await;
-    let named = ServerRef::<Gated>::named("gated-restart");
+    let sup = supervised(name, &gate).await;
+    let named = ServerRef::<Gated>::named(name);
     let first = named.lookup().unwrap();
     let pid = first.pid();
     assert_eq!(info(pid).mailbox_limit, Some(limit(1, Overflow::Block)));

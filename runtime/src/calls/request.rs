@@ -565,10 +565,29 @@ where
                 self.timer = timer;
             }
             (Err(Failed::Now(error)), _) => return Err(error),
-            (Err(Failed::Full(unsent)), _) => {
+            (Err(Failed::Full(unsent)), name) => {
                 let slow = async move {
-                    push_when_room(pid, unsent, &mut timer, timeout).await?;
-                    await_reply(pid, timeout, reply, timer).await
+                    match push_when_room(pid, unsent, &mut timer, timeout).await {
+                        Ok(()) => await_reply(pid, timeout, reply, timer).await,
+                        Err(Unpushed::Failed(error)) => Err(error),
+                        // Never delivered: by name, the call goes to the next process to
+                        // hold the name, as a call that found the mailbox closed does.
+                        Err(Unpushed::Closed(unsent)) => match name {
+                            Some(name) => match timer.race(exited(pid)).await {
+                                Some(_) => {
+                                    by_name(name, from, unsent, watch, reply, timer, timeout).await
+                                }
+                                None => {
+                                    drop_quietly(unsent, "a call that timed out");
+                                    Err(CallError::Timeout { pid, timeout })
+                                }
+                            },
+                            None => {
+                                drop_quietly(unsent, "a call to a dead process");
+                                exit_reason(pid, timeout, timer).await
+                            }
+                        },
+                    }
                 };
                 self.slow = Some(Box::pin(slow));
             }
@@ -650,28 +669,30 @@ async fn push_when_room(
     message: Message,
     timer: &mut CallTimer,
     timeout: Duration,
-) -> Result<(), CallError> {
+) -> Result<(), Unpushed> {
     let Some(cell) = table().get(pid) else {
-        drop_quietly(message, "a call to a dead process");
-        return Err(gone(pid));
+        return Err(Unpushed::Closed(message));
     };
     match timer
         .race(crate::bound::push_waiting(&cell, message, Push::CallOrWait))
         .await
     {
         // The message went with the abandoned wait.
-        None => Err(CallError::Timeout { pid, timeout }),
+        None => Err(Unpushed::Failed(CallError::Timeout { pid, timeout })),
         Some(Ok(())) => Ok(()),
-        Some(Err(Refused::Closed(message))) => {
-            drop_quietly(message, "a call to a dead process");
-            let exited = timer.race(exited(pid)).await;
-            Err(exited.unwrap_or(CallError::Timeout { pid, timeout }))
-        }
+        Some(Err(Refused::Closed(message))) => Err(Unpushed::Closed(message)),
         Some(Err(Refused::Full { message, .. })) => {
             drop_quietly(message, "a call to a full mailbox");
-            Err(CallError::MailboxFull(pid))
+            Err(Unpushed::Failed(CallError::MailboxFull(pid)))
         }
     }
+}
+
+/// Why a call waiting for room was not pushed.
+enum Unpushed {
+    /// The process exited meanwhile: the call, never delivered, comes back.
+    Closed(Message),
+    Failed(CallError),
 }
 
 /// Pushes a call into `pid`'s mailbox, after watching its reply slot there if it comes as `watch`
@@ -741,10 +762,17 @@ async fn deliver_by_name(
         match push_call(pid, from, message, watch) {
             Ok(()) => return Ok(pid),
             Err(Failed::Now(error)) => return Err(error),
-            Err(Failed::Full(unsent)) => {
-                push_when_room(pid, unsent, timer, timeout).await?;
-                return Ok(pid);
-            }
+            Err(Failed::Full(unsent)) => match push_when_room(pid, unsent, timer, timeout).await {
+                Ok(()) => return Ok(pid),
+                Err(Unpushed::Failed(error)) => return Err(error),
+                Err(Unpushed::Closed(unsent)) => {
+                    if timer.race(exited(pid)).await.is_none() {
+                        drop_quietly(unsent, "a call that timed out");
+                        return Err(CallError::Timeout { pid, timeout });
+                    }
+                    message = unsent;
+                }
+            },
             Err(Failed::Exiting(unsent)) => {
                 // Its name is released or reserved once it has exited: look again then.
                 if timer.race(exited(pid)).await.is_none() {
