@@ -645,7 +645,8 @@ where
 ///
 /// `send` never waits and never fails. To a bounded mailbox that is full (see
 /// [`Overflow`](crate::Overflow)) it does what the policy does to a sender that cannot be told:
-/// under drop-oldest an older message is dropped to make room; under any other policy this
+/// under drop-oldest an older message is dropped to make room (or this one, if every queued
+/// message is a call or a signal, or already in the process's hands); under any other policy this
 /// message is dropped. Either way the loss is counted in
 /// [`ProcessInfo::mailbox_dropped`](crate::ProcessInfo::mailbox_dropped) and a `debug` event
 /// says so. Use [`try_send`](crate::try_send) to learn of a full mailbox, or
