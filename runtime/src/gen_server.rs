@@ -43,12 +43,13 @@ use crate::calls::{
     trace,
 };
 use crate::{
+    bound::MailboxLimit,
     call_timer::CallTimer,
     context::Context,
     dispatch,
     exit::ExitReason,
     link::{self, Exit},
-    mailbox::lock,
+    mailbox::{Push, lock},
     message::Message,
     pid::Pid,
     process::{self, Cell, Tag},
@@ -174,6 +175,7 @@ pub trait GenServer: Sized + Send + 'static {
             name: None,
             keeper: None,
             link: false,
+            mailbox: None,
         }
     }
 
@@ -360,6 +362,7 @@ pub struct Start<S: GenServer> {
     /// Who keeps the name for the server's successor (its supervisor).
     keeper: Option<Pid>,
     link: bool,
+    mailbox: Option<MailboxLimit>,
 }
 
 impl<S: GenServer> Start<S> {
@@ -383,6 +386,43 @@ impl<S: GenServer> Start<S> {
         self.link = true;
         self
     }
+
+    /// Bounds the server's mailbox (unbounded by default, as in OTP): see
+    /// [`Overflow`](crate::Overflow) for what a full mailbox does with casts, calls and
+    /// messages. The server's system messages (a stop, its tasks finishing, background ticks) are
+    /// signals and never meet the bound, so it can always be stopped and its tasks always end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::num::NonZeroUsize;
+    /// use ferrotp::prelude::*;
+    /// use ferrotp::{MailboxLimit, Overflow};
+    ///
+    /// struct Sink;
+    ///
+    /// #[gen_server]
+    /// impl Sink {
+    ///     async fn init(_: ()) -> Self {
+    ///         Sink
+    ///     }
+    ///
+    ///     #[install("put")]
+    ///     async fn put(&mut self, _item: u32) {}
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let limit = MailboxLimit::new(NonZeroUsize::new(100).unwrap(), Overflow::Block);
+    /// let sink = Sink::start(()).mailbox(limit).await.unwrap();
+    /// sink.put(1).await.unwrap();
+    /// let info = ferrotp::process_info(sink.pid()).unwrap();
+    /// assert_eq!(info.mailbox_limit, Some(limit));
+    /// # }
+    /// ```
+    pub fn mailbox(mut self, limit: MailboxLimit) -> Self {
+        self.mailbox = Some(limit);
+        self
+    }
 }
 
 impl<S: GenServer> IntoFuture for Start<S> {
@@ -397,6 +437,7 @@ impl<S: GenServer> IntoFuture for Start<S> {
             name,
             keeper,
             link,
+            mailbox,
         } = self;
         let parent = match link {
             true => match self_pid() {
@@ -408,11 +449,15 @@ impl<S: GenServer> IntoFuture for Start<S> {
         let (ack, started) = oneshot::channel();
         let body = move |ctx| serve::<S>(ctx, arg, name.map(|name| (name, keeper)), parent, ack);
         let cell = match parent {
-            Some(parent) => match link::start_linked(parent, body) {
+            Some(parent) => match link::start_linked(parent, body, mailbox) {
                 Some(cell) => cell,
                 None => return Starting::failed(StartError::NotInProcess),
             },
-            None => process::start(body, |_| {}),
+            None => process::start(body, |cell| {
+                if let Some(limit) = mailbox {
+                    cell.set_limit(limit);
+                }
+            }),
         };
         // A linked start is a parent starting its child (a supervisor, above all): it is blocked
         // on the child's `init` meanwhile, which a `stop` of the parent from that `init` must see.
@@ -984,7 +1029,7 @@ async fn stop_server(pid: Pid, reason: ExitReason, timeout: Duration) -> Result<
         return Err(CallError::Deadlock(cycle));
     }
     let mut timer = CallTimer::after(timeout);
-    if let Err(refused) = cell.mailbox.push(Message::new(SystemStop(reason.clone()))) {
+    if let Err(refused) = cell.push(Message::new(SystemStop(reason.clone())), Push::Signal) {
         // Exiting already: not ours to stop; its reason, once it has gone.
         drop(refused);
         let exited = timer.race(cell.exited()).await;

@@ -122,11 +122,12 @@ pub mod supervisor;
 // The process core's modules by their short paths (`crate::pid`), as the code above the core
 // names them.
 use process::{
-    context, exit, info, link, mailbox, message, pid, registry, table, task, timer, unwind,
+    bound, context, exit, info, link, mailbox, message, pid, registry, table, task, timer, unwind,
 };
 // The same for the call layer.
 use calls::{call_timer, dispatch, reply, reply_slot, request};
 
+pub use bound::{MailboxLimit, Overflow, SendError, send_wait, try_send};
 pub use calls::trace;
 pub use context::{Context, Timeout};
 pub use dispatch::{Encoded, call, call_timeout, cast};
@@ -139,7 +140,7 @@ pub use info::{ProcessInfo, Status, process_info, processes};
 pub use link::{Down, Exit, MonitorRef, NoProc, exit};
 pub use message::Message;
 pub use pid::Pid;
-pub use process::{ProcessHandle, is_alive, send, spawn, spawn_handle, wait};
+pub use process::{ProcessHandle, SpawnOpts, is_alive, send, spawn, spawn_handle, spawn_opt, wait};
 pub use registry::{NotRegistered, RegisterError, register, send_named, unregister, whereis};
 pub use reply::{Caller, Reply, ReplyTo};
 pub use request::{CallError, DEFAULT_TIMEOUT, INFINITY, Request, request, request_timeout};

@@ -28,7 +28,7 @@ use crate::{
     call_timer::CallTimer,
     calls::context,
     exit::ExitReason,
-    mailbox::{ExitWatch, lock},
+    mailbox::{ExitWatch, Push, Refused, lock},
     message::Message,
     pid::Pid,
     process::{self, Unsent},
@@ -200,6 +200,14 @@ pub enum CallError<E = Infallible> {
     /// previous one has not finished. The server goes on.
     #[error("{0} refused the call: the same caller's previous one has not finished")]
     Busy(Pid),
+    /// The target's mailbox is bounded and full, and its policy refused the call
+    /// ([`Overflow::Refuse`](crate::Overflow::Refuse) or
+    /// [`DropNewest`](crate::Overflow::DropNewest); under
+    /// [`DropOldest`](crate::Overflow::DropOldest), when no older message could make room). The
+    /// call was not queued and will not run. Under [`Block`](crate::Overflow::Block) a call waits
+    /// for room instead (within its timeout); a call from another node does not wait.
+    #[error("{0}'s mailbox is full: the call was refused")]
+    MailboxFull(Pid),
     /// The handler returned `Err(e)`; the server goes on.
     #[error("the handler failed: {0}")]
     Handler(E),
@@ -227,6 +235,7 @@ macro_rules! convert_call_error {
             CallError::NotRemotable { handler } => CallError::NotRemotable { handler },
             CallError::Cancelled(pid) => CallError::Cancelled(pid),
             CallError::Busy(pid) => CallError::Busy(pid),
+            CallError::MailboxFull(pid) => CallError::MailboxFull(pid),
             CallError::Handler($handler) => $on_handler,
         }
     };
@@ -524,7 +533,8 @@ where
     fn start(&mut self, build: B) -> Result<(), CallError> {
         // A nested call, or one with a timeout of its own, carries a context (see `context`);
         // its timeout may be cut to the deadline of the call it serves.
-        let (from, ctx, timeout) = context::outgoing(self.timeout);
+        let asked = self.timeout;
+        let (from, ctx, timeout) = context::outgoing(asked);
         // Even a plain call takes its deadline to another node (see `context::plain`).
         let ctx = match (ctx, self.token) {
             (None, Token::Remote) => context::plain(timeout),
@@ -585,9 +595,14 @@ where
             drop_quietly(message, "a call that would deadlock");
             return Err(deadlock);
         }
-        // Its deadline has passed already (inherited from the call being served, or a zero
-        // timeout): the server would not run it, so it is not sent.
-        if timeout.is_zero() && ctx.as_ref().is_some_and(|ctx| ctx.deadline.is_some()) {
+        // The deadline it inherited from the call being served has passed already: the server
+        // would not run it, so it is not sent. (A zero timeout of its own still sends it, as in
+        // OTP, and a raw request's target sees no deadline.)
+        if timeout.is_zero()
+            && !asked.is_zero()
+            && self.token != Token::Raw
+            && ctx.as_ref().is_some_and(|ctx| ctx.deadline.is_some())
+        {
             drop_quietly(message, "a call past its deadline");
             return Err(CallError::Timeout { pid, timeout });
         }
@@ -597,6 +612,32 @@ where
                 self.timer = timer;
             }
             (Err(Failed::Now(error)), _) => return Err(error),
+            (Err(Failed::Full(unsent)), name) => {
+                let slow = async move {
+                    match push_when_room(pid, unsent, &mut timer, timeout).await {
+                        Ok(()) => await_reply(pid, timeout, reply, timer).await,
+                        Err(Unpushed::Failed(error)) => Err(error),
+                        // Never delivered: by name, the call goes to the next process to
+                        // hold the name, as a call that found the mailbox closed does.
+                        Err(Unpushed::Closed(unsent)) => match name {
+                            Some(name) => match timer.race(exited(pid)).await {
+                                Some(_) => {
+                                    by_name(name, from, unsent, watch, reply, timer, timeout).await
+                                }
+                                None => {
+                                    drop_quietly(unsent, "a call that timed out");
+                                    Err(CallError::Timeout { pid, timeout })
+                                }
+                            },
+                            None => {
+                                drop_quietly(unsent, "a call to a dead process");
+                                exit_reason(pid, timeout, timer).await
+                            }
+                        },
+                    }
+                };
+                self.slow = Some(Box::pin(slow));
+            }
             (Err(Failed::Exiting(unsent)), None) => {
                 drop_quietly(unsent, "a call to a dead process");
                 self.slow = Some(Box::pin(exit_reason(pid, timeout, timer)));
@@ -678,6 +719,42 @@ enum Failed {
     Now(CallError),
     /// The target is exiting: its exit reason is on its way. The message comes back.
     Exiting(Message),
+    /// The target's mailbox is full under back-pressure: the caller waits for room. The
+    /// message comes back.
+    Full(Message),
+}
+
+/// Waits (within the call's timeout) for room in the full mailbox of `pid`, whose policy is
+/// back-pressure, and pushes the call there once there is.
+async fn push_when_room(
+    pid: Pid,
+    message: Message,
+    timer: &mut CallTimer,
+    timeout: Duration,
+) -> Result<(), Unpushed> {
+    let Some(cell) = table().get(pid) else {
+        return Err(Unpushed::Closed(message));
+    };
+    match timer
+        .race(crate::bound::push_waiting(&cell, message, Push::CallOrWait))
+        .await
+    {
+        // The message went with the abandoned wait.
+        None => Err(Unpushed::Failed(CallError::Timeout { pid, timeout })),
+        Some(Ok(())) => Ok(()),
+        Some(Err(Refused::Closed(message))) => Err(Unpushed::Closed(message)),
+        Some(Err(Refused::Full { message, .. })) => {
+            drop_quietly(message, "a call to a full mailbox");
+            Err(Unpushed::Failed(CallError::MailboxFull(pid)))
+        }
+    }
+}
+
+/// Why a call waiting for room was not pushed.
+enum Unpushed {
+    /// The process exited meanwhile: the call, never delivered, comes back.
+    Closed(Message),
+    Failed(CallError),
 }
 
 /// Pushes a call into `pid`'s mailbox, after watching its reply slot there if it comes as `watch`
@@ -701,13 +778,21 @@ fn push_call(
     if let Some(watch) = watch {
         table().with(pid, |target| target.mailbox.watch(watch.clone()));
     }
-    match process::push_to_server(pid, message) {
+    match process::push_to_server(pid, message, Push::CallOrWait) {
         Ok(()) => Ok(()),
         Err(Unsent::NoProc(unsent)) => {
             drop_quietly(unsent, "a call to a dead process");
             Err(Failed::Now(gone(pid)))
         }
         Err(Unsent::Exiting(unsent)) => Err(Failed::Exiting(unsent)),
+        Err(Unsent::Full {
+            message,
+            wait: true,
+        }) => Err(Failed::Full(message)),
+        Err(Unsent::Full { message, .. }) => {
+            drop_quietly(message, "a call to a full mailbox");
+            Err(Failed::Now(CallError::MailboxFull(pid)))
+        }
     }
 }
 
@@ -739,6 +824,17 @@ async fn deliver_by_name(
         match push_call(pid, from, message, watch) {
             Ok(()) => return Ok(pid),
             Err(Failed::Now(error)) => return Err(error),
+            Err(Failed::Full(unsent)) => match push_when_room(pid, unsent, timer, timeout).await {
+                Ok(()) => return Ok(pid),
+                Err(Unpushed::Failed(error)) => return Err(error),
+                Err(Unpushed::Closed(unsent)) => {
+                    if timer.race(exited(pid)).await.is_none() {
+                        drop_quietly(unsent, "a call that timed out");
+                        return Err(CallError::Timeout { pid, timeout });
+                    }
+                    message = unsent;
+                }
+            },
             Err(Failed::Exiting(unsent)) => {
                 // Its name is released or reserved once it has exited: look again then.
                 if timer.race(exited(pid)).await.is_none() {

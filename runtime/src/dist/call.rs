@@ -29,6 +29,7 @@ use crate::{
         trace::TraceContext,
     },
     dispatch::{DynamicCall, Encoded},
+    mailbox::Push,
     message::Message,
     pid::Pid,
     process::{self, Unsent, node_core::NodeId, remote::ToServer},
@@ -301,7 +302,7 @@ pub(crate) fn apply(
                 None => Message::new(call),
             };
             // A failure here drops the call, whose sink then answers with the reason.
-            let _ = deliver(ends, to, message);
+            let _ = deliver(ends, to, message, Push::Call);
         }
         (
             Kind::Cast,
@@ -335,7 +336,7 @@ pub(crate) fn apply(
                         }),
                         None => Message::new(call),
                     };
-                    if let Err(error) = deliver(ends, to, message) {
+                    if let Err(error) = deliver(ends, to, message, Push::Send) {
                         tracing::debug!(handler, ?error, "cast from another node dropped");
                     }
                 }
@@ -403,15 +404,25 @@ fn read_target(ends: &Ends, to: WireTarget<'_>) -> Result<Local, WireError> {
 }
 
 /// Puts a call or cast into its target's mailbox (by name: parked while the name is reserved
-/// for a restart); the pid it went to, when known.
-fn deliver(ends: &Ends, to: Local, message: Message) -> Result<Option<Pid>, WireCallError> {
+/// for a restart); the pid it went to, when known. `push` is [`Push::Call`] for a call: a full
+/// mailbox refuses it even under [`Overflow::Block`](crate::Overflow::Block), since the
+/// connection cannot wait.
+fn deliver(
+    ends: &Ends,
+    to: Local,
+    message: Message,
+    push: Push,
+) -> Result<Option<Pid>, WireCallError> {
     match to {
         Local::Pid(pid) if pid.node() != ends.me => Err(WireCallError::NoProc),
-        Local::Pid(pid) => match process::push_to_server_here(pid, message) {
+        Local::Pid(pid) => match process::push_to_server_here(pid, message, push) {
             Ok(()) => Ok(Some(pid)),
+            Err(Unsent::Full { message, .. }) => {
+                drop_quietly(message, "a call to a full mailbox");
+                Err(WireCallError::MailboxFull)
+            }
             Err(unsent) => {
-                let (Unsent::NoProc(message) | Unsent::Exiting(message)) = unsent;
-                drop_quietly(message, "a call to a dead process");
+                drop_quietly(unsent.into_message(), "a call to a dead process");
                 Err(to_wire(gone(pid).widen()))
             }
         },
@@ -419,7 +430,7 @@ fn deliver(ends: &Ends, to: Local, message: Message) -> Result<Option<Pid>, Wire
             let mut found = None;
             let sent = registry::send_to_name_on(ends.me, &name, message, |pid, message| {
                 found = Some(pid);
-                process::push_to_server_here(pid, message).is_ok()
+                process::push_to_server_here(pid, message, push).is_ok()
             });
             match sent {
                 Ok(()) => Ok(found),
@@ -521,6 +532,7 @@ fn to_wire(error: CallError<Value>) -> WireCallError {
         CallError::BadReply { handler, message } => WireCallError::BadReply { handler, message },
         CallError::Cancelled(_) => WireCallError::Cancelled,
         CallError::Busy(_) => WireCallError::Busy,
+        CallError::MailboxFull(_) => WireCallError::MailboxFull,
         other => WireCallError::Other(other.to_string()),
     }
 }
@@ -540,6 +552,7 @@ fn from_wire(error: WireCallError, pid: Pid) -> CallError<Value> {
         WireCallError::BadReply { handler, message } => CallError::BadReply { handler, message },
         WireCallError::Cancelled => CallError::Cancelled(pid),
         WireCallError::Busy => CallError::Busy(pid),
+        WireCallError::MailboxFull => CallError::MailboxFull(pid),
         WireCallError::Other(message) => CallError::BadReply {
             handler: String::new(),
             message,

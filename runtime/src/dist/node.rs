@@ -398,7 +398,7 @@ pub fn monitor_node(node: &str) {
                 node: node.to_owned(),
                 reason: "no connection can be made: this node is not distributed, or `node` is not a node name".to_owned(),
             };
-            crate::process::deliver_local(me, Message::new(down));
+            crate::process::deliver_local_as(me, Message::new(down), crate::mailbox::Push::Signal);
         }
     }
 }

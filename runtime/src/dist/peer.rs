@@ -387,7 +387,7 @@ impl Peer {
         for watcher in dist.node_watchers() {
             let node = self.name.as_str().to_owned();
             let up = crate::message::Message::new(super::NodeUp { node });
-            crate::process::deliver_local(watcher, up);
+            crate::process::deliver_local_as(watcher, up, crate::mailbox::Push::Signal);
         }
         drop(inner);
         self.changed.notify_waiters();
@@ -464,7 +464,7 @@ impl Peer {
             let node = self.name.as_str().to_owned();
             let reason = why.to_owned();
             let down = crate::message::Message::new(super::NodeDown { node, reason });
-            crate::process::deliver_local(watcher, down);
+            crate::process::deliver_local_as(watcher, down, crate::mailbox::Push::Signal);
         };
         std::mem::take(&mut inner.node_monitors)
             .into_iter()

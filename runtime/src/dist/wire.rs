@@ -275,6 +275,8 @@ pub(crate) enum WireCallError {
     Other(String),
     Cancelled,
     Busy,
+    /// Appended: earlier variants keep their postcard tags.
+    MailboxFull,
 }
 
 /// Writes `header` (always postcard) into `out`.

@@ -79,7 +79,7 @@ pub(crate) fn every(period: Duration, server: Pid, index: usize) -> Timer {
                 index,
                 pending: pending.clone(),
             };
-            if !process::deliver(server, Message::new(tick)) {
+            if !process::signal(server, Message::new(tick)) {
                 return;
             }
         }

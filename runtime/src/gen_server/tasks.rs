@@ -43,7 +43,7 @@ use crate::{
     mailbox::lock,
     message::Message,
     pid::Pid,
-    process::{self, node_core::current_node, send},
+    process::{self, node_core::current_node},
     reply::ReplyTo,
     request::CallError,
     task::InNode,
@@ -135,6 +135,12 @@ impl<R: Send + 'static> Token for Shared<R> {
     fn finished(&self) -> bool {
         self.finished.load(Ordering::SeqCst)
     }
+}
+
+/// Tells `server` its task is done: a signal, which a full mailbox never turns away (the server
+/// would otherwise wait forever for a task that has finished).
+fn send(server: Pid, done: TaskDone) {
+    process::signal(server, Message::new(done));
 }
 
 /// Sent by a task to its server when its output is ready (before it answers its caller).

@@ -20,7 +20,7 @@ use crate::{
     mailbox::ExitWatch,
     message::Message,
     pid::Pid,
-    process::{deliver_local, node_core::NodeId},
+    process::{deliver_local_as, node_core::NodeId},
     table::table,
 };
 
@@ -405,6 +405,6 @@ fn remove_local(groups: &mut HashMap<Arc<str>, Group>, name: &str, pid: Pid) {
 fn tell(server: Option<Pid>, change: Change) {
     if let Some(server) = server {
         // A server that has just exited misses it; the next one starts from the table.
-        let _ = deliver_local(server, Message::new(change));
+        let _ = deliver_local_as(server, Message::new(change), crate::mailbox::Push::Signal);
     }
 }

@@ -241,7 +241,13 @@ impl Context {
 
     #[inline]
     fn sync_len(&self) {
-        self.cell.activity.set_private_len(batch_len(&self.private));
+        let activity = &self.cell.activity;
+        activity.set_private_len(batch_len(&self.private));
+        // Room for a sender waiting on a bounded mailbox; after the store, which a sender reads
+        // under the lock this takes.
+        if activity.is_bounded() {
+            self.cell.mailbox.room_freed(activity);
+        }
     }
 }
 

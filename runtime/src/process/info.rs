@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::{mailbox::lock, pid::Pid, table::table};
+use crate::{bound::MailboxLimit, mailbox::lock, pid::Pid, table::table};
 
 /// What a process is doing, as far as the runtime can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +30,20 @@ pub struct ProcessInfo {
     pub mailbox_len: usize,
     /// Messages it has taken from its mailbox so far.
     pub handled: u64,
+    /// Its mailbox's limit, if it is bounded (see [`Overflow`](crate::Overflow)).
+    pub mailbox_limit: Option<MailboxLimit>,
+    /// Messages its full mailbox lost without their sender being told: dropped under
+    /// drop-oldest or drop-newest, or sent with [`send`](crate::send) or a cast and turned away
+    /// under refuse or block. Always 0 for an unbounded mailbox.
+    pub mailbox_dropped: u64,
+    /// Messages its full mailbox handed back to a sender that was told:
+    /// [`try_send`](crate::try_send) and [`send_wait`](crate::send_wait) errors, calls failed
+    /// with `CallError::MailboxFull`. Always 0 for an unbounded
+    /// mailbox.
+    pub mailbox_refused: u64,
+    /// Senders waiting for room in its full mailbox ([`send_wait`](crate::send_wait) and calls,
+    /// under [`Overflow::Block`](crate::Overflow::Block)).
+    pub mailbox_waiting: usize,
     /// Processes it is linked to, in pid order.
     pub links: Vec<Pid>,
     /// Processes it monitors, in pid order.
@@ -84,8 +98,17 @@ pub fn process_info(pid: Pid) -> Option<ProcessInfo> {
     } else {
         Status::Waiting
     };
+    let (mailbox_limit, mailbox_dropped, mailbox_refused, mailbox_waiting) =
+        match cell.mailbox.bound_info() {
+            Some((limit, dropped, refused, waiting)) => (Some(limit), dropped, refused, waiting),
+            None => (None, 0, 0, 0),
+        };
     Some(ProcessInfo {
         pid,
+        mailbox_limit,
+        mailbox_dropped,
+        mailbox_refused,
+        mailbox_waiting,
         name: state.name().cloned(),
         mailbox_len: cell.mailbox.len(&cell.activity),
         handled: cell.activity.taken(),

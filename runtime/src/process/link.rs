@@ -32,9 +32,10 @@ use serde::{Deserialize, Serialize};
 use super::node_core::current_node;
 use super::remote::{self, Signal};
 use crate::{
+    bound::MailboxLimit,
     context::Context,
     exit::{ExitReason, ProcessOutput},
-    mailbox::lock,
+    mailbox::{Push, lock},
     message::Message,
     pid::Pid,
     process::{self, Cell, Relations},
@@ -145,7 +146,7 @@ impl Context {
             state.trap_exit
         };
         if trapping {
-            process::deliver(
+            process::signal(
                 me,
                 Message::new(Exit {
                     from: pid,
@@ -241,7 +242,7 @@ impl Context {
         Fut: Future + Send + 'static,
         Fut::Output: ProcessOutput,
     {
-        spawn_linked(self.cell(), f).pid
+        spawn_linked(self.cell(), f, None).pid
     }
 
     /// Spawns a process monitored by this one; the monitor exists before the new process runs.
@@ -271,14 +272,17 @@ impl Context {
     }
 }
 
-/// Spawns a process linked to `parent` before it runs.
-fn spawn_linked<F, Fut>(parent: &Arc<Cell>, f: F) -> Arc<Cell>
+/// Spawns a process linked to `parent` (and its mailbox bounded by `limit`) before it runs.
+fn spawn_linked<F, Fut>(parent: &Arc<Cell>, f: F, limit: Option<MailboxLimit>) -> Arc<Cell>
 where
     F: FnOnce(Context) -> Fut + Send + 'static,
     Fut: Future + Send + 'static,
     Fut::Output: ProcessOutput,
 {
     let child = process::start(f, |child| {
+        if let Some(limit) = limit {
+            child.set_limit(limit);
+        }
         lock(&parent.state).relations().links.insert(child.pid);
         lock(&child.state).relations().links.insert(parent.pid);
     });
@@ -287,14 +291,18 @@ where
 }
 
 /// [`Context::spawn_link`] for a parent known by pid; `None` if the parent is not alive.
-pub(crate) fn start_linked<F, Fut>(parent: Pid, f: F) -> Option<Arc<Cell>>
+pub(crate) fn start_linked<F, Fut>(
+    parent: Pid,
+    f: F,
+    limit: Option<MailboxLimit>,
+) -> Option<Arc<Cell>>
 where
     F: FnOnce(Context) -> Fut + Send + 'static,
     Fut: Future + Send + 'static,
     Fut::Output: ProcessOutput,
 {
     let parent = table().get(parent)?;
-    Some(spawn_linked(&parent, f))
+    Some(spawn_linked(&parent, f, limit))
 }
 
 /// [`start_linked`] after `prepare` (which can refuse, and then nothing of the process is left)
@@ -418,7 +426,7 @@ fn apply_signal(
                 reason: reason.clone(),
             };
             // Refused only by a closed mailbox, whose process is past caring.
-            let _ = target.mailbox.push(Message::new(exit));
+            let _ = target.push(Message::new(exit), Push::Signal);
             return;
         }
         if !kills {
@@ -510,10 +518,13 @@ pub(crate) fn deliver_down(watcher: Pid, monitor: MonitorRef, pid: Pid, reason: 
         .as_mut()
         .is_some_and(|relations| relations.monitoring.remove(&monitor).is_some());
     if active {
-        let _ = cell.mailbox.push(Message::new(Down {
-            monitor,
-            pid,
-            reason,
-        }));
+        let _ = cell.push(
+            Message::new(Down {
+                monitor,
+                pid,
+                reason,
+            }),
+            Push::Signal,
+        );
     }
 }

@@ -21,6 +21,13 @@
 //! message from the private queue lowers the published length without the lock: that store is
 //! the instant the message is taken.
 //!
+//! Bounds: a mailbox may be bounded (see [`bound`](super::bound) for the policies and the public
+//! API). Its limit lives in [`Rest`], allocated when the process is spawned, so that an
+//! unbounded mailbox pays one test of a pointer it holds under the lock anyway, and nothing in
+//! the process record grows. A bounded mailbox counts what senders see (shared plus private
+//! length); the owner, told by [`Activity::is_bounded`], takes the lock once per message taken to
+//! wake a sender waiting for room. Signals never meet the bound.
+//!
 //! Exit watches: whatever must hear of this process's exit without being a link or a monitor
 //! registers an [`ExitWatch`] here, and the exit sequence tells it. The call layer above uses it
 //! for a reply token that may leave this process (a raw request, handed to user code; a
@@ -37,7 +44,11 @@ use std::{
     task::{Context, Poll, Waker},
 };
 
-use crate::message::Message;
+use crate::{
+    bound::{Bound, MailboxLimit, Overflow},
+    message::Message,
+    unwind::drop_quietly,
+};
 
 /// Told when the process whose mailbox holds it exits (see the module docs): implemented above
 /// the core, by the call layer's reply slots.
@@ -79,6 +90,9 @@ pub(crate) struct Rest {
     /// The reply slots of calls pushed here, to be failed if the process exits. Answered calls
     /// are pruned whenever the vector is full, so it holds about twice the calls in flight.
     watchers: Vec<Weak<dyn ExitWatch>>,
+    /// The mailbox's limit and what goes with it, for a bounded mailbox (set before the process
+    /// runs, and never removed while it lives).
+    bound: Option<Box<Bound>>,
 }
 
 #[derive(Default)]
@@ -91,6 +105,77 @@ impl Queue {
     fn rest_len(&self) -> usize {
         self.rest.as_ref().map_or(0, |rest| rest.queue.len())
     }
+
+    /// Messages in the shared queue.
+    fn shared_len(&self) -> usize {
+        usize::from(matches!(self.head, Slot::One(_))) + self.rest_len()
+    }
+
+    fn bound(&self) -> Option<&Bound> {
+        self.rest.as_ref()?.bound.as_deref()
+    }
+}
+
+/// How a push meets a bounded mailbox (an unbounded one takes everything alike).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Push {
+    /// A signal (an exit signal, a `Down`, a behaviour's system message, a message parked for a
+    /// restart): never refused, dropped or made to wait, and never dropped later to make room.
+    Signal,
+    /// A message from a sender that cannot be told (`send`, a cast, a timer): when the policy
+    /// turns it away it is dropped here, counted and logged. Dropped later to make room under
+    /// drop-oldest.
+    Send,
+    /// A message from a sender that is told (`try_send`): turned away, it comes back. Dropped
+    /// later to make room under drop-oldest.
+    Try,
+    /// [`Push::Try`] from a sender that waits for room under [`Overflow::Block`] (`send_wait`):
+    /// turned away by that policy, it comes back uncounted, since it is not refused but delayed.
+    TryOrWait,
+    /// A call that cannot wait (one from another node): turned away, it comes back (its caller
+    /// gets an error); once queued, never dropped to make room.
+    Call,
+    /// A call that waits for room under [`Overflow::Block`]: as [`Push::Call`], and as
+    /// [`Push::TryOrWait`] for that policy.
+    CallOrWait,
+}
+
+impl Push {
+    /// Whether a queued message pushed so may be dropped to make room for a newer one.
+    fn droppable(self) -> bool {
+        matches!(self, Push::Send | Push::Try | Push::TryOrWait)
+    }
+}
+
+/// Why a push did not queue its message, which comes back.
+pub(crate) enum Refused {
+    /// The process has exited.
+    Closed(Message),
+    /// The mailbox is full and its policy turned the message away; `wait` when the policy is
+    /// [`Overflow::Block`] and the sender may wait for room.
+    Full { message: Message, wait: bool },
+}
+
+impl Refused {
+    pub(crate) fn into_message(self) -> Message {
+        match self {
+            Refused::Closed(message) | Refused::Full { message, .. } => message,
+        }
+    }
+}
+
+/// What a bounded push decided, under the lock; acted on outside it.
+enum Decision {
+    /// Queue the message.
+    Queue,
+    /// Queue the message; this older one was dropped to make room.
+    Displace(Message),
+    /// Drop the message (a [`Push::Send`] turned away).
+    Drop,
+    /// Hand the message back.
+    Refuse,
+    /// Hand the message back to a sender that waits for room: not refused, not counted.
+    Wait,
 }
 
 /// The multi-producer, single-consumer queue every sender pushes onto.
@@ -117,6 +202,9 @@ pub(crate) struct Activity {
     /// that a caller gave up on a call it may still hold); copied into the thread's current
     /// state at every poll.
     serving: AtomicU8,
+    /// The mailbox is bounded: each message the owner takes may make room a sender waits for.
+    /// Here, on the owner's line, so that an unbounded owner tests it without touching the lock.
+    bounded: AtomicBool,
 }
 
 // The `#[inline]`s: these are called from process tasks, which are generic and built in the
@@ -171,6 +259,18 @@ impl Activity {
     pub(crate) fn serving(&self) -> u8 {
         self.serving.load(Ordering::Relaxed)
     }
+
+    /// Messages in the owner's private queue or hands.
+    #[inline]
+    fn private_len(&self) -> usize {
+        self.private_len.load(Ordering::Relaxed) as usize
+    }
+
+    /// Whether the mailbox is bounded.
+    #[inline]
+    pub(crate) fn is_bounded(&self) -> bool {
+        self.bounded.load(Ordering::Relaxed)
+    }
 }
 
 /// What the receiver found: a lone message, or everything moved to its private queue.
@@ -212,30 +312,283 @@ fn store_len(counter: &AtomicU32, len: usize) {
 }
 
 impl Mailbox {
-    /// Appends a message and wakes the receiver if it is waiting.
+    /// Appends a message and wakes the receiver if it is waiting: the fast path, for an
+    /// unbounded mailbox.
     ///
-    /// Returns the message back if the mailbox is closed (its process has exited).
+    /// # Errors
+    ///
+    /// The message comes back, not pushed, if the mailbox is closed (its process has exited) or
+    /// bounded: [`push_slow`](Mailbox::push_slow) then deals with it. (The bound costs an
+    /// unbounded mailbox one test of a pointer at hand under the lock, and nothing else: the
+    /// arguments only a bounded push needs are not passed here.)
     pub(crate) fn push(&self, message: Message) -> Result<(), Message> {
         let waker = {
             let mut queue = lock(&self.queue);
             let Queue { head, rest } = &mut *queue;
-            match head {
-                Slot::Closed => return Err(message),
-                Slot::One(_) => {
-                    rest.get_or_insert_default().queue.push_back(message);
-                    None
-                }
-                Slot::Empty | Slot::Waiting(_) => match mem::replace(head, Slot::One(message)) {
-                    Slot::Waiting(waker) => Some(waker),
-                    _ => None,
-                },
+            if matches!(head, Slot::Closed)
+                || rest.as_ref().is_some_and(|rest| rest.bound.is_some())
+            {
+                return Err(message);
             }
+            enqueue(head, rest, message)
         };
         // Wake outside the lock so the woken receiver does not contend for it.
         if let Some(waker) = waker {
             waker.wake();
         }
         Ok(())
+    }
+
+    /// Pushes a message that [`push`](Mailbox::push) handed back, as `push` says: a bounded
+    /// mailbox applies its policy to all but a [`Push::Signal`]; a [`Push::Send`] it turns away
+    /// is dropped here (counted and logged), so that only the kinds whose sender is told come
+    /// back full.
+    ///
+    /// # Errors
+    ///
+    /// The message comes back if the mailbox is closed, or full (see above):
+    /// [`refused`](Mailbox::refused) tells which.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn push_slow(
+        &self,
+        message: Message,
+        push: Push,
+        activity: &Activity,
+    ) -> Result<(), Message> {
+        let mut queue = lock(&self.queue);
+        if queue.bound().is_some() {
+            return self.push_bounded(queue, message, push, activity);
+        }
+        let Queue { head, rest } = &mut *queue;
+        if matches!(head, Slot::Closed) {
+            return Err(message);
+        }
+        // Unreachable in practice (a bound is never removed from an open mailbox), and right.
+        let waker = enqueue(head, rest, message);
+        drop(queue);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Ok(())
+    }
+
+    /// [`push_slow`](Mailbox::push_slow) to a bounded mailbox: the policy decides under the
+    /// lock, what it drops is dropped outside.
+    fn push_bounded(
+        &self,
+        mut queue: std::sync::MutexGuard<'_, Queue>,
+        message: Message,
+        push: Push,
+        activity: &Activity,
+    ) -> Result<(), Message> {
+        let len = queue.shared_len() + activity.private_len();
+        let Queue { head, rest } = &mut *queue;
+        let Some(Rest {
+            queue: later,
+            bound: Some(bound),
+            ..
+        }) = rest.as_deref_mut()
+        else {
+            // Not bounded: the caller saw a bound under this lock, so this cannot happen.
+            return Err(message);
+        };
+        if matches!(head, Slot::Closed) {
+            return Err(message);
+        }
+        let pid = bound.pid;
+        let overflow = bound.limit.overflow();
+        // Senders waiting for room go first: a newcomer does not overtake them.
+        let room = len < bound.limit.capacity().get() && bound.waiting.is_empty();
+        let decision = if push == Push::Signal || room {
+            Decision::Queue
+        } else {
+            match overflow {
+                Overflow::DropOldest => match take_oldest_droppable(head, later, bound) {
+                    Some(victim) => Decision::Displace(victim),
+                    None => turn_away(push, false),
+                },
+                Overflow::Block => turn_away(push, true),
+                Overflow::Refuse | Overflow::DropNewest => turn_away(push, false),
+            }
+        };
+        match &decision {
+            Decision::Displace(_) | Decision::Drop => bound.dropped += 1,
+            Decision::Refuse => bound.refused += 1,
+            Decision::Queue | Decision::Wait => {}
+        }
+        let waker = match decision {
+            Decision::Queue | Decision::Displace(_) => {
+                if overflow == Overflow::DropOldest {
+                    bound.droppable.push_back(push.droppable());
+                }
+                let waker = enqueue_in(head, later, message);
+                drop(queue);
+                if let Decision::Displace(victim) = decision {
+                    let what = "the oldest message in a full mailbox dropped for a newer one";
+                    dropped(pid, victim, what);
+                }
+                waker
+            }
+            Decision::Drop => {
+                drop(queue);
+                dropped(pid, message, "a message to a full mailbox dropped");
+                None
+            }
+            Decision::Refuse | Decision::Wait => return Err(message),
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Ok(())
+    }
+
+    /// Why [`push`](Mailbox::push) handed `message` back: the mailbox is closed, or full (it
+    /// was when the push failed: a mailbox never reopens, and a bounded one never loses its
+    /// bound while open).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn refused(&self, message: Message) -> Refused {
+        let queue = lock(&self.queue);
+        if matches!(queue.head, Slot::Closed) {
+            return Refused::Closed(message);
+        }
+        let wait = queue
+            .bound()
+            .is_some_and(|bound| bound.limit.overflow() == Overflow::Block);
+        Refused::Full { message, wait }
+    }
+
+    /// Pushes `parcel` as a sender that waits for room under [`Overflow::Block`], first come
+    /// first served: `ticket` holds its place in line between polls. Under any other policy, or
+    /// unbounded, the same as [`push`](Mailbox::push). Whoever drops a `ticket` still set must
+    /// [`cancel_wait`](Mailbox::cancel_wait) it.
+    pub(crate) fn poll_push(
+        &self,
+        parcel: &mut Option<Message>,
+        ticket: &mut Option<u64>,
+        push: Push,
+        activity: &Activity,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), Refused>> {
+        let Some(message) = parcel.take() else {
+            // Polled after it pushed.
+            return Poll::Ready(Ok(()));
+        };
+        let mut queue = lock(&self.queue);
+        let len = queue.shared_len() + activity.private_len();
+        let Queue { head, rest } = &mut *queue;
+        let blocking = match rest.as_deref_mut() {
+            Some(Rest {
+                queue: later,
+                bound: Some(bound),
+                ..
+            }) if bound.limit.overflow() == Overflow::Block && !matches!(head, Slot::Closed) => {
+                Some((later, bound))
+            }
+            _ => None,
+        };
+        let Some((later, bound)) = blocking else {
+            drop(queue);
+            *ticket = None;
+            let pushed = self.push_slow(message, push, activity);
+            return Poll::Ready(pushed.map_err(|message| self.refused(message)));
+        };
+        let first = bound.waiting.front().map(|(first, _)| *first);
+        let my_turn = match *ticket {
+            Some(mine) => first == Some(mine),
+            None => first.is_none(),
+        };
+        let capacity = bound.limit.capacity().get();
+        if len < capacity && my_turn {
+            if ticket.take().is_some() {
+                bound.waiting.pop_front();
+            }
+            // Room for more: the next in line need not wait for the owner to take a message.
+            let next = (len + 1 < capacity)
+                .then(|| bound.waiting.front().map(|(_, waker)| waker.clone()))
+                .flatten();
+            let waker = enqueue_in(head, later, message);
+            drop(queue);
+            for waker in [waker, next].into_iter().flatten() {
+                waker.wake();
+            }
+            return Poll::Ready(Ok(()));
+        }
+        match *ticket {
+            Some(mine) => {
+                if let Some((_, waker)) = bound.waiting.iter_mut().find(|(t, _)| *t == mine) {
+                    if !waker.will_wake(cx.waker()) {
+                        *waker = cx.waker().clone();
+                    }
+                }
+            }
+            None => {
+                let mine = bound.next_ticket;
+                bound.next_ticket += 1;
+                bound.waiting.push_back((mine, cx.waker().clone()));
+                *ticket = Some(mine);
+            }
+        }
+        *parcel = Some(message);
+        Poll::Pending
+    }
+
+    /// Gives up a waiting sender's place in line (its future was dropped), passing its turn on.
+    pub(crate) fn cancel_wait(&self, ticket: u64, activity: &Activity) {
+        let mut queue = lock(&self.queue);
+        let len = queue.shared_len() + activity.private_len();
+        let Some(bound) = queue.rest.as_mut().and_then(|rest| rest.bound.as_mut()) else {
+            return;
+        };
+        let Some(at) = bound.waiting.iter().position(|(t, _)| *t == ticket) else {
+            return;
+        };
+        bound.waiting.remove(at);
+        // It may have been woken for room it now leaves unused.
+        let next = (at == 0 && len < bound.limit.capacity().get())
+            .then(|| bound.waiting.front().map(|(_, waker)| waker.clone()))
+            .flatten();
+        drop(queue);
+        if let Some(next) = next {
+            next.wake();
+        }
+    }
+
+    /// The owner of a bounded mailbox took a message: the first sender waiting for room, if there
+    /// is room now, is woken.
+    pub(crate) fn room_freed(&self, activity: &Activity) {
+        let queue = lock(&self.queue);
+        let len = queue.shared_len() + activity.private_len();
+        let next = queue
+            .bound()
+            .filter(|bound| len < bound.limit.capacity().get())
+            .and_then(|bound| bound.waiting.front().map(|(_, waker)| waker.clone()));
+        drop(queue);
+        if let Some(next) = next {
+            next.wake();
+        }
+    }
+
+    /// Bounds the mailbox (before its process runs).
+    pub(crate) fn set_limit(&self, limit: MailboxLimit, pid: crate::pid::Pid, activity: &Activity) {
+        let mut queue = lock(&self.queue);
+        queue.rest.get_or_insert_default().bound = Some(Box::new(Bound::new(limit, pid)));
+        activity.bounded.store(true, Ordering::Relaxed);
+    }
+
+    /// The limit, the messages dropped and refused so far, and the senders waiting for room, of
+    /// a bounded mailbox.
+    pub(crate) fn bound_info(&self) -> Option<(MailboxLimit, u64, u64, usize)> {
+        let queue = lock(&self.queue);
+        queue.bound().map(|bound| {
+            (
+                bound.limit,
+                bound.dropped,
+                bound.refused,
+                bound.waiting.len(),
+            )
+        })
     }
 
     /// Watches a call's reply slot until the process exits; `false` if it has exited already.
@@ -266,6 +619,7 @@ impl Mailbox {
         match head {
             Slot::One(_) if lone => match mem::take(head) {
                 Slot::One(message) => {
+                    taken_from_shared(rest, false);
                     // In the owner's hands now: still counted until it is taken.
                     store_len(&activity.private_len, batch_len(into) + 1);
                     Poll::Ready(Taken::One(message))
@@ -301,16 +655,23 @@ impl Mailbox {
 
     /// Refuses further messages and returns what the mailbox held, to be dropped and failed by
     /// the caller outside the lock (dropping a pending request wakes its caller).
+    ///
+    /// Senders waiting for room are woken, to find the mailbox closed.
     pub(crate) fn close(&self) -> Closed {
-        let mut queue = lock(&self.queue);
-        let first = match mem::replace(&mut queue.head, Slot::Closed) {
-            Slot::One(message) => Some(message),
-            _ => None,
+        let (first, mut rest) = {
+            let mut queue = lock(&self.queue);
+            let first = match mem::replace(&mut queue.head, Slot::Closed) {
+                Slot::One(message) => Some(message),
+                _ => None,
+            };
+            (first, queue.rest.take())
         };
-        Closed {
-            first,
-            rest: queue.rest.take(),
+        if let Some(bound) = rest.as_mut().and_then(|rest| rest.bound.as_mut()) {
+            for (_, waker) in bound.waiting.drain(..) {
+                waker.wake();
+            }
         }
+        Closed { first, rest }
     }
 
     /// How many call watchers are registered (answered ones included until pruned).
@@ -334,6 +695,7 @@ fn take_all(head: &mut Slot, rest: &mut Option<Box<Rest>>, into: &mut Batch) {
     if !matches!(head, Slot::One(_)) {
         return;
     }
+    taken_from_shared(rest, true);
     let Slot::One(first) = mem::take(head) else {
         return;
     };
@@ -351,6 +713,91 @@ fn take_all(head: &mut Slot, rest: &mut Option<Box<Rest>>, into: &mut Batch) {
         }
         None => into.push_back(first),
     }
+}
+
+/// Appends a message to the shared queue (open, the caller checked); the receiver's waker if it
+/// was waiting.
+#[inline(always)]
+fn enqueue(head: &mut Slot, rest: &mut Option<Box<Rest>>, message: Message) -> Option<Waker> {
+    match head {
+        Slot::One(_) => {
+            rest.get_or_insert_default().queue.push_back(message);
+            None
+        }
+        Slot::Empty | Slot::Waiting(_) | Slot::Closed => take_head(head, message),
+    }
+}
+
+/// [`enqueue`] where the rest is at hand (a bounded mailbox has it from its spawn).
+fn enqueue_in(head: &mut Slot, later: &mut VecDeque<Message>, message: Message) -> Option<Waker> {
+    match head {
+        Slot::One(_) => {
+            later.push_back(message);
+            None
+        }
+        Slot::Empty | Slot::Waiting(_) | Slot::Closed => take_head(head, message),
+    }
+}
+
+/// Puts a message in the empty head; the receiver's waker if it was waiting.
+#[inline(always)]
+fn take_head(head: &mut Slot, message: Message) -> Option<Waker> {
+    match mem::replace(head, Slot::One(message)) {
+        Slot::Waiting(waker) => Some(waker),
+        _ => None,
+    }
+}
+
+/// The owner took the head of the shared queue (`all`: the whole queue): a drop-oldest mailbox
+/// forgets what it knew of those messages.
+#[inline(always)]
+fn taken_from_shared(rest: &mut Option<Box<Rest>>, all: bool) {
+    if let Some(bound) = rest.as_mut().and_then(|rest| rest.bound.as_mut()) {
+        if all {
+            bound.droppable.clear();
+        } else {
+            bound.droppable.pop_front();
+        }
+    }
+}
+
+/// Removes the oldest message of the shared queue (`head`, then `later`) that may be dropped
+/// to make room (see [`Push`]); `None` if there is none there (the messages the owner has already
+/// moved to its private queue are its own).
+fn take_oldest_droppable(
+    head: &mut Slot,
+    later: &mut VecDeque<Message>,
+    bound: &mut Bound,
+) -> Option<Message> {
+    let at = bound.droppable.iter().position(|&droppable| droppable)?;
+    bound.droppable.remove(at);
+    if at == 0 {
+        let next = later.pop_front().map_or(Slot::Empty, Slot::One);
+        match mem::replace(head, next) {
+            Slot::One(victim) => Some(victim),
+            _ => None,
+        }
+    } else {
+        later.remove(at - 1)
+    }
+}
+
+/// The verdict on a message a full mailbox turns away: dropped if its sender cannot be told,
+/// handed back to wait if it may (`block`: the policy is back-pressure), refused otherwise.
+fn turn_away(push: Push, block: bool) -> Decision {
+    match push {
+        Push::Send => Decision::Drop,
+        Push::TryOrWait | Push::CallOrWait if block => Decision::Wait,
+        Push::Signal | Push::Try | Push::TryOrWait | Push::Call | Push::CallOrWait => {
+            Decision::Refuse
+        }
+    }
+}
+
+/// Drops a message a full mailbox gave up, outside its lock, and says so.
+fn dropped(pid: crate::pid::Pid, message: Message, what: &'static str) {
+    tracing::debug!(%pid, message_type = message.type_name(), "{what}");
+    drop_quietly(message, "a message dropped by a full mailbox");
 }
 
 /// Locks a runtime mutex. A panic never happens while one of these locks is held (the critical

@@ -12,6 +12,7 @@
 //! | `task` | the future a process runs as: current pid, panics, exit |
 //! | `context` | [`Context`], a process's own pid and mailbox; selective receive |
 //! | `mailbox`, `message` | the mailbox queue and [`Message`], a message of any type |
+//! | `bound` | bounded mailboxes: [`MailboxLimit`], [`Overflow`](bound::Overflow), `try_send`, `send_wait` |
 //! | `exit` | [`ExitReason`] and how a return value becomes one |
 //! | `link` | links, monitors, exit signals |
 //! | `registry` | registered names, and names kept for a process across its restarts |
@@ -59,10 +60,11 @@ use tokio::{sync::oneshot, task::AbortHandle};
 
 use self::node_core::current_node;
 use crate::{
+    bound::MailboxLimit,
     context::Context,
     exit::{ExitReason, ProcessOutput},
     link::MonitorRef,
-    mailbox::{Activity, ExitWatch, Mailbox, lock},
+    mailbox::{Activity, ExitWatch, Mailbox, Push, Refused, lock},
     message::Message,
     pid::Pid,
     table::table,
@@ -70,6 +72,7 @@ use crate::{
     unwind::drop_quietly,
 };
 
+pub(crate) mod bound;
 pub(crate) mod context;
 pub(crate) mod exit;
 pub(crate) mod info;
@@ -212,6 +215,20 @@ impl State {
 }
 
 impl Cell {
+    /// Pushes a message into the mailbox (see [`Mailbox::push`]).
+    #[inline]
+    pub(crate) fn push(&self, message: Message, push: Push) -> Result<(), Refused> {
+        self.mailbox
+            .push(message)
+            .or_else(|message| self.mailbox.push_slow(message, push, &self.activity))
+            .map_err(|message| self.mailbox.refused(message))
+    }
+
+    /// Bounds the mailbox; for a process not yet running.
+    pub(crate) fn set_limit(&self, limit: MailboxLimit) {
+        self.mailbox.set_limit(limit, self.pid, &self.activity);
+    }
+
     /// Makes the process exit with `reason` at its next suspension point, unless it already has a
     /// reason.
     pub(crate) fn kill(&self, reason: ExitReason) {
@@ -422,6 +439,70 @@ where
     start(f, |_| {}).pid
 }
 
+/// Options for [`spawn_opt`] (Erlang's `spawn_opt`): what a process can be given at its start
+/// beyond its function.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SpawnOpts {
+    /// The mailbox's limit; `None` (the default) for an unbounded mailbox, as in OTP.
+    pub mailbox: Option<MailboxLimit>,
+}
+
+impl SpawnOpts {
+    /// The defaults: an unbounded mailbox.
+    pub fn new() -> Self {
+        SpawnOpts::default()
+    }
+
+    /// Bounds the process's mailbox (see [`MailboxLimit`] and [`Overflow`](crate::Overflow)).
+    #[must_use]
+    pub fn mailbox(mut self, limit: MailboxLimit) -> Self {
+        self.mailbox = Some(limit);
+        self
+    }
+}
+
+/// [`spawn`] with options: a bounded mailbox, for one.
+///
+/// The options take effect before the process runs, so no message ever finds it without them.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use std::num::NonZeroUsize;
+/// use ferrotp::{MailboxLimit, Overflow, SpawnOpts};
+///
+/// let limit = MailboxLimit::new(NonZeroUsize::new(2).unwrap(), Overflow::DropOldest);
+/// let pid = ferrotp::spawn_opt(SpawnOpts::new().mailbox(limit), |mut ctx| async move {
+///     ctx.receive::<()>().await;
+/// });
+/// for n in 1..=5_u32 {
+///     ferrotp::send(pid, n);
+/// }
+/// let info = ferrotp::process_info(pid).unwrap();
+/// assert_eq!((info.mailbox_len, info.mailbox_dropped), (2, 3));
+/// # }
+/// ```
+///
+/// # Panics
+///
+/// Panics if called outside a Tokio runtime, as `tokio::spawn` does.
+pub fn spawn_opt<F, Fut>(opts: SpawnOpts, f: F) -> Pid
+where
+    F: FnOnce(Context) -> Fut + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: ProcessOutput,
+{
+    let SpawnOpts { mailbox } = opts;
+    start(f, |cell| {
+        if let Some(limit) = mailbox {
+            cell.set_limit(limit);
+        }
+    })
+    .pid
+}
+
 /// Spawns `f` as a new process and returns a handle that can wait for the value `f` returns.
 ///
 /// [`ProcessHandle::join`] gives the function's return
@@ -562,6 +643,15 @@ where
 /// order they were sent. Sending to a process that has exited is not an error (as in Erlang): the
 /// message is dropped, and a `debug` event says so.
 ///
+/// `send` never waits and never fails. To a bounded mailbox that is full (see
+/// [`Overflow`](crate::Overflow)) it does what the policy does to a sender that cannot be told:
+/// under drop-oldest an older message is dropped to make room (or this one, if every queued
+/// message is a call or a signal, or already in the process's hands); under any other policy this
+/// message is dropped. Either way the loss is counted in
+/// [`ProcessInfo::mailbox_dropped`](crate::ProcessInfo::mailbox_dropped) and a `debug` event
+/// says so. Use [`try_send`](crate::try_send) to learn of a full mailbox, or
+/// [`send_wait`](crate::send_wait) to wait for room.
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let pid = ferrotp::spawn(|mut ctx| async move {
@@ -574,6 +664,12 @@ where
 /// ```
 pub fn send<M: Any + Send>(pid: Pid, message: M) {
     deliver(pid, Message::new(message));
+}
+
+/// Sends a signal, which a bounded mailbox never turns away (see [`Push::Signal`]), to `pid` from
+/// the code running now; `false` if there is no such live process here.
+pub(crate) fn signal(pid: Pid, message: Message) -> bool {
+    deliver_as(pid, message, Push::Signal)
 }
 
 thread_local! {
@@ -589,13 +685,34 @@ pub(crate) enum Unsent {
     NoProc(Message),
     /// The process is exiting: its mailbox is closed.
     Exiting(Message),
+    /// The process's mailbox is full and its policy turned the message away; `wait` when the
+    /// sender may wait for room (see [`Refused::Full`]).
+    Full { message: Message, wait: bool },
 }
 
 impl Unsent {
     fn drop_quietly(self, pid: Pid, what: &'static str) {
-        let (Unsent::NoProc(message) | Unsent::Exiting(message)) = self;
+        let message = self.into_message();
         tracing::debug!(%pid, message_type = message.type_name(), "{what} to a dead process dropped");
         drop_quietly(message, "a message to a dead process");
+    }
+
+    /// The message that was not sent.
+    pub(crate) fn into_message(self) -> Message {
+        match self {
+            Unsent::NoProc(message) | Unsent::Exiting(message) | Unsent::Full { message, .. } => {
+                message
+            }
+        }
+    }
+}
+
+impl From<Refused> for Unsent {
+    fn from(refused: Refused) -> Self {
+        match refused {
+            Refused::Closed(message) => Unsent::Exiting(message),
+            Refused::Full { message, wait } => Unsent::Full { message, wait },
+        }
     }
 }
 
@@ -603,7 +720,10 @@ impl Unsent {
 ///
 /// A cached record is always right about its own pid: pids are never reused, and a process that
 /// has exited has a closed mailbox, so a stale record refuses the message as the table would.
-pub(crate) fn push_to_server(pid: Pid, message: Message) -> Result<(), Unsent> {
+///
+/// `push` is [`Push::CallOrWait`] for a call, [`Push::Send`] for a cast (to another node, the
+/// connection carries the message and the node there decides).
+pub(crate) fn push_to_server(pid: Pid, message: Message, push: Push) -> Result<(), Unsent> {
     // Before the cache: a thread may run code of several nodes, and a record cached for one
     // must not let another node's code skip its connection.
     let here = current_node();
@@ -616,12 +736,14 @@ pub(crate) fn push_to_server(pid: Pid, message: Message) -> Result<(), Unsent> {
         remote::route(here, remote::Signal::Upper(upper));
         return Ok(());
     }
-    push_to_server_here(pid, message)
+    push_to_server_here(pid, message, push)
 }
 
 /// [`push_to_server`] to a process of a node hosted here.
-#[inline]
-pub(crate) fn push_to_server_here(pid: Pid, message: Message) -> Result<(), Unsent> {
+// Always: the slow path for a bounded mailbox made it just big enough for the compiler to stop
+// inlining it into `push_to_server`, which cost every call a function boundary.
+#[inline(always)]
+pub(crate) fn push_to_server_here(pid: Pid, message: Message, push: Push) -> Result<(), Unsent> {
     let mut parcel = Some(message);
     let cached = LAST_SERVER.try_with(|last| match (last.borrow().as_ref(), parcel.take()) {
         (Some(cell), Some(message)) if cell.pid == pid => Some(cell.mailbox.push(message)),
@@ -643,12 +765,28 @@ pub(crate) fn push_to_server_here(pid: Pid, message: Message) -> Result<(), Unse
         }
         (_, None) => unreachable!("the message is either pushed or still here"),
     };
-    pushed.map_err(Unsent::Exiting)
+    match pushed {
+        Ok(()) => Ok(()),
+        Err(message) => push_here_slow(pid, message, push),
+    }
+}
+
+/// What the fast push to `pid` handed back (its mailbox is closed or bounded): pushed as `push`
+/// says, or why not. Kept off the send path, which stays as it was before mailboxes had bounds.
+#[cold]
+#[inline(never)]
+fn push_here_slow(pid: Pid, message: Message, push: Push) -> Result<(), Unsent> {
+    match table().get(pid) {
+        Some(cell) => cell.push(message, push).map_err(Unsent::from),
+        // Closed, and gone from the table since.
+        None => Err(Unsent::Exiting(message)),
+    }
 }
 
 /// Casts to server `pid` (typed or dynamic): as [`push_to_server`], with a dropped cast logged.
 pub(crate) fn cast_to_server(pid: Pid, message: Message) {
-    if let Err(unsent) = push_to_server(pid, message) {
+    // A cast cannot be refused (its sender is not told): a full mailbox deals with it.
+    if let Err(unsent) = push_to_server(pid, message, Push::Send) {
         unsent.drop_quietly(pid, "cast");
     }
 }
@@ -656,15 +794,22 @@ pub(crate) fn cast_to_server(pid: Pid, message: Message) {
 /// [`cast_to_server`] to a process the caller knows to be of a node hosted here.
 #[inline]
 pub(crate) fn cast_to_server_here(pid: Pid, message: Message) {
-    if let Err(unsent) = push_to_server_here(pid, message) {
+    if let Err(unsent) = push_to_server_here(pid, message, Push::Send) {
         unsent.drop_quietly(pid, "cast");
     }
 }
 
-/// Sends `message` to `pid` from the code running now: into its mailbox if it lives on the
-/// current node (`false` if there is no such live process), otherwise to its node.
+/// Sends `message` to `pid` from the code running now, as [`send`] does: into its mailbox if it
+/// lives on the current node (`false` if there is no such live process), otherwise to its node.
 #[inline]
 pub(crate) fn deliver(pid: Pid, message: Message) -> bool {
+    deliver_as(pid, message, Push::Send)
+}
+
+/// [`deliver`] as `push`, [`Push::Send`] or [`Push::Signal`]: nobody is told of a full mailbox
+/// here.
+#[inline]
+pub(crate) fn deliver_as(pid: Pid, message: Message, push: Push) -> bool {
     let here = current_node();
     if pid.node() != here {
         let from = self_pid().unwrap_or(Pid::root(here));
@@ -678,20 +823,29 @@ pub(crate) fn deliver(pid: Pid, message: Message) -> bool {
         );
         return true;
     }
-    deliver_local(pid, message)
+    deliver_local_as(pid, message, push)
 }
 
-/// Pushes a message into the mailbox of `pid`, a process of a node hosted here; `false` if
-/// there is no such live process.
+/// Pushes a message into the mailbox of `pid`, a process of a node hosted here, as [`send`]
+/// does; `false` if there is no such live process.
 #[inline]
 pub(crate) fn deliver_local(pid: Pid, message: Message) -> bool {
+    deliver_local_as(pid, message, Push::Send)
+}
+
+/// [`deliver_local`] as `push` (see [`deliver_as`]).
+#[inline]
+pub(crate) fn deliver_local_as(pid: Pid, message: Message, push: Push) -> bool {
     // Through `with`, not `get`: no reference count traffic on the send path.
     let mut parcel = Some(message);
     let refused = table()
         .with(pid, |cell| cell.mailbox.push(parcel.take()?).err())
         .flatten();
     let unsent = match (refused, parcel) {
-        (Some(message), _) => Unsent::Exiting(message),
+        (Some(message), _) => match push_here_slow(pid, message, push) {
+            Ok(()) => return true,
+            Err(unsent) => unsent,
+        },
         (None, Some(message)) => Unsent::NoProc(message),
         (None, None) => return true,
     };

@@ -210,7 +210,7 @@ fn register_with(
         // Under the names lock: whoever finds the name registered finds the parked messages
         // ahead of its own.
         for message in reservation.decide(Outcome::Claimed) {
-            let _ = cell.mailbox.push(message);
+            let _ = cell.push(message, crate::mailbox::Push::Signal);
         }
     }
     tracing::debug!(%pid, %name, "registered");

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Supervisor;
 use crate::{
+    bound::MailboxLimit,
     context::Context,
     exit::{ExitReason, ProcessOutput},
     gen_server::GenServer,
@@ -96,6 +97,8 @@ pub(crate) struct Launch {
     pub(crate) roster: Option<Arc<Roster>>,
     /// Where the child is listed the moment it is spawned, before its `init` runs.
     pub(crate) listing: Listing,
+    /// The child's mailbox limit, if it has one.
+    pub(crate) mailbox: Option<MailboxLimit>,
 }
 
 /// Lists a child on its supervisor's roster as soon as it has a pid: if the supervisor dies while
@@ -201,6 +204,8 @@ pub struct Child {
     pub(crate) significant: bool,
     /// The registered name a server child is started under, if any.
     pub(crate) name: Option<Arc<str>>,
+    /// The child's mailbox limit, if it has one.
+    pub(crate) mailbox: Option<MailboxLimit>,
 }
 
 /// OTP's default shutdown for workers: five seconds.
@@ -221,6 +226,9 @@ impl Child {
                 let arg = arg.clone();
                 Box::pin(async move {
                     let mut start = S::start_link(arg);
+                    if let Some(limit) = launch.mailbox {
+                        start = start.mailbox(limit);
+                    }
                     if let Some(name) = launch.name {
                         start = start.kept_name(name, self_pid());
                     }
@@ -261,10 +269,17 @@ impl Child {
                     let child = link::try_start_linked(
                         parent,
                         move |ctx| f(ctx),
-                        |child| match &launch.name {
-                            Some(name) => registry::register_kept(name, child.pid, Some(parent))
-                                .map_err(|e| ExitReason::error(&e)),
-                            None => Ok(()),
+                        |child| {
+                            if let Some(limit) = launch.mailbox {
+                                child.set_limit(limit);
+                            }
+                            match &launch.name {
+                                Some(name) => {
+                                    registry::register_kept(name, child.pid, Some(parent))
+                                        .map_err(|e| ExitReason::error(&e))
+                                }
+                                None => Ok(()),
+                            }
                         },
                     )?;
                     launch.listing.spawned(child.pid);
@@ -286,7 +301,11 @@ impl Child {
                 spec.roster = launch.roster;
                 let listing = launch.listing;
                 Box::pin(async move {
-                    let starting = spec.starting(true).into_future();
+                    let mut start = spec.starting(true);
+                    if let Some(limit) = launch.mailbox {
+                        start = start.mailbox(limit);
+                    }
+                    let starting = start.into_future();
                     if let Some(pid) = starting.pid() {
                         listing.spawned(pid);
                     }
@@ -311,7 +330,18 @@ impl Child {
             stop_by: StopBy::Signal,
             significant: false,
             name: None,
+            mailbox: None,
         }
+    }
+
+    /// Bounds the child's mailbox, in every incarnation (unbounded by default): see
+    /// [`Overflow`](crate::Overflow). The supervisor stops the child with a signal or a system
+    /// message, which never meets the bound, so a full mailbox never holds up a shutdown or a
+    /// restart; senders waiting for room when the child exits get an error, and calls by name
+    /// made during the restart reach the new incarnation.
+    pub fn mailbox(mut self, limit: MailboxLimit) -> Self {
+        self.mailbox = Some(limit);
+        self
     }
 
     /// The child's id, unique among its siblings.

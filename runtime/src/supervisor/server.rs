@@ -342,6 +342,7 @@ impl SupervisorProcess {
             name: child.spec.name.clone(),
             roster: roster.clone(),
             listing,
+            mailbox: child.spec.mailbox,
         };
         let start = catch(|| (child.spec.start)(launch)).map_err(ExitReason::Panic);
         let started = match start {
@@ -629,7 +630,7 @@ fn begin_stop(
 fn ask_to_stop(pid: Pid, stop_by: StopBy) {
     match stop_by {
         StopBy::Request => {
-            process::deliver(pid, Message::new(SystemStop(ExitReason::Shutdown)));
+            process::signal(pid, Message::new(SystemStop(ExitReason::Shutdown)));
         }
         StopBy::Signal => exit(pid, ExitReason::Shutdown),
     }
