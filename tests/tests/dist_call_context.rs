@@ -103,6 +103,31 @@ async fn a_cycle_through_two_nodes_fails_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cycle_of_three_through_two_nodes_fails_at_once() {
+    let (a, b, x, y) = pair("ctx-cycle3").await;
+    // x (on a) -> y (on b) -> z (on a) -> x: z's call back fails at once.
+    let z = a.scope(async { Hop::start(()).await.unwrap() }).await;
+    b.scope(y.set_next(z.pid())).await.unwrap();
+    a.scope(z.set_next(x.pid())).await.unwrap();
+    let started = tokio::time::Instant::now();
+    let reply = bounded("the call", a.scope(x.forward(3))).await;
+    assert!(started.elapsed() < Duration::from_secs(2), "it waited");
+    let cycle = a
+        .scope(async {
+            format!(
+                "deadlock: {} -> {} -> {} would wait for each other forever",
+                z.pid(),
+                x.pid(),
+                y.pid()
+            )
+        })
+        .await;
+    assert_eq!(reply, Err(CallError::Handler(cycle)));
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deadline_travels_to_another_node() {
     let (a, b, x, _y) = pair("ctx-deadline").await;
     let seen = bounded(
