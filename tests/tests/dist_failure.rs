@@ -271,3 +271,24 @@ async fn a_node_stopped_mid_call_fails_the_call_links_and_monitors_at_once() {
     assert!(a.nodes().is_empty(), "{:?}", a.nodes());
     a.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_cannot_cross_fails_with_not_remotable_not_silence() {
+    let there = node("cannot-cross").await;
+    let counter = Counter::start(()).await.unwrap();
+    // A typed call made here, where the counter is local, awaited on another node.
+    let made_here = counter.add(1);
+    let typed = bounded("the typed call", there.scope(made_here)).await;
+    assert!(
+        matches!(typed, Err(CallError::NotRemotable { .. })),
+        "{typed:?}"
+    );
+    // A raw request cannot cross at all.
+    let raw = there.scope(ferrotp::request::<i64, i64>(counter.pid(), 1));
+    let raw = bounded("the raw request", raw).await;
+    assert!(
+        matches!(raw, Err(CallError::NotRemotable { .. })),
+        "{raw:?}"
+    );
+    there.stop().await;
+}

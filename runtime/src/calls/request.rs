@@ -186,8 +186,13 @@ pub enum CallError<E = Infallible> {
     #[error("no connection to node {}", .0.node_name())]
     NoConnection(Pid),
     /// The target lives on another node, and this call cannot cross: its handler is `local`, or
-    /// its argument or reply is not a serde type.
-    #[error("`{handler}` cannot be called on another node (a local handler, or not serde types)")]
+    /// its argument or reply is not a serde type; or it is a raw [`request`], or a typed call
+    /// made on the target's own node and awaited on another (inside a
+    /// [`LocalNode::scope`](crate::dist::LocalNode::scope): make the call inside the scope).
+    #[error(
+        "`{handler}` cannot be called on another node (a local handler, not serde types, a raw \
+         request, or a call made on the target's node)"
+    )]
     NotRemotable {
         /// The handler.
         handler: String,
@@ -775,6 +780,9 @@ fn push_call(
         drop_quietly(message, "a call to another node");
         return Err(Failed::Now(CallError::NoConnection(pid)));
     }
+    if pid.node() != here && !crosses(&message) {
+        return Err(Failed::Now(cannot_cross(message)));
+    }
     if let Some(watch) = watch {
         table().with(pid, |target| target.mailbox.watch(watch.clone()));
     }
@@ -794,6 +802,25 @@ fn push_call(
             Err(Failed::Now(CallError::MailboxFull(pid)))
         }
     }
+}
+
+/// Whether a call can go to another node: only a call by handler name can (a typed client makes
+/// one when its target is on another node as the call is made).
+fn crosses(message: &Message) -> bool {
+    let call = match message.downcast_ref::<context::WithCtx>() {
+        Some(with) => &with.message,
+        None => message,
+    };
+    call.is::<crate::dispatch::DynamicCall>()
+}
+
+/// The error of a call that cannot cross to another node: a raw request, or a typed call made
+/// while its target was on this node and awaited on another (inside a `LocalNode::scope`).
+#[cold]
+fn cannot_cross(message: Message) -> CallError {
+    let handler = message.type_name().to_owned();
+    drop_quietly(message, "a call that cannot cross");
+    CallError::NotRemotable { handler }
 }
 
 /// Delivers a call to the process registered under `name`, waiting (within the call's timeout)
