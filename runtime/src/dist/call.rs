@@ -407,6 +407,22 @@ fn read_target(ends: &Ends, to: WireTarget<'_>) -> Result<Local, WireError> {
 /// for a restart); the pid it went to, when known. `push` is [`Push::Call`] for a call: a full
 /// mailbox refuses it even under [`Overflow::Block`](crate::Overflow::Block), since the
 /// connection cannot wait.
+/// Answers a call from another node that a full mailbox turned away with `MailboxFull` (its
+/// sink would otherwise answer for itself, as a call dropped unanswered).
+fn refuse_full(message: Message, pid: Pid) {
+    let message = match message.downcast::<WithCtx>() {
+        Ok(with) => with.message,
+        Err(message) => message,
+    };
+    match message.downcast::<DynamicCall>() {
+        Ok(DynamicCall { reply_to, body, .. }) => {
+            drop_quietly(body, "a call to a full mailbox");
+            reply_to.send(Err(CallError::MailboxFull(pid)));
+        }
+        Err(other) => drop_quietly(other, "a call to a full mailbox"),
+    }
+}
+
 fn deliver(
     ends: &Ends,
     to: Local,
@@ -418,7 +434,7 @@ fn deliver(
         Local::Pid(pid) => match process::push_to_server_here(pid, message, push) {
             Ok(()) => Ok(Some(pid)),
             Err(Unsent::Full { message, .. }) => {
-                drop_quietly(message, "a call to a full mailbox");
+                refuse_full(message, pid);
                 Err(WireCallError::MailboxFull)
             }
             Err(unsent) => {
@@ -430,7 +446,15 @@ fn deliver(
             let mut found = None;
             let sent = registry::send_to_name_on(ends.me, &name, message, |pid, message| {
                 found = Some(pid);
-                process::push_to_server_here(pid, message, push).is_ok()
+                match process::push_to_server_here(pid, message, push) {
+                    Ok(()) => true,
+                    // Answered here: taken care of.
+                    Err(Unsent::Full { message, .. }) => {
+                        refuse_full(message, pid);
+                        true
+                    }
+                    Err(_) => false,
+                }
             });
             match sent {
                 Ok(()) => Ok(found),

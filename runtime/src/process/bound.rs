@@ -52,10 +52,12 @@ use crate::{
 /// completion, a background tick), process-group changes, and the messages parked for a name
 /// while its process restarts.
 ///
-/// Under `Block`, senders waiting for room are served first come first served, and a sender
-/// arriving while others wait does not overtake them (to it the mailbox is full). When the
-/// process exits, every waiting sender wakes: `send_wait` with [`SendError::NoProc`], a call
-/// with the exit reason. A call from another node does not wait: it gets `MailboxFull`.
+/// Under `Block`, senders waiting for room are served first come first served: when `n` places
+/// free up, the first `n` senders in line may take them, and a sender arriving while others wait
+/// gets a place only beyond theirs (while there is none, to it the mailbox is full). When the
+/// process exits, every waiting sender wakes: `send_wait` with [`SendError::NoProc`], a call with
+/// the exit reason (a call by name goes on to the process registered under the name next, if a
+/// supervisor restarts it). A call from another node does not wait: it gets `MailboxFull`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Overflow {
@@ -255,25 +257,35 @@ pub(crate) fn push_waiting(
     let mut line = InLine {
         cell: cell.clone(),
         ticket: None,
+        parcel: Some(message),
     };
-    let mut parcel = Some(message);
     std::future::poll_fn(move |cx| {
-        let InLine { cell, ticket } = &mut line;
+        let InLine {
+            cell,
+            ticket,
+            parcel,
+        } = &mut line;
         cell.mailbox
-            .poll_push(&mut parcel, ticket, push, &cell.activity, cx)
+            .poll_push(parcel, ticket, push, &cell.activity, cx)
     })
 }
 
-/// A waiting sender's place in line, given up if it is dropped still waiting.
+/// A waiting sender's place in line, given up if it is dropped still waiting, and its message.
 struct InLine {
     cell: Arc<Cell>,
     ticket: Option<u64>,
+    parcel: Option<Message>,
 }
 
 impl Drop for InLine {
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
             self.cell.mailbox.cancel_wait(ticket, &self.cell.activity);
+        }
+        // A user's value: its `Drop` must not unwind into whoever gave up the wait (a call's
+        // timeout, a dropped `send_wait`).
+        if let Some(message) = self.parcel.take() {
+            crate::unwind::drop_quietly(message, "a message whose sender stopped waiting");
         }
     }
 }

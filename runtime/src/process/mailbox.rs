@@ -398,8 +398,9 @@ impl Mailbox {
         }
         let pid = bound.pid;
         let overflow = bound.limit.overflow();
-        // Senders waiting for room go first: a newcomer does not overtake them.
-        let room = len < bound.limit.capacity().get() && bound.waiting.is_empty();
+        // Senders waiting for room go first: a newcomer takes a place only if there is one
+        // beyond theirs.
+        let room = len + bound.waiting.len() < bound.limit.capacity().get();
         let decision = if push == Push::Signal || room {
             Decision::Queue
         } else {
@@ -494,23 +495,21 @@ impl Mailbox {
             let pushed = self.push_slow(message, push, activity);
             return Poll::Ready(pushed.map_err(|message| self.refused(message)));
         };
-        let first = bound.waiting.front().map(|(first, _)| *first);
-        let my_turn = match *ticket {
-            Some(mine) => first == Some(mine),
-            None => first.is_none(),
-        };
+        // Its place in line: the first `capacity - len` senders in line may push, in whatever
+        // order they are polled, so that one woken but not polled holds one place, not all.
+        let place = match *ticket {
+            Some(mine) => bound.waiting.iter().position(|(t, _)| *t == mine),
+            None => None,
+        }
+        .unwrap_or(bound.waiting.len());
         let capacity = bound.limit.capacity().get();
-        if len < capacity && my_turn {
-            if ticket.take().is_some() {
-                bound.waiting.pop_front();
+        if len + place < capacity {
+            if ticket.take().is_some() && place < bound.waiting.len() {
+                bound.waiting.remove(place);
             }
-            // Room for more: the next in line need not wait for the owner to take a message.
-            let next = (len + 1 < capacity)
-                .then(|| bound.waiting.front().map(|(_, waker)| waker.clone()))
-                .flatten();
             let waker = enqueue_in(head, later, message);
             drop(queue);
-            for waker in [waker, next].into_iter().flatten() {
+            if let Some(waker) = waker {
                 waker.wake();
             }
             return Poll::Ready(Ok(()));
@@ -545,10 +544,12 @@ impl Mailbox {
             return;
         };
         bound.waiting.remove(at);
-        // It may have been woken for room it now leaves unused.
-        let next = (at == 0 && len < bound.limit.capacity().get())
-            .then(|| bound.waiting.front().map(|(_, waker)| waker.clone()))
-            .flatten();
+        // Those behind it move up a place: the one that moves into the last place with room
+        // may push now.
+        let last = bound.limit.capacity().get().checked_sub(len + 1);
+        let next = last
+            .filter(|&last| at <= last)
+            .and_then(|last| bound.waiting.get(last).map(|(_, waker)| waker.clone()));
         drop(queue);
         if let Some(next) = next {
             next.wake();
@@ -560,10 +561,11 @@ impl Mailbox {
     pub(crate) fn room_freed(&self, activity: &Activity) {
         let queue = lock(&self.queue);
         let len = queue.shared_len() + activity.private_len();
-        let next = queue
-            .bound()
-            .filter(|bound| len < bound.limit.capacity().get())
-            .and_then(|bound| bound.waiting.front().map(|(_, waker)| waker.clone()));
+        // One place more: the sender in line that now has room (those before it had it already).
+        let next = queue.bound().and_then(|bound| {
+            let last = bound.limit.capacity().get().checked_sub(len + 1)?;
+            bound.waiting.get(last).map(|(_, waker)| waker.clone())
+        });
         drop(queue);
         if let Some(next) = next {
             next.wake();

@@ -494,7 +494,8 @@ impl SupervisorProcess {
             }
         }
         if failed {
-            process::send(me, RetryRestart);
+            // A signal: a bounded supervisor's full mailbox must not lose its retry.
+            process::signal(me, Message::new(RetryRestart));
         }
         Ok(())
     }
