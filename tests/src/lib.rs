@@ -9,6 +9,7 @@ use ferrotp::Context;
 
 pub mod deadlines;
 pub mod dist;
+pub mod mailboxes;
 pub mod workers;
 
 #[doc = include_str!("../../README.md")]

@@ -8,6 +8,7 @@ use ferrotp::{
     prelude::*,
     process_info,
 };
+use ferrotp_tests::mailboxes::Gated;
 use tokio::sync::Semaphore;
 
 const COOKIE: &str = "dist-mailbox test cookie";
@@ -15,27 +16,6 @@ const COOKIE: &str = "dist-mailbox test cookie";
 async fn node(name: &str) -> LocalNode {
     let config = DistConfig::new(&format!("{name}@127.0.0.1:0"), COOKIE).unwrap();
     LocalNode::start(config).await.unwrap()
-}
-
-struct Gated {
-    gate: Arc<Semaphore>,
-}
-
-#[gen_server]
-impl Gated {
-    async fn init(gate: Arc<Semaphore>) -> Self {
-        Gated { gate }
-    }
-
-    #[install("hold")]
-    async fn hold(&mut self) {
-        self.gate.acquire().await.unwrap().forget();
-    }
-
-    #[install("echo")]
-    async fn echo(&mut self, n: u32) -> u32 {
-        n
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

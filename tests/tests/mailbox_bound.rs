@@ -5,19 +5,14 @@
 use std::{num::NonZeroUsize, sync::Arc, time::Duration};
 
 use ferrotp::{
-    Down, Exit, ExitReason, MailboxLimit, Message, Overflow, Pid, ProcessInfo, SendError,
-    SpawnOpts, prelude::*, process_info, send, send_wait, spawn_opt, try_send,
+    Down, Exit, ExitReason, MailboxLimit, Message, Overflow, Pid, SendError, SpawnOpts, prelude::*,
+    send, send_wait, spawn_opt, try_send,
 };
-use ferrotp_tests::in_process;
+use ferrotp_tests::{
+    in_process,
+    mailboxes::{Gated, info, limit, until},
+};
 use tokio::sync::Semaphore;
-
-fn limit(capacity: usize, overflow: Overflow) -> MailboxLimit {
-    MailboxLimit::new(NonZeroUsize::new(capacity).unwrap(), overflow)
-}
-
-fn info(pid: Pid) -> ProcessInfo {
-    process_info(pid).expect("alive")
-}
 
 /// A process with a bounded mailbox that reads nothing until it gets a permit, then takes every
 /// `u32` and reports them to `report`, in order, as one `Vec`.
@@ -37,16 +32,6 @@ fn reader(overflow: Overflow, capacity: usize, gate: Arc<Semaphore>, report: Pid
 
 /// Lets the other tasks run until `condition` holds; fails the test (rather than hanging it) if
 /// it never does.
-async fn until(what: &str, mut condition: impl FnMut() -> bool) {
-    for _ in 0..100_000 {
-        if condition() {
-            return;
-        }
-        tokio::task::yield_now().await;
-    }
-    panic!("never happened: {what}");
-}
-
 /// Waits until `pid` has `n` senders waiting for room.
 async fn waiting(pid: Pid, n: usize) {
     until("senders waiting", || info(pid).mailbox_waiting == n).await;
@@ -327,28 +312,6 @@ async fn a_process_waiting_on_its_own_full_mailbox_is_refused_at_once() {
         assert_eq!(ferrotp::wait(pid).await, ExitReason::Normal);
     })
     .await;
-}
-
-/// A server whose `hold` handler waits for a permit, so that its mailbox fills behind it.
-struct Gated {
-    gate: Arc<Semaphore>,
-}
-
-#[gen_server]
-impl Gated {
-    async fn init(gate: Arc<Semaphore>) -> Self {
-        Gated { gate }
-    }
-
-    #[install("hold")]
-    async fn hold(&mut self) {
-        self.gate.acquire().await.unwrap().forget();
-    }
-
-    #[install("echo")]
-    async fn echo(&mut self, n: u32) -> u32 {
-        n
-    }
 }
 
 /// Casts `hold` and waits until the server is inside it, its mailbox empty.

@@ -3,7 +3,6 @@
 //! for a restarting name.
 
 use std::{
-    num::NonZeroUsize,
     sync::{
         Arc,
         atomic::{AtomicU32, Ordering},
@@ -12,31 +11,13 @@ use std::{
 };
 
 use ferrotp::supervisor::SupervisorRef;
-use ferrotp::{
-    ExitReason, MailboxLimit, Overflow, Pid, ProcessInfo, SpawnOpts, prelude::*, process_info,
-    send, send_wait, spawn_opt, try_send,
+use ferrotp::{ExitReason, Overflow, SpawnOpts, prelude::*, send, send_wait, spawn_opt, try_send};
+use ferrotp_tests::{
+    in_process,
+    mailboxes::{Gated, info, limit, until},
 };
-use ferrotp_tests::in_process;
 use std::future::Future;
 use tokio::sync::Semaphore;
-
-fn limit(capacity: usize, overflow: Overflow) -> MailboxLimit {
-    MailboxLimit::new(NonZeroUsize::new(capacity).unwrap(), overflow)
-}
-
-fn info(pid: Pid) -> ProcessInfo {
-    process_info(pid).expect("alive")
-}
-
-async fn until(what: &str, mut condition: impl FnMut() -> bool) {
-    for _ in 0..100_000 {
-        if condition() {
-            return;
-        }
-        tokio::task::yield_now().await;
-    }
-    panic!("never happened: {what}");
-}
 
 // ---------------------------------------------------------------------------------------------
 // A bounded supervisor's retry of a failed restart is a signal: a full mailbox keeps it.
@@ -164,32 +145,6 @@ impl Drop for Hostile {
     }
 }
 
-struct Gated {
-    gate: Arc<Semaphore>,
-}
-
-#[gen_server]
-impl Gated {
-    async fn init(gate: Arc<Semaphore>) -> Self {
-        Gated { gate }
-    }
-
-    #[install("hold")]
-    async fn hold(&mut self) {
-        self.gate.acquire().await.unwrap().forget();
-    }
-
-    #[install("take", local)]
-    async fn take(&mut self, h: Hostile) {
-        std::mem::forget(h);
-    }
-
-    #[install("echo")]
-    async fn echo(&mut self, n: u32) -> u32 {
-        n
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_call_giving_up_its_wait_for_room_drops_its_argument_quietly() {
     let gate = Arc::new(Semaphore::new(0));
@@ -204,7 +159,7 @@ async fn a_call_giving_up_its_wait_for_room_drops_its_argument_quietly() {
     })
     .await;
     server.cast_echo(1); // full
-    let caller = tokio::spawn(async move { server.take(Hostile).await });
+    let caller = tokio::spawn(async move { server.take(Box::new(Hostile)).await });
     let r = caller.await;
     assert!(
         r.is_ok(),
