@@ -459,8 +459,9 @@ fn forget(cell: &Cell) {
 
 impl Context {
     /// When the caller of the call this process is handling gives up on it, if the call says:
-    /// a call made with a timeout other than the default (`_timeout`, `call_timeout`), or made
-    /// by code that was itself handling a message. `None` outside a handler, for a cast, once
+    /// a call made with a timeout other than the default (`_timeout`, `call_timeout`; a timeout
+    /// equal to [`DEFAULT_TIMEOUT`], however it was written, is the default), or made by code
+    /// that was itself handling a message. `None` outside a handler, for a cast, once
     /// the handler has deferred its reply, for a call that waits as long as it takes
     /// (`INFINITY`), and for a call with the default timeout from code that is not handling a
     /// message (whose caller gives up [`DEFAULT_TIMEOUT`] after it called: such a call carries

@@ -45,7 +45,9 @@ use crate::{
 /// Drop-oldest drops the oldest message sent by `send`, a cast, `try_send` or `send_wait` that
 /// the process has not looked at yet: one a selective receive has moved aside, or the rest of a
 /// batch the process is working through, is its own. A call or a signal is never dropped. With
-/// no message to drop, the new one is turned away as under `DropNewest`.
+/// no message to drop, the new one is turned away as under `DropNewest` (a call gets
+/// `MailboxFull`). A dropped message's `Drop` runs in the sender; a panic in it is caught and
+/// logged.
 ///
 /// Signals are never turned away, dropped or made to wait: exit signals, `Down` messages, node
 /// monitor messages, a gen_server's system messages (a stop request, a task handler's
