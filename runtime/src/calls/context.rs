@@ -153,14 +153,17 @@ fn outgoing_slow(
 /// The context of a plain call to another node: its deadline alone, so that the server there
 /// does not run it once its caller has given up (this node cannot tell it when).
 #[cold]
-pub(crate) fn plain(timeout: Duration) -> Option<Arc<CallCtx>> {
-    Some(Arc::new(CallCtx {
-        deadline: Instant::now().checked_add(timeout),
-        chain: Vec::new(),
-        plain: true,
-        span: None,
-        trace: None,
-    }))
+pub(crate) fn plain_remote(timeout: Duration) -> Option<Arc<CallCtx>> {
+    let deadline = Instant::now().checked_add(timeout);
+    Some(Arc::new(CallCtx::plain(deadline, None, None)))
+}
+
+/// `message` without the context it may travel with.
+pub(crate) fn bare(message: Message) -> Message {
+    match message.downcast::<WithCtx>() {
+        Ok(with) => with.message,
+        Err(message) => message,
+    }
 }
 
 /// The caller's span and trace context for a call or cast, if a subscriber wants spans.
@@ -190,13 +193,7 @@ fn cast_traced(message: Message) -> Message {
         _ => None,
     };
     let (span, trace) = traced(served.as_deref());
-    let ctx = CallCtx {
-        deadline: None,
-        chain: Vec::new(),
-        plain: true,
-        span,
-        trace,
-    };
+    let ctx = CallCtx::plain(None, span, trace);
     Message::new(WithCtx {
         ctx: Arc::new(ctx),
         message,
@@ -236,6 +233,22 @@ pub(crate) fn handle_traced(cell: &Cell) -> (Option<Span>, Option<TraceContext>,
 }
 
 impl CallCtx {
+    /// A plain call's context (see the `plain` field): no chain, and a
+    /// deadline that only expires it.
+    pub(crate) fn plain(
+        deadline: Option<Instant>,
+        span: Option<Span>,
+        trace: Option<TraceContext>,
+    ) -> Self {
+        CallCtx {
+            deadline,
+            chain: Vec::new(),
+            plain: true,
+            span,
+            trace,
+        }
+    }
+
     /// The cycle a call from the end of this chain to `target` would close, as
     /// [`CallError::Deadlock`] names one: the caller first, then each process it would wait for
     /// in turn, the last blocked on the caller.
@@ -435,14 +448,7 @@ pub(crate) fn release() {
         release_from(cell);
         // The trace goes on: calls made from here on are still part of it.
         if trace.is_some() {
-            let ctx = CallCtx {
-                deadline: None,
-                chain: Vec::new(),
-                plain: true,
-                span: None,
-                trace,
-            };
-            enter(cell, Arc::new(ctx));
+            enter(cell, Arc::new(CallCtx::plain(None, None, trace)));
         }
     });
 }

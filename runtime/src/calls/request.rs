@@ -542,7 +542,7 @@ where
         let (from, ctx, timeout) = context::outgoing(asked);
         // Even a plain call takes its deadline to another node (see `context::plain`).
         let ctx = match (ctx, self.token) {
-            (None, Token::Remote) => context::plain(timeout),
+            (None, Token::Remote) => context::plain_remote(timeout),
             (ctx, _) => ctx,
         };
         self.timeout = timeout;

@@ -55,19 +55,22 @@ pub(crate) fn fail(upper: Box<dyn Any + Send>, reason: &crate::ExitReason) {
         return;
     };
     let ToServer { to, message, .. } = *call;
-    let message = match message.downcast::<WithCtx>() {
-        Ok(with) => with.message,
-        Err(message) => message,
+    let error = match reason {
+        crate::ExitReason::NoProc => CallError::NoProc(to),
+        _ => CallError::NoConnection(to),
     };
-    match message.downcast::<DynamicCall>() {
-        Ok(call) => {
-            let error = match reason {
-                crate::ExitReason::NoProc => CallError::NoProc(to),
-                _ => CallError::NoConnection(to),
-            };
-            call.reply_to.send(Err(error));
+    answer_unsent(message, error, "a call that could not cross");
+}
+
+/// Answers a call (by handler name, with or without its context) that never reached its callee
+/// with `error`; anything else is dropped.
+fn answer_unsent(message: Message, error: CallError<Value>, what: &'static str) {
+    match context::bare(message).downcast::<DynamicCall>() {
+        Ok(DynamicCall { reply_to, body, .. }) => {
+            drop_quietly(body, what);
+            reply_to.send(Err(error));
         }
-        Err(other) => drop_quietly(other, "a call that could not cross"),
+        Err(other) => drop_quietly(other, what),
     }
 }
 
@@ -325,13 +328,11 @@ pub(crate) fn apply(
                     };
                     let message = match trace {
                         Some(trace) => Message::new(WithCtx {
-                            ctx: std::sync::Arc::new(CallCtx {
-                                deadline: None,
-                                chain: Vec::new(),
-                                plain: true,
-                                span: None,
-                                trace: Some(trace.into()),
-                            }),
+                            ctx: std::sync::Arc::new(CallCtx::plain(
+                                None,
+                                None,
+                                Some(trace.into()),
+                            )),
                             message: Message::new(call),
                         }),
                         None => Message::new(call),
@@ -403,26 +404,20 @@ fn read_target(ends: &Ends, to: WireTarget<'_>) -> Result<Local, WireError> {
     })
 }
 
+/// Answers a call from another node that a full mailbox turned away with `MailboxFull` (its
+/// sink would otherwise answer for itself, as a call dropped unanswered).
+fn refuse_full(message: Message, pid: Pid) {
+    answer_unsent(
+        message,
+        CallError::MailboxFull(pid),
+        "a call to a full mailbox",
+    );
+}
+
 /// Puts a call or cast into its target's mailbox (by name: parked while the name is reserved
 /// for a restart); the pid it went to, when known. `push` is [`Push::Call`] for a call: a full
 /// mailbox refuses it even under [`Overflow::Block`](crate::Overflow::Block), since the
 /// connection cannot wait.
-/// Answers a call from another node that a full mailbox turned away with `MailboxFull` (its
-/// sink would otherwise answer for itself, as a call dropped unanswered).
-fn refuse_full(message: Message, pid: Pid) {
-    let message = match message.downcast::<WithCtx>() {
-        Ok(with) => with.message,
-        Err(message) => message,
-    };
-    match message.downcast::<DynamicCall>() {
-        Ok(DynamicCall { reply_to, body, .. }) => {
-            drop_quietly(body, "a call to a full mailbox");
-            reply_to.send(Err(CallError::MailboxFull(pid)));
-        }
-        Err(other) => drop_quietly(other, "a call to a full mailbox"),
-    }
-}
-
 fn deliver(
     ends: &Ends,
     to: Local,
