@@ -645,13 +645,12 @@ fn serve<S: GenServer>(
             tasks.every(period, ctx.pid(), i);
         }
         let reason = loop {
-            let received = ctx.receive_any().await;
-            let message = match system_message(received, &ctx, &mut tasks, S::__gave_up) {
-                System::Message(message) => message,
-                System::Stop(reason) => break reason,
-                System::Handled => continue,
-            };
-            // Rare: a caller gave up on a call to this server, which may still be queued.
+            let message =
+                match system_message(ctx.receive_any().await, &ctx, &mut tasks, S::__gave_up) {
+                    System::Message(message) => message,
+                    System::Stop(reason) => break reason,
+                    System::Handled => continue,
+                };
             // A handler's panic stops the server with the panic as its reason, after `terminate`
             // (OTP's behaviour). The server is marked stopping before the handler's future, and
             // any reply token in it, is dropped, so that its caller waits for that reason.
@@ -698,8 +697,9 @@ fn serve<S: GenServer>(
 }
 
 /// The messages the server loop handles itself: an orderly stop, (when the server traps exits)
-/// an exit signal from the process that started it, and a task handler's task that has finished.
-/// Any other message comes back for the handlers.
+/// an exit signal from the process that started it, a task handler's task that has finished,
+/// and a call nobody waits for any more (`gave_up` tells, see `context`). Any other message
+/// comes back for the handlers, a call's context taken off and entered.
 ///
 /// A function of its own, taking the message by value, so that the loop never borrows a message
 /// it then holds across the handler's await (a borrowed local stays in the future).
