@@ -540,7 +540,7 @@ where
         // its timeout may be cut to the deadline of the call it serves.
         let asked = self.timeout;
         let (from, ctx, timeout) = context::outgoing(asked);
-        // Even a plain call takes its deadline to another node (see `context::plain`).
+        // Even a plain call takes its deadline to another node (see `context::plain_remote`).
         let ctx = match (ctx, self.token) {
             (None, Token::Remote) => context::plain_remote(timeout),
             (ctx, _) => ctx,
@@ -744,7 +744,7 @@ async fn push_when_room(
         .race(crate::bound::push_waiting(&cell, message, Push::CallOrWait))
         .await
     {
-        // The message went with the abandoned wait.
+        // The message went with the abandoned wait, which dropped it quietly.
         None => Err(Unpushed::Failed(CallError::Timeout { pid, timeout })),
         Some(Ok(())) => Ok(()),
         Some(Err(Refused::Closed(message))) => Err(Unpushed::Closed(message)),
